@@ -1,0 +1,43 @@
+"""Entry point of `sluice`: builds the typer app from the subcommand modules.
+
+Exit status: 0 success, 1 invalid input or failed run, 2 usage error. No Python
+traceback reaches a user: unexpected errors are reported on one line.
+Subcommand modules must stay cheap to import (no TensorFlow, no kubernetes
+client at import time) so `sluice --help` and `sluice validate` start fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from controller.cli import commands_spec
+
+app = typer.Typer(
+    name="sluice",
+    help="GitOps for machine-learning workflows: validate, compile and run workflows; operate on clusters.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# Each module adds its commands; keep this list the only place that knows them all.
+for module in (commands_spec,):
+    module.register(app)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("sluice: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: one line, never a traceback
+        print(f"sluice: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

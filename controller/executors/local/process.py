@@ -1,0 +1,178 @@
+"""Running one task attempt's steps as local processes, each in its own process group.
+
+A step runs in a new session so that a timeout, a cancellation or the end of the step can
+signal everything it started (shells, `python -m ...`, their children) with one `killpg`.
+A program that must outlive its step (the local model server a deploy step starts) must
+start its own session; anything left in the step's group when the step ends is terminated,
+as a pod's processes are when its container exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+KILL_GRACE_SECONDS = 3.0
+
+
+@dataclass
+class Step:
+    """A step ready to run: every variable substituted, secrets resolved into `env`."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    timeout: float | None = None
+    continue_on_error: bool = False
+
+
+@dataclass
+class Outcome:
+    """How an attempt ended. `reason`: Succeeded | Failed | TimedOut."""
+
+    reason: str
+    message: str = ""
+    exit_codes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.reason == "Succeeded"
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+async def kill_group(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM the step's process group, SIGKILL what is left after a grace period, reap the leader."""
+    pgid = proc.pid
+    _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + KILL_GRACE_SECONDS
+    while time.monotonic() < deadline:
+        if proc.returncode is None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(proc.wait(), 0.05)
+        elif not _group_alive(pgid):
+            return
+        else:
+            await asyncio.sleep(0.05)
+    _signal_group(pgid, signal.SIGKILL)
+    if proc.returncode is None:
+        await proc.wait()
+
+
+class LineSink:
+    """Splits a process's output into lines (on \\n and \\r), redacts secrets, logs and forwards them."""
+
+    def __init__(self, log: IO[str], on_line: Callable[[str], None], redact: list[str]):
+        self.log = log
+        self.on_line = on_line
+        self.redact = sorted((s for s in redact if s), key=len, reverse=True)
+        self.buffer = ""
+
+    def _emit(self, line: str) -> None:
+        for secret in self.redact:
+            line = line.replace(secret, "***")
+        self.log.write(line + "\n")
+        self.on_line(line)
+
+    def feed(self, chunk: str) -> None:
+        self.buffer += chunk.replace("\r\n", "\n").replace("\r", "\n")
+        *lines, self.buffer = self.buffer.split("\n")
+        for line in lines:
+            self._emit(line)
+
+    def close(self) -> None:
+        if self.buffer:
+            self._emit(self.buffer)
+            self.buffer = ""
+        self.log.flush()
+
+
+async def _pump(stream: asyncio.StreamReader, sink: LineSink) -> None:
+    while chunk := await stream.read(65536):
+        sink.feed(chunk.decode("utf-8", errors="replace"))
+        sink.log.flush()
+
+
+async def run_step(step: Step, sink: LineSink, deadline: float | None) -> tuple[str, int]:
+    """Run one step; returns (reason, exit code). Cancelling the caller kills the process group."""
+    limit = deadline - time.monotonic() if deadline is not None else None
+    if step.timeout is not None:
+        limit = step.timeout if limit is None else min(limit, step.timeout)
+    if limit is not None and limit <= 0:
+        return "TimedOut", -1
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *step.argv,
+            cwd=step.cwd,
+            env=step.env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        sink.feed(f"sluice: cannot start step {step.name}: {exc}\n")
+        return "Failed", 127
+    assert proc.stdout is not None
+    pump = asyncio.ensure_future(_pump(proc.stdout, sink))
+    try:
+        await asyncio.wait_for(proc.wait(), limit)
+    except asyncio.TimeoutError:
+        await kill_group(proc)
+        await pump
+        sink.close()
+        return "TimedOut", proc.returncode if proc.returncode is not None else -1
+    except BaseException:  # cancellation (Ctrl-C, pipeline timeout): nothing may survive the step
+        await asyncio.shield(kill_group(proc))
+        pump.cancel()
+        sink.close()
+        raise
+    # the step is over: strays left in its group go, as a pod's processes do when its container exits
+    if _group_alive(proc.pid):
+        _signal_group(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(pump, 5.0)
+    sink.close()
+    code = proc.returncode if proc.returncode is not None else -1
+    return ("Succeeded" if code == 0 else "Failed"), code
+
+
+async def run_steps(
+    steps: list[Step], log_path: Path, on_line: Callable[[str], None], redact: list[str], deadline: float | None
+) -> Outcome:
+    """Run the steps of one attempt in order, appending their output to `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    codes: dict[str, int] = {}
+    with log_path.open("a", encoding="utf-8") as log:
+        sink = LineSink(log, on_line, redact)
+        for step in steps:
+            log.write(f"--- step {step.name}\n")
+            log.flush()
+            reason, code = await run_step(step, sink, deadline)
+            codes[step.name] = code
+            if reason == "TimedOut":
+                log.write(f"--- step {step.name} timed out\n")
+                return Outcome("TimedOut", f"step {step.name} timed out", codes)
+            if reason == "Failed" and not step.continue_on_error:
+                log.write(f"--- step {step.name} failed with exit code {code}\n")
+                return Outcome("Failed", f"step {step.name} exited with code {code}", codes)
+    return Outcome("Succeeded", "", codes)

@@ -1,0 +1,162 @@
+"""What of a Tekton v1 PipelineRun the local executor honours, checked before anything runs.
+
+Every field is either honoured, deliberately ignored because it only means something on a
+cluster (images, resources, security contexts, service accounts), or refused with an error
+naming its JSON path. Nothing is silently skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+
+class UnsupportedError(ValueError):
+    """A PipelineRun uses a Tekton feature the local executor cannot honour."""
+
+
+# Ignored locally: they place or constrain pods, which do not exist here.
+_CLUSTER_ONLY = {"image", "imagePullPolicy", "computeResources", "resources", "securityContext"}
+
+_ALLOWED: dict[str, set[str]] = {
+    "pipelinerun": {"apiVersion", "kind", "metadata", "spec"},
+    "metadata": {"name", "generateName", "namespace", "labels", "annotations"},
+    "spec": {"pipelineSpec", "params", "workspaces", "timeouts", "taskRunTemplate"},
+    "taskRunTemplate": {"serviceAccountName", "podTemplate"},
+    "timeouts": {"pipeline", "tasks", "finally"},
+    "pipelineSpec": {"params", "workspaces", "tasks", "finally", "results", "description", "displayName"},
+    "pipelineTask": {
+        "name", "displayName", "description", "taskSpec", "params", "workspaces", "runAfter", "when",
+        "retries", "timeout",
+    },
+    "when": {"input", "operator", "values"},
+    "taskSpec": {
+        "metadata", "params", "results", "workspaces", "steps", "stepTemplate", "description", "displayName",
+        "apiVersion", "kind",
+    },
+    "taskMetadata": {"labels", "annotations"},
+    "step": {"name", "command", "args", "script", "env", "workingDir", "timeout", "onError"} | _CLUSTER_ONLY,
+    "stepTemplate": {"env", "workingDir"} | _CLUSTER_ONLY,
+    "env": {"name", "value", "valueFrom"},
+    "valueFrom": {"secretKeyRef"},
+    "secretKeyRef": {"name", "key", "optional"},
+    "paramSpec": {"name", "type", "default", "description"},
+    "param": {"name", "value"},
+    "resultSpec": {"name", "type", "description"},
+    "pipelineResult": {"name", "type", "description", "value"},
+    "taskWorkspace": {"name", "description", "mountPath", "readOnly", "optional"},
+    "pipelineWorkspace": {"name", "description", "optional"},
+    "taskWorkspaceBinding": {"name", "workspace", "subPath"},
+    "workspaceBinding": {"name", "subPath", "volumeClaimTemplate", "emptyDir", "secret", "persistentVolumeClaim"},
+    "secretVolume": {"secretName", "items", "defaultMode", "optional"},
+}
+
+
+def _check(obj: Any, kind: str, path: str) -> dict[str, Any]:
+    if not isinstance(obj, dict):
+        raise UnsupportedError(f"{path}: expected an object")
+    for key in obj:
+        if key not in _ALLOWED[kind]:
+            raise UnsupportedError(f"{path}.{key}: Tekton field not supported by the local executor")
+    return obj
+
+
+def _each(obj: Any, kind: str, path: str) -> list[dict[str, Any]]:
+    if obj is None:
+        return []
+    if not isinstance(obj, list):
+        raise UnsupportedError(f"{path}: expected a list")
+    return [_check(item, kind, f"{path}[{i}]") for i, item in enumerate(obj)]
+
+
+def _check_task(task: dict[str, Any], path: str) -> None:
+    _check(task, "pipelineTask", path)
+    if "taskSpec" not in task:
+        raise UnsupportedError(f"{path}: only embedded taskSpec tasks can run locally (no taskRef)")
+    for i, when in enumerate(_each(task.get("when"), "when", f"{path}.when")):
+        if when.get("operator") not in ("in", "notin"):
+            raise UnsupportedError(f"{path}.when[{i}].operator: {when.get('operator')!r} is not in|notin")
+    _each(task.get("params"), "param", f"{path}.params")
+    _each(task.get("workspaces"), "taskWorkspaceBinding", f"{path}.workspaces")
+    spec = _check(task["taskSpec"], "taskSpec", f"{path}.taskSpec")
+    if "metadata" in spec:
+        _check(spec["metadata"], "taskMetadata", f"{path}.taskSpec.metadata")
+    _each(spec.get("params"), "paramSpec", f"{path}.taskSpec.params")
+    _each(spec.get("results"), "resultSpec", f"{path}.taskSpec.results")
+    _each(spec.get("workspaces"), "taskWorkspace", f"{path}.taskSpec.workspaces")
+    if "stepTemplate" in spec:
+        template = _check(spec["stepTemplate"], "stepTemplate", f"{path}.taskSpec.stepTemplate")
+        _check_env(template.get("env"), f"{path}.taskSpec.stepTemplate.env")
+    steps = _each(spec.get("steps"), "step", f"{path}.taskSpec.steps")
+    if not steps:
+        raise UnsupportedError(f"{path}.taskSpec.steps: a task needs at least one step")
+    for j, step in enumerate(steps):
+        where = f"{path}.taskSpec.steps[{j}]"
+        _check_env(step.get("env"), f"{where}.env")
+        if "script" in step and "command" in step:
+            raise UnsupportedError(f"{where}: a step has either script or command, not both")
+        if "script" not in step and "command" not in step:
+            raise UnsupportedError(f"{where}: no command or script; an image's entrypoint cannot run locally")
+        if step.get("onError", "stopAndFail") not in ("continue", "stopAndFail"):
+            raise UnsupportedError(f"{where}.onError: {step['onError']!r} is not continue|stopAndFail")
+
+
+def _check_env(env: Any, path: str) -> None:
+    for i, var in enumerate(_each(env, "env", path)):
+        if "valueFrom" in var:
+            source = _check(var["valueFrom"], "valueFrom", f"{path}[{i}].valueFrom")
+            _check(source["secretKeyRef"], "secretKeyRef", f"{path}[{i}].valueFrom.secretKeyRef")
+
+
+def check_pipelinerun(run: Any) -> None:
+    """Raise `UnsupportedError` naming the first field the local executor cannot honour."""
+    _check(run, "pipelinerun", "$")
+    if run.get("apiVersion") != "tekton.dev/v1" or run.get("kind") != "PipelineRun":
+        raise UnsupportedError("$: expected apiVersion tekton.dev/v1, kind PipelineRun")
+    _check(run.get("metadata", {}), "metadata", "$.metadata")
+    spec = _check(run.get("spec"), "spec", "$.spec")
+    if "pipelineSpec" not in spec:
+        raise UnsupportedError("$.spec: only an embedded pipelineSpec can run locally (no pipelineRef)")
+    if "taskRunTemplate" in spec:
+        _check(spec["taskRunTemplate"], "taskRunTemplate", "$.spec.taskRunTemplate")
+    if "timeouts" in spec:
+        for key, value in _check(spec["timeouts"], "timeouts", "$.spec.timeouts").items():
+            parse_duration(value, f"$.spec.timeouts.{key}")
+    _each(spec.get("params"), "param", "$.spec.params")
+    for i, binding in enumerate(_each(spec.get("workspaces"), "workspaceBinding", "$.spec.workspaces")):
+        if "secret" in binding:
+            _check(binding["secret"], "secretVolume", f"$.spec.workspaces[{i}].secret")
+    pipeline = _check(spec["pipelineSpec"], "pipelineSpec", "$.spec.pipelineSpec")
+    _each(pipeline.get("params"), "paramSpec", "$.spec.pipelineSpec.params")
+    _each(pipeline.get("workspaces"), "pipelineWorkspace", "$.spec.pipelineSpec.workspaces")
+    _each(pipeline.get("results"), "pipelineResult", "$.spec.pipelineSpec.results")
+    for section in ("tasks", "finally"):
+        for i, task in enumerate(pipeline.get(section) or []):
+            _check_task(task, f"$.spec.pipelineSpec.{section}[{i}]")
+            if "timeout" in task:
+                parse_duration(task["timeout"], f"$.spec.pipelineSpec.{section}[{i}].timeout")
+    names = [t.get("name") for s in ("tasks", "finally") for t in pipeline.get(s) or []]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise UnsupportedError(f"$.spec.pipelineSpec: duplicate task name {duplicates[0]!r}")
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: Any, where: str) -> float | None:
+    """A Go duration (`1h0m0s`, `90s`, `1.5h`) in seconds; None for `0` (no timeout, as in Tekton)."""
+    if not isinstance(text, str) or not text:
+        raise UnsupportedError(f"{where}: {text!r} is not a duration")
+    if text in ("0", "0s"):
+        return None
+    pos, total = 0, 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or pos == 0:
+        raise UnsupportedError(f"{where}: {text!r} is not a duration such as 1h30m or 45s")
+    return total or None

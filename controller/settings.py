@@ -1,0 +1,40 @@
+"""Settings in one place. Environment variables override the defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+API_GROUP = "sluice.dev"
+API_VERSION = "v1alpha1"
+WORKFLOW_API_VERSION = f"{API_GROUP}/{API_VERSION}"
+
+# Loader limits (issue 2)
+MAX_FILE_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+
+# The image built-in stages run in on a cluster; versioned, never `latest`.
+STAGES_IMAGE = os.environ.get("SLUICE_STAGES_IMAGE", "ghcr.io/sluice-dev/sluice-stages:0.1.0")
+
+# Defaults the compiler applies when a workflow gives none.
+DEFAULT_REQUESTS = {"cpu": "250m", "memory": "512Mi"}
+DEFAULT_LIMITS = {"cpu": "2", "memory": "4Gi"}
+DEFAULT_ARTIFACTS_SIZE = "1Gi"
+DEFAULT_SOURCE_SIZE = "1Gi"
+DEFAULT_TASK_TIMEOUT_SECONDS = 3600
+
+# Labels on everything Sluice creates.
+LABEL_WORKFLOW = f"{API_GROUP}/workflow"
+LABEL_RUN = f"{API_GROUP}/run"
+LABEL_CODESET = f"{API_GROUP}/codeset"
+LABEL_REVISION = f"{API_GROUP}/revision"
+
+
+def allow_local_git() -> bool:
+    """`SLUICE_ALLOW_LOCAL_GIT=1` admits file:// and loopback Git URLs (development and tests)."""
+    return os.environ.get("SLUICE_ALLOW_LOCAL_GIT", "") == "1"
+
+
+def sluice_home() -> Path:
+    """Where local runs, the cache and local endpoints live (default `./.sluice`)."""
+    return Path(os.environ.get("SLUICE_HOME", ".sluice")).resolve()

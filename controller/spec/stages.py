@@ -1,0 +1,106 @@
+"""The catalog of built-in stages (`uses: sluice/<name>`): their parameters and outputs.
+
+The validator checks `with:` keys and declared outputs against it, the compiler
+turns it into task params, and `tests/test_stage_catalog.py` checks that every
+stage program's command line accepts exactly these parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ParamType = Literal["string", "integer", "number", "boolean", "list", "object", "dataset", "model", "any"]
+
+
+@dataclass(frozen=True)
+class StageParam:
+    type: ParamType
+    required: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    module: str  # `python -m stages.<module>`
+    description: str
+    params: dict[str, StageParam] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)  # output name -> output type
+
+
+STAGES: dict[str, StageSpec] = {
+    s.name: s
+    for s in [
+        StageSpec(
+            name="prepare",
+            module="prepare",
+            description="Generate or ingest a dataset, split it and write its manifest.",
+            params={
+                "generator": StageParam("string", description="sum-of-two | sum-of-two-equal-pairs | three-body"),
+                "source": StageParam("string", description="CSV or NPZ file to ingest (e.g. in a codeset)"),
+                "target": StageParam("string", description="label column(s) of an ingested CSV"),
+                "samples": StageParam("integer"),
+                "low": StageParam("number"),
+                "high": StageParam("number"),
+                "split": StageParam("list", description="train/validation/test fractions"),
+                "seed": StageParam("integer"),
+                "time-steps": StageParam("integer"),
+                "duration": StageParam("number"),
+            },
+            outputs={"dataset": "dataset", "rows": "number"},
+        ),
+        StageSpec(
+            name="train-keras",
+            module="train_keras",
+            description="Train a Keras model from a layer list or a codeset script.",
+            params={
+                "dataset": StageParam("dataset", required=True),
+                "layers": StageParam("list"),
+                "script": StageParam("string", description="training script in a codeset"),
+                "optimizer": StageParam("string"),
+                "learning-rate": StageParam("number"),
+                "loss": StageParam("string"),
+                "metrics": StageParam("list"),
+                "epochs": StageParam("integer"),
+                "batch-size": StageParam("integer"),
+                "early-stopping": StageParam("integer", description="patience in epochs; 0 disables"),
+                "seed": StageParam("integer"),
+            },
+            outputs={"model": "model", "val-mae": "number", "val-loss": "number"},
+        ),
+        StageSpec(
+            name="evaluate",
+            module="evaluate",
+            description="Score a model on the held-out split, probe out-of-range inputs, check skew.",
+            params={
+                "model": StageParam("model", required=True),
+                "dataset": StageParam("dataset", required=True),
+                "probe": StageParam("list", description="extra input rows to probe"),
+                "serving-stats": StageParam("string", description="serving-time feature statistics (JSON)"),
+            },
+            outputs={
+                "mae": "number",
+                "mse": "number",
+                "r2": "number",
+                "probe-mae": "number",
+                "skew": "number",
+            },
+        ),
+        StageSpec(
+            name="deploy",
+            module="deploy",
+            description="Serve a model: KServe, Seldon Core 2, Seldon Core 1, or a local KServe server.",
+            params={
+                "model": StageParam("model", required=True),
+                "target": StageParam("string", description="kserve | seldon | seldon-v1 | local"),
+                "name": StageParam("string"),
+                "min-replicas": StageParam("integer"),
+                "max-replicas": StageParam("integer"),
+                "canary-traffic-percent": StageParam("integer"),
+                "timeout": StageParam("string"),
+            },
+            outputs={"url": "string", "name": "string"},
+        ),
+    ]
+}
