@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     text = "text"
     json = "json"
 
@@ -29,7 +29,9 @@ def _files(paths: list[Path]) -> list[Path]:
 
 def validate(
     paths: Annotated[list[Path], typer.Argument(help="Workflow files or folders (native or FuseML).")],
-    output_format: Annotated[OutputFormat, typer.Option("--format", help="text, or json for tools.")] = OutputFormat.text,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", help="text, or json for tools.")
+    ] = OutputFormat.text,
 ) -> None:
     """Validate workflow files; print every error as FILE:LINE:COL: $.path: message."""
     from controller.spec import SpecError, load_workflow
@@ -41,16 +43,29 @@ def validate(
             workflow = load_workflow(str(path))
         except SpecError as exc:
             failed = True
-            results.append({"file": str(path), "valid": False, "errors": [d.to_json() for d in exc.diagnostics],
-                            "omitted": exc.omitted})
+            results.append(
+                {
+                    "file": str(path),
+                    "valid": False,
+                    "errors": [d.to_json() for d in exc.diagnostics],
+                    "omitted": exc.omitted,
+                }
+            )
             if output_format is OutputFormat.text:
                 for diagnostic in exc.diagnostics:
                     print(diagnostic.format(), file=sys.stderr)
                 if exc.omitted:
                     print(f"{path}: ... and {exc.omitted} more error(s)", file=sys.stderr)
             continue
-        results.append({"file": str(path), "valid": True, "errors": [], "workflow": workflow.name,
-                        "dialect": workflow.dialect})
+        results.append(
+            {
+                "file": str(path),
+                "valid": True,
+                "errors": [],
+                "workflow": workflow.name,
+                "dialect": workflow.dialect,
+            }
+        )
         if output_format is OutputFormat.text:
             print(f"{path}: ok ({workflow.dialect} workflow {workflow.name!r}, {len(workflow.steps)} steps)")
     if output_format is OutputFormat.json:

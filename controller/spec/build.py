@@ -100,12 +100,16 @@ def _step(raw: dict[str, Any], path: str, reader: TemplateReader, out: Collector
         timeout_seconds=build_timeout(raw.get("timeout"), f"{path}.timeout", out),
         when=when,
         run_after=tuple(raw.get("runAfter", [])),
-        working_dir=reader.template(raw["workingDir"], f"{path}.workingDir", name) if "workingDir" in raw else None,
+        working_dir=reader.template(raw["workingDir"], f"{path}.workingDir", name)
+        if "workingDir" in raw
+        else None,
         outputs=_outputs(raw.get("outputs", []), uses),
     )
 
 
-def build_native(doc: dict[str, Any], out: Collector, positions: dict[str, tuple[int, int]]) -> tuple[Workflow, TemplateReader]:
+def build_native(
+    doc: dict[str, Any], out: Collector, positions: dict[str, tuple[int, int]]
+) -> tuple[Workflow, TemplateReader]:
     reader = TemplateReader(out, fuseml=False)
     meta, spec = doc["metadata"], doc["spec"]
     steps = []
@@ -116,11 +120,16 @@ def build_native(doc: dict[str, Any], out: Collector, positions: dict[str, tuple
             reader.nested(step.script, f"{path}.script", step.name)
         steps.append(step)
     outputs = tuple(
-        WorkflowOutput(o["name"], reader.template(o["value"], f"$.spec.outputs[{i}].value", None), o.get("description", ""))
+        WorkflowOutput(
+            o["name"],
+            reader.template(o["value"], f"$.spec.outputs[{i}].value", None),
+            o.get("description", ""),
+        )
         for i, o in enumerate(spec.get("outputs", []))
     )
     inputs = tuple(
-        Input(i["name"], i["type"], i.get("default"), i.get("description", "")) for i in spec.get("inputs", [])
+        Input(i["name"], i["type"], i.get("default"), i.get("description", ""))
+        for i in spec.get("inputs", [])
     )
     policy = spec.get("runPolicy", {})
     size = spec.get("artifacts", {}).get("size")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from controller.spec.errors import Diagnostic
+from controller.spec.errors import Diagnostic, closest_position
 
 
 class Collector:
@@ -15,16 +15,8 @@ class Collector:
         self.positions = positions
         self.diagnostics: list[Diagnostic] = []
 
-    def position(self, path: str) -> tuple[int, int]:
-        while path:
-            if path in self.positions:
-                return self.positions[path]
-            cut = max(path.rfind("."), path.rfind("["))
-            path = path[:cut] if cut > 0 else ""
-        return (0, 0)
-
     def error(self, path: str, code: str, message: str) -> None:
-        line, col = self.position(path)
+        line, col = closest_position(self.positions, path)
         self.diagnostics.append(Diagnostic(self.file, line, col, path, code, message))
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -39,6 +40,16 @@ class SpecError(Exception):
         self.diagnostics = sorted(diagnostics, key=lambda d: (d.line, d.col, d.path, d.code))[:MAX_ERRORS]
         self.omitted = max(0, len(diagnostics) - MAX_ERRORS)
         super().__init__("\n".join(d.format() for d in self.diagnostics))
+
+
+def closest_position(positions: Mapping[str, tuple[int, int]], path: str) -> tuple[int, int]:
+    """Line/column of a JSON path, or of its closest ancestor that has one; (0, 0) if none."""
+    while path:
+        if path in positions:
+            return positions[path]
+        cut = max(path.rfind("."), path.rfind("["))
+        path = path[:cut] if cut > 0 else ""
+    return (0, 0)
 
 
 def shorten(value: Any, limit: int = 40) -> str:

@@ -56,7 +56,8 @@ def parse_ref(body: str, offset: int = 0, *, fuseml: bool = False) -> Ref:
         if len(parts) == 3 and parts[2] in allowed:
             return InputRef(parts[1], parts[2])
         raise ExpressionError(
-            f"malformed reference {body!r}: expected inputs.NAME or inputs.NAME.{{{'|'.join(sorted(allowed))}}}",
+            f"malformed reference {body!r}: expected inputs.NAME or "
+            f"inputs.NAME.{{{'|'.join(sorted(allowed))}}}",
             offset,
         )
     if root == "steps":
@@ -89,7 +90,9 @@ def parse_template(text: str, *, fuseml: bool = False) -> Template:
             raise ExpressionError("unterminated expression: '{{' without '}}'", start)
         inner = text[start + 2 : end]
         if "{{" in inner:
-            raise ExpressionError("unterminated expression: '{{' inside another '{{'", start + 2 + inner.find("{{"))
+            raise ExpressionError(
+                "unterminated expression: '{{' inside another '{{'", start + 2 + inner.find("{{")
+            )
         parts.append(parse_ref(inner.strip(), start, fuseml=fuseml))
         pos = end + 2
     return Template(text, tuple(parts))

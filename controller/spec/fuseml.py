@@ -32,7 +32,9 @@ def _step(raw: dict[str, Any], path: str, reader: TemplateReader, out: Collector
     name = raw["name"]
     image = None
     if "image" not in raw or not raw["image"]:
-        out.error(f"{path}.image" if "image" in raw else path, "fuseml.no-image", "a FuseML step needs an image")
+        out.error(
+            f"{path}.image" if "image" in raw else path, "fuseml.no-image", "a FuseML step needs an image"
+        )
     else:
         image = reader.template(raw["image"], f"{path}.image", name)
     values: list[tuple[str, Template]] = []
@@ -114,5 +116,3 @@ def build_fuseml(
         positions=positions,
     )
     return workflow, reader
-
-

@@ -16,7 +16,9 @@ from controller.spec.semantics import check_semantics
 from controller.spec.yamlload import YamlError, decode, parse_yaml, read_limited
 
 
-def validate_document(doc: Any, file: str, positions: Mapping[str, tuple[int, int]] | None = None) -> Workflow:
+def validate_document(
+    doc: Any, file: str, positions: Mapping[str, tuple[int, int]] | None = None
+) -> Workflow:
     """A parsed document -> a validated Workflow, or SpecError with every problem found."""
     positions = dict(positions or {})
     out = Collector(file, positions)
@@ -57,7 +59,9 @@ def load_workflow(path: str, *, max_bytes: int = settings.MAX_FILE_BYTES) -> Wor
     try:
         data = read_limited(path, max_bytes=max_bytes)
     except OSError as exc:
-        raise SpecError([Diagnostic(path, 0, 0, "", "file.unreadable", exc.strerror or "cannot read file")]) from None
+        raise SpecError(
+            [Diagnostic(path, 0, 0, "", "file.unreadable", exc.strerror or "cannot read file")]
+        ) from None
     try:
         parsed = parse_yaml(decode(data, path, max_bytes=max_bytes), path)
     except YamlError as exc:

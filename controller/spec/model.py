@@ -227,9 +227,6 @@ class Workflow:
 
     def position(self, path: str) -> tuple[int, int]:
         """Line/column of a JSON path, or of its closest ancestor that has one."""
-        while path:
-            if path in self.positions:
-                return self.positions[path]
-            cut = max(path.rfind("."), path.rfind("["))
-            path = path[:cut] if cut > 0 else ""
-        return (0, 0)
+        from controller.spec.errors import closest_position
+
+        return closest_position(self.positions, path)

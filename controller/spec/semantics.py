@@ -68,7 +68,9 @@ class Checker:
         seen: set[str] = set()
         for index, name in enumerate(names):
             if name in seen:
-                self.out.error(f"{path}[{index}].name", f"spec.duplicate-{what}", f"{what} {name!r} is declared twice")
+                self.out.error(
+                    f"{path}[{index}].name", f"spec.duplicate-{what}", f"{what} {name!r} is declared twice"
+                )
             seen.add(name)
 
     def inputs(self) -> None:
@@ -88,17 +90,25 @@ class Checker:
             if target == step.name:
                 self.out.error(f"{path}.runAfter[{index}]", "dag.self", "a step cannot run after itself")
             elif target not in self.index:
-                self.out.error(f"{path}.runAfter[{index}]", "dag.unknown-step", f"runAfter names unknown step {target!r}")
+                self.out.error(
+                    f"{path}.runAfter[{index}]", "dag.unknown-step", f"runAfter names unknown step {target!r}"
+                )
         if self.wf.dialect == "fuseml":
             return
         if (step.uses is None) == (step.image is None):
-            self.out.error(path, "spec.uses-or-image", "a step needs exactly one of 'uses' (a built-in stage) or 'image'")
+            self.out.error(
+                path, "spec.uses-or-image", "a step needs exactly one of 'uses' (a built-in stage) or 'image'"
+            )
             return
         if step.uses is not None:
             self.stage_step(step, path)
         else:
             if step.script is not None and step.command is not None:
-                self.out.error(f"{path}.script", "spec.script-and-command", "a step has either 'script' or 'command', not both")
+                self.out.error(
+                    f"{path}.script",
+                    "spec.script-and-command",
+                    "a step has either 'script' or 'command', not both",
+                )
             if step.command is None and step.script is None and not step.args:
                 pass  # the image's own entrypoint runs, as in Tekton
 
@@ -106,37 +116,53 @@ class Checker:
         stage = STAGES.get(step.uses or "")
         if stage is None:
             self.out.error(
-                f"{path}.uses", "spec.unknown-stage",
-                f"unknown built-in stage 'sluice/{step.uses}'; known: " + ", ".join(f"sluice/{n}" for n in STAGES),
+                f"{path}.uses",
+                "spec.unknown-stage",
+                f"unknown built-in stage 'sluice/{step.uses}'; known: "
+                + ", ".join(f"sluice/{n}" for n in STAGES),
             )
             return
         for field in ("command", "args", "script", "workingDir"):
-            value = {"command": step.command, "args": step.args or None, "script": step.script,
-                     "workingDir": step.working_dir}[field]
+            value = {
+                "command": step.command,
+                "args": step.args or None,
+                "script": step.script,
+                "workingDir": step.working_dir,
+            }[field]
             if value is not None:
-                self.out.error(f"{path}.{field}", "spec.stage-field", f"'{field}' is for container steps, not for 'uses'")
+                self.out.error(
+                    f"{path}.{field}", "spec.stage-field", f"'{field}' is for container steps, not for 'uses'"
+                )
         for key, value in step.with_.items():
             param = stage.params.get(key)
             if param is None:
                 self.out.error(
-                    f"{path}.with.{key}", "spec.unknown-param",
+                    f"{path}.with.{key}",
+                    "spec.unknown-param",
                     f"sluice/{stage.name} has no parameter {key!r}; known: {', '.join(stage.params)}",
                 )
             elif not (isinstance(value, str) and "{{" in value) and not _param_ok(param.type, value):
-                self.out.error(f"{path}.with.{key}", "spec.param-type", f"parameter {key!r} must be {_a(param.type)}")
+                self.out.error(
+                    f"{path}.with.{key}", "spec.param-type", f"parameter {key!r} must be {_a(param.type)}"
+                )
         for key, param in stage.params.items():
             if param.required and key not in step.with_:
-                self.out.error(f"{path}.with", "spec.missing-param", f"sluice/{stage.name} needs parameter {key!r}")
+                self.out.error(
+                    f"{path}.with", "spec.missing-param", f"sluice/{stage.name} needs parameter {key!r}"
+                )
         for index, output in enumerate(step.outputs):
             produced = stage.outputs.get(output.name)
             if produced is None:
                 self.out.error(
-                    f"{path}.outputs[{index}].name", "spec.unknown-output",
-                    f"sluice/{stage.name} has no output {output.name!r}; it produces: {', '.join(stage.outputs)}",
+                    f"{path}.outputs[{index}].name",
+                    "spec.unknown-output",
+                    f"sluice/{stage.name} has no output {output.name!r}; "
+                    f"it produces: {', '.join(stage.outputs)}",
                 )
             elif output.type != produced:
                 self.out.error(
-                    f"{path}.outputs[{index}].type", "spec.output-type",
+                    f"{path}.outputs[{index}].type",
+                    "spec.output-type",
                     f"output {output.name!r} of sluice/{stage.name} is {_a(produced)}, not {_a(output.type)}",
                 )
 
@@ -150,12 +176,16 @@ class Checker:
                 self.extension_ref(ref, site)
         if site.expects == "when":
             return
-        ref = site.template.single_ref
+        single = site.template.single_ref
         if site.expects in ("dataset", "model"):
-            kind = self.ref_type(ref) if ref else None
+            kind = self.ref_type(single) if single else None
             if kind != site.expects:
-                self.out.error(site.path, "ref.type", f"needs a reference to {_a(site.expects)} (such as "
-                               f"'{{{{ steps.STEP.outputs.{site.expects} }}}}')")
+                self.out.error(
+                    site.path,
+                    "ref.type",
+                    f"needs a reference to {_a(site.expects)} (such as "
+                    f"'{{{{ steps.STEP.outputs.{site.expects} }}}}')",
+                )
 
     def ref_type(self, ref: object) -> str | None:
         if isinstance(ref, InputRef):
@@ -173,27 +203,42 @@ class Checker:
             known = ", ".join(i.name for i in self.wf.inputs) or "none declared"
             self.out.error(site.path, "ref.unknown-input", f"unknown input {ref.name!r} (inputs: {known})")
         elif ref.attr is not None and item.type != "codeset":
-            self.out.error(site.path, "ref.input-attr", f"'.{ref.attr}' is only for codeset inputs; {ref.name!r} is {_a(item.type)}")
+            self.out.error(
+                site.path,
+                "ref.input-attr",
+                f"'.{ref.attr}' is only for codeset inputs; {ref.name!r} is {_a(item.type)}",
+            )
         elif ref.attr is None and item.type == "codeset" and self.wf.dialect == "native":
-            self.out.error(site.path, "ref.codeset-attr", f"use '{{{{ inputs.{ref.name}.path }}}}' (or .revision, .url) for codeset {ref.name!r}")
+            self.out.error(
+                site.path,
+                "ref.codeset-attr",
+                f"use '{{{{ inputs.{ref.name}.path }}}}' (or .revision, .url) for codeset {ref.name!r}",
+            )
 
     def step_ref(self, ref: StepOutputRef, site: Site) -> None:
         step = self.wf.step(ref.step)
         if step is None:
             self.out.error(site.path, "ref.unknown-step", f"unknown step {ref.step!r}")
         elif ref.step == site.step:
-            self.out.error(site.path, "ref.self", f"step {ref.step!r} cannot use its own output {ref.output!r}")
+            self.out.error(
+                site.path, "ref.self", f"step {ref.step!r} cannot use its own output {ref.output!r}"
+            )
         elif step.output(ref.output) is None:
             declared = ", ".join(o.name for o in step.outputs) or "none"
             self.out.error(
-                site.path, "ref.unknown-output",
+                site.path,
+                "ref.unknown-output",
                 f"step {ref.step!r} does not declare output {ref.output!r} (declared: {declared})",
             )
 
     def extension_ref(self, ref: ExtensionRef, site: Site) -> None:
         step = self.wf.step(site.step) if site.step else None
         if step is None or not any(e.name == ref.extension for e in step.extensions):
-            self.out.error(site.path, "ref.unknown-extension", f"extension {ref.extension!r} is not required by this step")
+            self.out.error(
+                site.path,
+                "ref.unknown-extension",
+                f"extension {ref.extension!r} is not required by this step",
+            )
 
     def when_types(self) -> None:
         for step in self.wf.steps:
@@ -203,7 +248,8 @@ class Checker:
             for side in (when.left, *when.right):
                 if not _numeric(side, self.ref_type):
                     self.out.error(
-                        f"{self.step_path(step.name)}.when", "when.type",
+                        f"{self.step_path(step.name)}.when",
+                        "when.type",
                         f"'{when.op}' compares numbers; {side.raw!r} is not a number",
                     )
 
@@ -219,7 +265,8 @@ class Checker:
         cycle = _find_cycle(edges)
         if cycle:
             self.out.error(
-                f"{self.step_path(cycle[0])}.name", "dag.cycle",
+                f"{self.step_path(cycle[0])}.name",
+                "dag.cycle",
                 "steps form a cycle: " + " -> ".join([*cycle, cycle[0]]),
             )
 
@@ -269,7 +316,7 @@ def _find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
                 continue
             nxt = pending.pop()
             if state.get(nxt) == 1:
-                return list(reversed(trail[trail.index(nxt):]))
+                return list(reversed(trail[trail.index(nxt) :]))
             if not state.get(nxt):
                 state[nxt] = 1
                 trail.append(nxt)

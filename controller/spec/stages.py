@@ -1,8 +1,8 @@
 """The catalog of built-in stages (`uses: sluice/<name>`): their parameters and outputs.
 
 The validator checks `with:` keys and declared outputs against it, the compiler
-turns it into task params, and `tests/test_stage_catalog.py` checks that every
-stage program's command line accepts exactly these parameters.
+turns it into task params, and `tests/stages/test_catalog.py` checks that every
+stage program's command line accepts exactly these parameters and results.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ STAGES: dict[str, StageSpec] = {
             module="prepare",
             description="Generate or ingest a dataset, split it and write its manifest.",
             params={
-                "generator": StageParam("string", description="sum-of-two | sum-of-two-equal-pairs | three-body"),
+                "generator": StageParam(
+                    "string", description="sum-of-two | sum-of-two-equal-pairs | three-body"
+                ),
                 "source": StageParam("string", description="CSV or NPZ file to ingest (e.g. in a codeset)"),
                 "target": StageParam("string", description="label column(s) of an ingested CSV"),
                 "samples": StageParam("integer"),
@@ -98,7 +100,11 @@ STAGES: dict[str, StageSpec] = {
                 "min-replicas": StageParam("integer"),
                 "max-replicas": StageParam("integer"),
                 "canary-traffic-percent": StageParam("integer"),
-                "timeout": StageParam("string"),
+                "timeout": StageParam("string", description="wait this long for Ready, e.g. 300s, 10m"),
+                "model-uri": StageParam(
+                    "string", description="storage URI to serve instead of the run's PVC"
+                ),
+                "resources": StageParam("object", description="model server requests/limits"),
             },
             outputs={"url": "string", "name": "string"},
         ),

@@ -129,11 +129,20 @@ def parse_yaml(text: str, file: str, *, max_depth: int = settings.MAX_DEPTH) -> 
         if frame.key is _NO_KEY:  # this value is a key
             if not isinstance(value, str | int | float | bool) and value is not None:
                 raise fail("yaml.complex-key", "mapping keys must be scalars", pos, frame.path)
-            key = value if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+            key = (
+                value
+                if isinstance(value, str)
+                else str(value).lower()
+                if isinstance(value, bool)
+                else str(value)
+            )
             if key in frame.container:
                 line = positions.get(_child_path(frame.path, key), (0, 0))[0]
                 raise fail(
-                    "yaml.duplicate-key", f"duplicate key {key!r} (first defined on line {line})", pos, frame.path
+                    "yaml.duplicate-key",
+                    f"duplicate key {key!r} (first defined on line {line})",
+                    pos,
+                    frame.path,
                 )
             frame.key, frame.key_pos = key, pos
             return ""
@@ -149,7 +158,9 @@ def parse_yaml(text: str, file: str, *, max_depth: int = settings.MAX_DEPTH) -> 
             if kind is yaml.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
-                    raise fail("yaml.multiple-documents", "exactly one YAML document is allowed", _mark(event))
+                    raise fail(
+                        "yaml.multiple-documents", "exactly one YAML document is allowed", _mark(event)
+                    )
             elif kind is yaml.AliasEvent:
                 raise fail("yaml.alias", "aliases (*name) are not allowed", _mark(event))
             elif kind in (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent):
@@ -166,7 +177,9 @@ def parse_yaml(text: str, file: str, *, max_depth: int = settings.MAX_DEPTH) -> 
                 container: dict[str, Any] | list[Any] = {} if kind is yaml.MappingStartEvent else []
                 is_key = bool(stack) and isinstance(stack[-1].container, dict) and stack[-1].key is _NO_KEY
                 if is_key:
-                    raise fail("yaml.complex-key", "mapping keys must be scalars", _mark(event), stack[-1].path)
+                    raise fail(
+                        "yaml.complex-key", "mapping keys must be scalars", _mark(event), stack[-1].path
+                    )
                 path = attach(container, _mark(event))
                 stack.append(_Frame(container, path))
             elif kind in (yaml.MappingEndEvent, yaml.SequenceEndEvent):
@@ -191,7 +204,9 @@ def decode(data: bytes, file: str, *, max_bytes: int = settings.MAX_FILE_BYTES) 
     """Size-check then decode UTF-8, naming the line of the first bad byte."""
     if len(data) > max_bytes:
         raise YamlError(
-            Diagnostic(file, 0, 0, "", "file.too-large", f"file is larger than {max_bytes} bytes ({len(data)})")
+            Diagnostic(
+                file, 0, 0, "", "file.too-large", f"file is larger than {max_bytes} bytes ({len(data)})"
+            )
         )
     try:
         text = data.decode("utf-8")
