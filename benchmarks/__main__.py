@@ -19,7 +19,9 @@ def available() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(available())})")
+    parser.add_argument(
+        "names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(available())})"
+    )
     parser.add_argument("--quick", action="store_true", help="a short smoke run (CI)")
     args = parser.parse_args(argv)
     names = args.names or available()

@@ -25,6 +25,15 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     base = best_of(lambda: yaml.safe_load(text), repeat=repeat, number=number)
     ratio = ours / base
     return [
-        row("validate", "load+validate sum-of-two.yaml", ours * 1e3, "ms", "yaml.safe_load", base * 1e3,
-            "<= 5x yaml.safe_load", ratio <= 5.0, ratio),
+        row(
+            "validate",
+            "load+validate sum-of-two.yaml",
+            ours * 1e3,
+            "ms",
+            "yaml.safe_load",
+            base * 1e3,
+            "<= 5x yaml.safe_load",
+            ratio <= 5.0,
+            ratio,
+        ),
     ]
