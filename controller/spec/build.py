@@ -86,6 +86,9 @@ def _step(raw: dict[str, Any], path: str, reader: TemplateReader, out: Collector
         expects = stage.params[key].type if stage and key in stage.params else None
         reader.nested(value, f"{path}.with.{key}", name, expects)
     when = reader.when(raw["when"], f"{path}.when", name) if "when" in raw else None
+    for index, item in enumerate(raw.get("command", [])):
+        # Tekton substitutes in command as in args, so its references are checked (and make DAG edges) too
+        reader.nested(item, f"{path}.command[{index}]", name)
     return Step(
         name=name,
         uses=uses,

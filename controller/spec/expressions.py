@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from controller.spec.errors import shorten
 from controller.spec.model import (
     ExtensionRef,
     InputRef,
@@ -23,7 +24,16 @@ from controller.spec.model import (
 NAME = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
 _NAME_RE = re.compile(NAME + r"\Z")
 INPUT_ATTRS = frozenset({"path", "revision", "url"})
-FUSEML_INPUT_ATTRS = frozenset({"name", "project"})
+# FuseML's codeset attributes (`version` is the commit, as `revision`)
+FUSEML_INPUT_ATTRS = frozenset({"name", "project", "version"})
+# `{{ extensions.NAME.FIELD }}`: the fields fuseml-core resolved (url, product, version, zone,
+# service_resource, service_category), plus the record fields the compiler also resolves
+# (controller/compiler/extensions.py); `cfg.KEY` (or `configuration.KEY`) is a configuration entry
+EXTENSION_FIELDS = frozenset(
+    {"url", "product", "version", "zone", "service_resource", "service_category"}
+    | {"id", "extension_id", "service_id", "resource", "category", "endpoint_type", "description"}
+)
+EXTENSION_CONFIG = frozenset({"cfg", "configuration"})
 _COMPARISONS: tuple[WhenOp, ...] = ("==", "!=", "<=", ">=", "<", ">")
 
 
@@ -47,7 +57,9 @@ def parse_ref(body: str, offset: int = 0, *, fuseml: bool = False) -> Ref:
     parts = body.split(".")
     for part in parts:
         if not _NAME_RE.match(part):
-            raise ExpressionError(f"malformed reference {body!r}: {part!r} is not a name", offset)
+            raise ExpressionError(
+                f"malformed reference {shorten(body)}: {shorten(part)} is not a name", offset
+            )
     root = parts[0]
     if root == "inputs":
         if len(parts) == 2:
@@ -56,20 +68,29 @@ def parse_ref(body: str, offset: int = 0, *, fuseml: bool = False) -> Ref:
         if len(parts) == 3 and parts[2] in allowed:
             return InputRef(parts[1], parts[2])
         raise ExpressionError(
-            f"malformed reference {body!r}: expected inputs.NAME or "
+            f"malformed reference {shorten(body)}: expected inputs.NAME or "
             f"inputs.NAME.{{{'|'.join(sorted(allowed))}}}",
             offset,
         )
     if root == "steps":
         if len(parts) == 4 and parts[2] == "outputs":
             return StepOutputRef(parts[1], parts[3])
-        raise ExpressionError(f"malformed reference {body!r}: expected steps.STEP.outputs.OUTPUT", offset)
+        raise ExpressionError(
+            f"malformed reference {shorten(body)}: expected steps.STEP.outputs.OUTPUT", offset
+        )
     if root == "extensions":
-        if len(parts) >= 3:
+        if (len(parts) == 3 and parts[2] in EXTENSION_FIELDS) or (
+            len(parts) == 4 and parts[2] in EXTENSION_CONFIG
+        ):
             return ExtensionRef(parts[1], tuple(parts[2:]))
-        raise ExpressionError(f"malformed reference {body!r}: expected extensions.NAME.FIELD", offset)
+        raise ExpressionError(
+            f"malformed reference {shorten(body)}: expected extensions.NAME.cfg.KEY or "
+            f"extensions.NAME.{{{'|'.join(sorted(EXTENSION_FIELDS))}}}",
+            offset,
+        )
     raise ExpressionError(
-        f"unknown reference root {root!r} in {body!r}: expected inputs, steps or extensions", offset
+        f"unknown reference root {shorten(root)} in {shorten(body)}: expected inputs, steps or extensions",
+        offset,
     )
 
 

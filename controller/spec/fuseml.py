@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.spec.build import build_resources
+from controller.spec.build import build_resources, scalar_text
 from controller.spec.diagnose import Collector
 from controller.spec.model import (
     CodesetMount,
@@ -28,7 +28,9 @@ from controller.spec.model import (
 from controller.spec.templates import TemplateReader
 
 
-def _step(raw: dict[str, Any], path: str, reader: TemplateReader, out: Collector) -> Step:
+def _step(
+    raw: dict[str, Any], path: str, reader: TemplateReader, out: Collector, input_types: dict[str, str]
+) -> Step:
     name = raw["name"]
     image = None
     if "image" not in raw or not raw["image"]:
@@ -45,16 +47,30 @@ def _step(raw: dict[str, Any], path: str, reader: TemplateReader, out: Collector
             out.error(item_path, "fuseml.input", "a step input needs exactly one of 'value' or 'codeset'")
             continue
         if "value" in item:
-            values.append((item["name"], reader.template(item["value"], f"{item_path}.value", name)))
+            if "name" not in item:
+                out.error(
+                    item_path, "fuseml.input", "a value input needs a 'name' (its FUSEML_<NAME> variable)"
+                )
+                continue
+            # FuseML read values into strings, so `value: false` or `value: 1` are text
+            text = scalar_text(item["value"])
+            values.append((item["name"], reader.template(text, f"{item_path}.value", name)))
             continue
         ref_path = f"{item_path}.codeset.name"
         ref = reader.template(item["codeset"]["name"], ref_path, name).single_ref
         if not isinstance(ref, InputRef) or ref.attr is not None:
             out.error(ref_path, "fuseml.codeset", "a codeset input's name must be '{{ inputs.NAME }}'")
             continue
+        if (
+            input_types.get(ref.name, "codeset") != "codeset"
+        ):  # an undeclared input is reported as ref.unknown-input
+            out.error(ref_path, "fuseml.codeset", f"input {ref.name!r} is not of type codeset")
+            continue
         codesets.append(CodesetMount(ref.name, item["codeset"].get("path")))
     env = tuple(
-        EnvVar(e["name"], value=reader.template(e.get("value", ""), f"{path}.env[{i}].value", name))
+        EnvVar(
+            e["name"], value=reader.template(scalar_text(e.get("value", "")), f"{path}.env[{i}].value", name)
+        )
         for i, e in enumerate(raw.get("env", []))
     )
     extensions = tuple(
@@ -87,7 +103,8 @@ def build_fuseml(
     doc: dict[str, Any], out: Collector, positions: dict[str, tuple[int, int]]
 ) -> tuple[Workflow, TemplateReader]:
     reader = TemplateReader(out, fuseml=True)
-    steps = tuple(_step(raw, f"$.steps[{i}]", reader, out) for i, raw in enumerate(doc["steps"]))
+    input_types = {i["name"]: i.get("type", "string") for i in doc.get("inputs", [])}
+    steps = tuple(_step(raw, f"$.steps[{i}]", reader, out, input_types) for i, raw in enumerate(doc["steps"]))
     outputs = []
     for index, raw in enumerate(doc.get("outputs", [])):
         producer = next((s for s in reversed(steps) if s.output(raw["name"])), None)

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 
 from controller.spec.diagnose import Collector
+from controller.spec.errors import shorten
 from controller.spec.model import (
     ExtensionRef,
     InputRef,
@@ -69,7 +70,9 @@ class Checker:
         for index, name in enumerate(names):
             if name in seen:
                 self.out.error(
-                    f"{path}[{index}].name", f"spec.duplicate-{what}", f"{what} {name!r} is declared twice"
+                    f"{path}[{index}].name",
+                    f"spec.duplicate-{what}",
+                    f"{what.replace('-', ' ')} {name!r} is declared twice",
                 )
             seen.add(name)
 
@@ -91,7 +94,9 @@ class Checker:
                 self.out.error(f"{path}.runAfter[{index}]", "dag.self", "a step cannot run after itself")
             elif target not in self.index:
                 self.out.error(
-                    f"{path}.runAfter[{index}]", "dag.unknown-step", f"runAfter names unknown step {target!r}"
+                    f"{path}.runAfter[{index}]",
+                    "dag.unknown-step",
+                    f"runAfter names unknown step {shorten(target)}",
                 )
         if self.wf.dialect == "fuseml":
             return
@@ -139,7 +144,7 @@ class Checker:
                 self.out.error(
                     f"{path}.with.{key}",
                     "spec.unknown-param",
-                    f"sluice/{stage.name} has no parameter {key!r}; known: {', '.join(stage.params)}",
+                    f"sluice/{stage.name} has no parameter {shorten(key)}; known: {', '.join(stage.params)}",
                 )
             elif not (isinstance(value, str) and "{{" in value) and not _param_ok(param.type, value):
                 self.out.error(
@@ -179,7 +184,9 @@ class Checker:
         single = site.template.single_ref
         if site.expects in ("dataset", "model"):
             kind = self.ref_type(single) if single else None
-            if kind != site.expects:
+            # a reference to an unknown input or output is already reported; its type is not a second error
+            unresolved = isinstance(single, InputRef | StepOutputRef) and kind is None
+            if kind != site.expects and not unresolved:
                 self.out.error(
                     site.path,
                     "ref.type",
@@ -201,7 +208,9 @@ class Checker:
         item = self.wf.input(ref.name)
         if item is None:
             known = ", ".join(i.name for i in self.wf.inputs) or "none declared"
-            self.out.error(site.path, "ref.unknown-input", f"unknown input {ref.name!r} (inputs: {known})")
+            self.out.error(
+                site.path, "ref.unknown-input", f"unknown input {shorten(ref.name)} (inputs: {known})"
+            )
         elif ref.attr is not None and item.type != "codeset":
             self.out.error(
                 site.path,
@@ -218,17 +227,17 @@ class Checker:
     def step_ref(self, ref: StepOutputRef, site: Site) -> None:
         step = self.wf.step(ref.step)
         if step is None:
-            self.out.error(site.path, "ref.unknown-step", f"unknown step {ref.step!r}")
+            self.out.error(site.path, "ref.unknown-step", f"unknown step {shorten(ref.step)}")
         elif ref.step == site.step:
             self.out.error(
-                site.path, "ref.self", f"step {ref.step!r} cannot use its own output {ref.output!r}"
+                site.path, "ref.self", f"step {ref.step!r} cannot use its own output {shorten(ref.output)}"
             )
         elif step.output(ref.output) is None:
             declared = ", ".join(o.name for o in step.outputs) or "none"
             self.out.error(
                 site.path,
                 "ref.unknown-output",
-                f"step {ref.step!r} does not declare output {ref.output!r} (declared: {declared})",
+                f"step {ref.step!r} does not declare output {shorten(ref.output)} (declared: {declared})",
             )
 
     def extension_ref(self, ref: ExtensionRef, site: Site) -> None:
@@ -237,7 +246,7 @@ class Checker:
             self.out.error(
                 site.path,
                 "ref.unknown-extension",
-                f"extension {ref.extension!r} is not required by this step",
+                f"extension {shorten(ref.extension)} is not required by this step",
             )
 
     def when_types(self) -> None:
@@ -250,12 +259,15 @@ class Checker:
                     self.out.error(
                         f"{self.step_path(step.name)}.when",
                         "when.type",
-                        f"'{when.op}' compares numbers; {side.raw!r} is not a number",
+                        f"'{when.op}' compares numbers; {shorten(side.raw)} is not a number",
                     )
 
     def dag(self) -> None:
         self.when_types()
-        edges: dict[str, set[str]] = {s.name: set(s.run_after) & set(self.index) for s in self.wf.steps}
+        # `runAfter: [itself]` is reported as dag.self, not again as a cycle
+        edges: dict[str, set[str]] = {
+            s.name: (set(s.run_after) & set(self.index)) - {s.name} for s in self.wf.steps
+        }
         for site in self.sites:
             if site.step is None:
                 continue

@@ -10,6 +10,7 @@ and the JSON path of every node is mapped to its line and column.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
 
 from controller import settings
-from controller.spec.errors import Diagnostic
+from controller.spec.errors import Diagnostic, shorten
 
 try:  # libyaml's event parser is iterative and fast; composing is ours
     from yaml._yaml import CParser as _Parser
@@ -28,6 +29,7 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml.parser import Parser as _Parser  # type: ignore[assignment]
 
 _CORE = "tag:yaml.org,2002:"
+_TAB_INDENT = re.compile(r"^ *\t")
 _ALLOWED_TAGS = frozenset(_CORE + t for t in ("str", "int", "float", "bool", "null", "map", "seq"))
 
 
@@ -66,12 +68,24 @@ def _mark(event: Any) -> tuple[int, int]:
     return (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
 
 
+class _BadScalar(ValueError):
+    pass
+
+
 def _scalar(event: Any) -> Any:
     tag = event.tag
     if tag is None or tag == "!":
         tag = _resolver.resolve(ScalarNode, event.value, event.implicit)
+        if tag not in _ALLOWED_TAGS:  # `<<` (merge) and `=` (value) resolve to tags JSON has no use for
+            tag = _CORE + "str"
+    elif tag in (_CORE + "map", _CORE + "seq"):
+        raise _BadScalar(f"a plain value cannot be tagged {tag.removeprefix(_CORE)!r}")
     node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
-    return _constructor.yaml_constructors[tag](_constructor, node)
+    try:
+        return _constructor.yaml_constructors[tag](_constructor, node)
+    except (ValueError, TypeError, ArithmeticError, LookupError, yaml.YAMLError):
+        # e.g. `!!int abc`, `!!int ""`, `!!bool maybe`, or an integer too long for Python to convert
+        raise _BadScalar(f"{shorten(event.value)} is not a valid {tag.removeprefix(_CORE)}") from None
 
 
 class _Frame:
@@ -87,6 +101,12 @@ class _Frame:
 
 
 _NO_KEY = object()
+
+
+def _line(text: str, index: int) -> str:
+    """Line `index` (0-based) of text, "" past the end."""
+    lines = text.split("\n", index + 1)
+    return lines[index] if index < len(lines) else ""
 
 
 def _child_path(parent: str, key: Any) -> str:
@@ -132,6 +152,8 @@ def parse_yaml(text: str, file: str, *, max_depth: int = settings.MAX_DEPTH) -> 
             key = (
                 value
                 if isinstance(value, str)
+                else "null"
+                if value is None
                 else str(value).lower()
                 if isinstance(value, bool)
                 else str(value)
@@ -140,7 +162,7 @@ def parse_yaml(text: str, file: str, *, max_depth: int = settings.MAX_DEPTH) -> 
                 line = positions.get(_child_path(frame.path, key), (0, 0))[0]
                 raise fail(
                     "yaml.duplicate-key",
-                    f"duplicate key {key!r} (first defined on line {line})",
+                    f"duplicate key {shorten(key)} (first defined on line {line})",
                     pos,
                     frame.path,
                 )
@@ -168,10 +190,21 @@ def parse_yaml(text: str, file: str, *, max_depth: int = settings.MAX_DEPTH) -> 
                     raise fail("yaml.anchor", "anchors (&name) are not allowed", _mark(event))
                 tag = event.tag
                 if tag is not None and tag != "!" and tag not in _ALLOWED_TAGS:
-                    raise fail("yaml.tag", f"tag {tag!r} is not allowed", _mark(event))
+                    raise fail("yaml.tag", f"tag {shorten(tag)} is not allowed", _mark(event))
                 if kind is yaml.ScalarEvent:
-                    attach(_scalar(event), _mark(event))
+                    try:
+                        value = _scalar(event)
+                    except _BadScalar as exc:
+                        raise fail("yaml.value", f"invalid value: {exc}", _mark(event)) from None
+                    attach(value, _mark(event))
                     continue
+                expected = _CORE + ("map" if kind is yaml.MappingStartEvent else "seq")
+                if tag not in (None, "!", expected):
+                    raise fail(
+                        "yaml.tag",
+                        f"tag {shorten(tag)} does not fit a {expected[len(_CORE) :]}",
+                        _mark(event),
+                    )
                 if len(stack) >= max_depth:
                     raise fail("yaml.too-deep", f"nesting deeper than {max_depth} levels", _mark(event))
                 container: dict[str, Any] | list[Any] = {} if kind is yaml.MappingStartEvent else []
@@ -190,11 +223,20 @@ def parse_yaml(text: str, file: str, *, max_depth: int = settings.MAX_DEPTH) -> 
         problem = exc.problem or exc.context or "invalid YAML"
         if "nesting depth" in problem:  # libyaml's own limit, hit while scanning ahead
             raise fail("yaml.too-deep", f"nesting deeper than {max_depth} levels", pos) from None
+        if mark is not None and _TAB_INDENT.match(_line(text, mark.line)):
+            problem = "tabs cannot indent YAML; use spaces"
         raise fail("yaml.syntax", f"YAML syntax error: {problem}", pos) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, such as a control character
+        # libyaml reports a byte offset into the UTF-8 text
+        before = text.encode("utf-8")[: exc.position if isinstance(exc.position, int) else 0]
+        before_text = before.decode("utf-8", "ignore")
+        line = before_text.count("\n") + 1
+        col = len(before_text) - (before_text.rfind("\n") + 1) + 1
+        raise fail(
+            "yaml.syntax", f"YAML syntax error: character #x{exc.character:04x} is not allowed", (line, col)
+        ) from None
     except yaml.YAMLError as exc:
         raise fail("yaml.syntax", f"YAML syntax error: {str(exc).splitlines()[0]}") from None
-    except (ValueError, TypeError, OverflowError) as exc:  # a scalar its tag cannot construct
-        raise fail("yaml.value", f"invalid value: {exc}") from None
     if not seen_root or root is None:
         raise fail("yaml.empty", "the file holds no YAML document", (1, 1))
     return Parsed(root, positions)
@@ -204,8 +246,9 @@ def decode(data: bytes, file: str, *, max_bytes: int = settings.MAX_FILE_BYTES) 
     """Size-check then decode UTF-8, naming the line of the first bad byte."""
     if len(data) > max_bytes:
         raise YamlError(
+            # `data` may be cut at max_bytes + 1 by read_limited, so its length is not the file's size
             Diagnostic(
-                file, 0, 0, "", "file.too-large", f"file is larger than {max_bytes} bytes ({len(data)})"
+                file, 0, 0, "", "file.too-large", f"file is larger than the limit of {max_bytes} bytes"
             )
         )
     try:
@@ -215,8 +258,9 @@ def decode(data: bytes, file: str, *, max_bytes: int = settings.MAX_FILE_BYTES) 
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise YamlError(Diagnostic(file, line, col, "", "file.encoding", "file is not valid UTF-8")) from None
     if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        raise YamlError(Diagnostic(file, line, 0, "", "file.encoding", "file contains a NUL character"))
+        at = text.index("\x00")
+        line, col = text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
+        raise YamlError(Diagnostic(file, line, col, "", "file.encoding", "file contains a NUL character"))
     return text.removeprefix("\ufeff")
 
 

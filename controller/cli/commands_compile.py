@@ -1,0 +1,159 @@
+"""`sluice compile` and `sluice deploy-manifest`: print what would run and what would serve."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+DEFAULT_REVISION = "HEAD"
+
+
+class ServingTarget(StrEnum):
+    kserve = "kserve"
+    seldon = "seldon"
+    seldon_v1 = "seldon-v1"
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    """`NAME=VALUE` options -> a dict; a malformed or repeated name is a usage error (exit 2)."""
+    pairs: dict[str, str] = {}
+    for text in values:
+        name, sep, value = text.partition("=")
+        if not sep or not name:
+            raise typer.BadParameter(f"expected NAME=VALUE, got {text!r}", param_hint=option)
+        if name in pairs:
+            raise typer.BadParameter(f"{name!r} is given twice", param_hint=option)
+        pairs[name] = value
+    return pairs
+
+
+def _scalar(text: str) -> Any:
+    """A command-line value as a YAML scalar (`20000` -> 20000, `true` -> True); text otherwise."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, str | int | float | bool) else text
+
+
+def parse_inputs(raw: dict[str, str], workflow: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, text in raw.items():
+        declared = workflow.input(name)
+        keep_text = declared is not None and declared.type in ("string", "dataset", "model", "codeset")
+        values[name] = text if keep_text else _scalar(text)
+    return values
+
+
+def _fail(lines: list[str]) -> None:
+    for line in lines:
+        print(line, file=sys.stderr)
+    raise typer.Exit(1)
+
+
+def compile_command(
+    path: Annotated[Path, typer.Argument(help="Workflow file (native or FuseML).")],
+    inputs: Annotated[
+        list[str] | None, typer.Option("--input", help="Input value NAME=VALUE (repeatable).")
+    ] = None,
+    codesets: Annotated[
+        list[str] | None, typer.Option("--codeset", help="Codeset input's repository NAME=URL (repeatable).")
+    ] = None,
+    revisions: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--codeset-revision", help=f"Codeset input's commit NAME=SHA (default {DEFAULT_REVISION})."
+        ),
+    ] = None,
+    extensions: Annotated[
+        Path | None, typer.Option("--extensions", help="FuseML extension description file or folder.")
+    ] = None,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", help="Namespace of the PipelineRun.")
+    ] = None,
+) -> None:
+    """Print the Tekton PipelineRun (tekton.dev/v1, embedded pipelineSpec) a workflow compiles to."""
+    from controller.compiler import (
+        CodesetSource,
+        CompileError,
+        ExtensionError,
+        ExtensionRegistry,
+        compile_run,
+        to_yaml,
+    )
+    from controller.spec import SpecError, load_workflow
+
+    raw_inputs = _pairs(inputs or [], "--input")
+    urls = _pairs(codesets or [], "--codeset")
+    pinned = _pairs(revisions or [], "--codeset-revision")
+    for name in pinned:
+        if name not in urls:
+            raise typer.BadParameter(f"{name!r} has no --codeset {name}=URL", param_hint="--codeset-revision")
+    try:
+        workflow = load_workflow(str(path))
+    except SpecError as exc:
+        _fail([d.format() for d in exc.diagnostics])
+        return
+    registry = None
+    if extensions is not None:
+        try:
+            registry = ExtensionRegistry.from_files([extensions])
+        except ExtensionError as exc:
+            _fail([f"{extensions}: {exc}" if str(extensions) not in str(exc) else str(exc)])
+    sources = {name: CodesetSource(url, pinned.get(name, DEFAULT_REVISION)) for name, url in urls.items()}
+    try:
+        run = compile_run(
+            workflow,
+            inputs=parse_inputs(raw_inputs, workflow),
+            codesets=sources,
+            extensions=registry,
+            namespace=namespace,
+        )
+    except CompileError as exc:
+        _fail([d.format() for d in exc.diagnostics])
+        return
+    sys.stdout.write(to_yaml(run))
+
+
+def deploy_manifest(
+    target: Annotated[ServingTarget, typer.Option("--target", help="Serving platform.")],
+    name: Annotated[str, typer.Option("--name", help="Name of the served model.")],
+    model_uri: Annotated[
+        str, typer.Option("--model-uri", help="Where the model is (s3://, gs://, pvc://...).")
+    ],
+    namespace: Annotated[str | None, typer.Option("--namespace", help="Namespace of the resource.")] = None,
+    min_replicas: Annotated[int | None, typer.Option("--min-replicas", min=0)] = None,
+    max_replicas: Annotated[int | None, typer.Option("--max-replicas", min=1)] = None,
+    canary_traffic_percent: Annotated[
+        int | None, typer.Option("--canary-traffic-percent", min=0, max=100, help="kserve only.")
+    ] = None,
+) -> None:
+    """Print the serving manifest the deploy stage would apply (KServe, Seldon Core 2 or 1)."""
+    from controller.compiler import to_yaml
+    from controller.compiler.serving import ServingError, serving_manifest
+
+    try:
+        manifest = serving_manifest(
+            target.value,  # type: ignore[arg-type]
+            name=name,
+            model_uri=model_uri,
+            namespace=namespace,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            canary_traffic_percent=canary_traffic_percent,
+        )
+    except ServingError as exc:
+        _fail([f"sluice deploy-manifest: {exc}"])
+        return
+    sys.stdout.write(to_yaml(manifest))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compile")(compile_command)
+    app.command("deploy-manifest")(deploy_manifest)

@@ -1,0 +1,134 @@
+"""Tasks the compiler adds: codeset checkout, numeric gates and the run summary (finally).
+
+They run stage programs (`stages.clone`, `stages.gate`, `stages.summary`) so the
+local executor runs them exactly like the cluster does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controller.compiler.containers import internal_resources, security_context
+from controller.compiler.references import ARTIFACTS, CLONE_RESULT, SOURCE, RunScope, TaskRenderer
+from controller.compiler.tasks import LABEL_INTERNAL, RunInfo, TaskPlan, pipeline_task, sluice_env
+from controller.compiler.values import CodesetPlan
+from controller.spec.model import Step, When
+
+CLONE_TIMEOUT_SECONDS = 600
+GATE_TIMEOUT_SECONDS = 120
+SUMMARY_TIMEOUT_SECONDS = 300
+CREDENTIALS = "git-credentials"
+GATE_RESULT = "pass"
+SUMMARY_RESULT = "status"
+
+
+def credentials_workspace(plan: CodesetPlan) -> str:
+    """The pipeline workspace carrying a codeset's Secret (one per codeset with credentials)."""
+    return f"{CREDENTIALS}-{plan.subdir}"
+
+
+def _container(name: str, run: RunInfo, module: str, args: list[str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": run.stages_image,
+        "command": ["python", "-m", f"stages.{module}"],
+        "args": args,
+        "env": sluice_env(run),
+        "computeResources": internal_resources(),
+        "securityContext": security_context(),
+    }
+
+
+def clone_task(plan: CodesetPlan, task_name: str, scope: RunScope, run: RunInfo) -> TaskPlan:
+    """A shallow checkout of one codeset at its pinned revision into `source/<subdir>`."""
+    args = [
+        "--url",
+        plan.url,
+        "--revision",
+        plan.revision,
+        "--dest",
+        f"$(workspaces.{SOURCE}.path)/{plan.subdir}",
+    ]
+    workspaces: list[tuple[dict[str, Any], dict[str, Any]]] = [
+        (
+            {"name": SOURCE, "description": "where codesets are checked out"},
+            {"name": SOURCE, "workspace": SOURCE},
+        )
+    ]
+    if plan.secret_name:
+        args += ["--credentials-dir", f"$(workspaces.{CREDENTIALS}.path)"]
+        workspaces.append(
+            (
+                {"name": CREDENTIALS, "description": "git credentials (a Secret)", "readOnly": True},
+                {"name": CREDENTIALS, "workspace": credentials_workspace(plan)},
+            )
+        )
+    args += ["--result", f"{CLONE_RESULT}=$(results.{CLONE_RESULT}.path)"]
+    return pipeline_task(
+        task_name,
+        _container(task_name, run, "clone", args),
+        TaskRenderer(scope, None),
+        labels={LABEL_INTERNAL: "clone"},
+        description=f"Check out codeset {plan.input!r} at {plan.revision}",
+        results=[{"name": CLONE_RESULT, "type": "string", "description": "the commit checked out"}],
+        run_after=[],
+        extra_workspaces=workspaces,
+        retries=1,  # network blips; the checkout is idempotent
+        timeout_seconds=CLONE_TIMEOUT_SECONDS,
+    )
+
+
+def gate_task(step: Step, when: When, task_name: str, scope: RunScope, run: RunInfo, path: str) -> TaskPlan:
+    """A numeric comparison as a task whose `pass` result feeds the step's Tekton `when`."""
+    renderer = TaskRenderer(scope, step)
+    args = [
+        "--left",
+        renderer.text(when.left, path),
+        "--op",
+        when.op,
+        "--right",
+        renderer.text(when.right[0], path),
+        "--result",
+        f"{GATE_RESULT}=$(results.{GATE_RESULT}.path)",
+    ]
+    return pipeline_task(
+        task_name,
+        _container(task_name, run, "gate", args),
+        renderer,
+        labels={LABEL_INTERNAL: "gate"},
+        description=f"Gate of step {step.name!r}: {when.raw}",
+        results=[{"name": GATE_RESULT, "type": "string", "description": "true when the condition holds"}],
+        run_after=[],
+        timeout_seconds=GATE_TIMEOUT_SECONDS,
+    )
+
+
+def summary_task(task_name: str, tasks: list[tuple[str, str]], scope: RunScope, run: RunInfo) -> TaskPlan:
+    """The `finally` task: records every task's status and the run's in a summary file.
+
+    `tasks` are (name shown in the summary, pipeline task name). It reads statuses only, never
+    results: Tekton skips a finally task whose params name a result that was not produced.
+    """
+    renderer = TaskRenderer(scope, None)
+    renderer.uses_artifacts = True
+    status = renderer.add_param("status", "$(tasks.status)", "aggregate status of the run's tasks")
+    args = ["--workflow", run.workflow, "--run", run.run, "--status", f"$(params.{status})"]
+    for shown, task in tasks:
+        param = renderer.add_param(f"{task}-status", f"$(tasks.{task}.status)", f"status of task {task}")
+        args += ["--task", f"{shown}=$(params.{param})"]
+    args += [
+        "--artifacts-dir",
+        f"$(workspaces.{ARTIFACTS}.path)/{task_name}",
+        "--result",
+        f"{SUMMARY_RESULT}=$(results.{SUMMARY_RESULT}.path)",
+    ]
+    return pipeline_task(
+        task_name,
+        _container(task_name, run, "summary", args),
+        renderer,
+        labels={LABEL_INTERNAL: "summary"},
+        description="Record the run summary",
+        results=[{"name": SUMMARY_RESULT, "type": "string", "description": "the run's aggregate status"}],
+        run_after=[],
+        timeout_seconds=SUMMARY_TIMEOUT_SECONDS,
+    )
