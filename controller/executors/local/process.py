@@ -136,7 +136,7 @@ async def run_step(step: Step, sink: LineSink, deadline: float | None) -> tuple[
     pump = asyncio.ensure_future(_pump(proc.stdout, sink))
     try:
         await asyncio.wait_for(proc.wait(), limit)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         await kill_group(proc)
         await pump
         sink.close()
@@ -157,7 +157,11 @@ async def run_step(step: Step, sink: LineSink, deadline: float | None) -> tuple[
 
 
 async def run_steps(
-    steps: list[Step], log_path: Path, on_line: Callable[[str], None], redact: list[str], deadline: float | None
+    steps: list[Step],
+    log_path: Path,
+    on_line: Callable[[str], None],
+    redact: list[str],
+    deadline: float | None,
 ) -> Outcome:
     """Run the steps of one attempt in order, appending their output to `log_path`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)

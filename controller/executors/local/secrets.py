@@ -47,12 +47,12 @@ class LocalSecrets:
         return value
 
     def keys(self, secret: str) -> dict[str, str]:
-        """Every key of one secret (for a Secret-backed workspace)."""
+        """Every key of one secret (for a Secret-backed workspace); env-given keys are lower-cased."""
         prefix = env_name(secret, "")
         found = dict(self._load().get(secret, {}))
         for name, value in os.environ.items():
             if name.startswith(prefix) and len(name) > len(prefix):
-                found[name[len(prefix) :].lower().replace("_", "-")] = value
+                found[name[len(prefix) :].lower()] = value
         self.used.update(found.values())
         return found
 

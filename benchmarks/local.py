@@ -1,0 +1,137 @@
+"""The local engine's own cost, against `import tensorflow` measured in the same run (issue 5).
+
+- per-task orchestration overhead: a chain of N tasks each running the prepare stage through
+  `LocalRun` (cache off, one at a time), minus the same stage command run N times directly, per task;
+- start time of `sluice --help` and of `sluice validate workflows/sum-of-two.yaml` (whole process).
+
+Goal for each: <= 0.1x the time of `import tensorflow` in a fresh interpreter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import row
+
+REPO = Path(__file__).resolve().parent.parent
+GOAL = "<= 0.1x import tensorflow"
+
+
+def _wall(argv: list[str], repeat: int) -> float:
+    """Median wall time of a command (seconds)."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run(argv, cwd=REPO, check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _import_tensorflow(repeat: int) -> float:
+    code = "import time; t = time.perf_counter(); import tensorflow; print(time.perf_counter() - t)"
+    env_code = "import os; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'; " + code
+    runs = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", env_code], check=True, capture_output=True, text=True
+            ).stdout
+        )
+        for _ in range(repeat)
+    ]
+    return statistics.median(runs)
+
+
+def _stage_argv(out: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "stages.prepare", "--generator", "sum-of-two", "--samples", "1000",
+        "--seed", "1", "--result", f"dataset={out}/result", "--artifacts-dir", str(out),
+    ]  # fmt: skip
+
+
+def _chain(tasks: int, trivial: bool) -> dict[str, Any]:
+    chain = []
+    for i in range(tasks):
+        task: dict[str, Any] = {
+            "name": f"t{i}",
+            "workspaces": [{"name": "artifacts", "workspace": "artifacts"}],
+            "taskSpec": {
+                "workspaces": [{"name": "artifacts"}],
+                "results": [{"name": "dataset"}],
+                "steps": [{
+                    "name": "prepare", "image": "stages",
+                    "command": ["python", "-m", "stages.prepare"],
+                    "args": ["--generator", "sum-of-two", "--samples", "1000", "--seed", "1",
+                             "--result", "dataset=$(results.dataset.path)",
+                             "--artifacts-dir", f"$(workspaces.artifacts.path)/t{i}"],
+                }],
+            },
+        }  # fmt: skip
+        if trivial:
+            task["taskSpec"]["steps"] = [{"name": "true", "image": "busybox", "command": ["true"]}]
+        if i:
+            task["runAfter"] = [f"t{i - 1}"]
+        chain.append(task)
+    return {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "PipelineRun",
+        "metadata": {"name": f"bench-{int(time.time() * 1000)}"},
+        "spec": {
+            "workspaces": [{"name": "artifacts", "volumeClaimTemplate": {"spec": {}}}],
+            "pipelineSpec": {"workspaces": [{"name": "artifacts"}], "tasks": chain},
+        },
+    }
+
+
+def _overhead_per_task(tasks: int, rounds: int, trivial: bool = False) -> tuple[float, float]:
+    """(orchestrated - direct seconds per task, direct seconds per task): best of `rounds`, alternating."""
+    from controller.executors.local.engine import LocalRun
+
+    directs, orchestrated = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):
+            started = time.perf_counter()
+            for i in range(tasks):
+                argv = ["true"] if trivial else _stage_argv(Path(tmp) / f"direct-{r}-{i}")
+                subprocess.run(argv, cwd=REPO, check=True, capture_output=True)
+            directs.append((time.perf_counter() - started) / tasks)
+            run = LocalRun(_chain(tasks, trivial), Path(tmp) / f"home-{r}", parallel=1, use_cache=False)
+            started = time.perf_counter()
+            record = asyncio.run(run.run())
+            orchestrated.append((time.perf_counter() - started) / tasks)
+            if record.phase != "Succeeded":
+                raise RuntimeError(f"benchmark run failed: {record.message}")
+    return min(orchestrated) - min(directs), min(directs)
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    repeat = 1 if quick else 3
+    tasks = 3 if quick else 8
+    tensorflow = _import_tensorflow(repeat)
+    limit = 0.1 * tensorflow
+    overhead, direct = _overhead_per_task(tasks, repeat + 1)
+    bare, _ = _overhead_per_task(tasks * 2, repeat + 1, trivial=True)
+    help_time = _wall([sys.executable, "-m", "controller.cli.main", "--help"], repeat + 2)
+    validate_time = _wall(
+        [sys.executable, "-m", "controller.cli.main", "validate", "workflows/sum-of-two.yaml"], repeat + 2
+    )
+    base, tf_ms = "import tensorflow", tensorflow * 1e3
+    figures = [
+        (
+            f"orchestration overhead per task ({tasks} tasks; the stage alone: {direct * 1e3:.0f} ms)",
+            overhead,
+        ),
+        ("orchestration overhead per task (step: /bin/true)", bare),
+        ("sluice --help start time", help_time),
+        ("sluice validate workflows/sum-of-two.yaml", validate_time),
+    ]
+    return [
+        row("local", metric, value * 1e3, "ms", base, tf_ms, GOAL, value <= limit)
+        for metric, value in figures
+    ]

@@ -1,0 +1,175 @@
+"""`sluice run`, `sluice runs`, `sluice report`, `sluice endpoints`: the local engine on the command line.
+
+Cheap to import: the executor, the compiler and rich load inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    print(message, file=sys.stderr)
+    return typer.Exit(code)
+
+
+def _home() -> Path:
+    from controller.settings import sluice_home
+
+    return sluice_home()
+
+
+def run(
+    path: Annotated[Path, typer.Argument(help="A workflow file (or a compiled tekton.dev/v1 PipelineRun).")],
+    input_: Annotated[
+        list[str] | None, typer.Option("--input", "-i", help="NAME=VALUE (repeatable).")
+    ] = None,
+    codeset: Annotated[
+        list[str] | None, typer.Option("--codeset", help="NAME=PATH_OR_URL[#REF] (repeatable).")
+    ] = None,
+    extensions: Annotated[
+        Path | None, typer.Option("--extensions", help="FuseML extension descriptions.")
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Run every task, ignoring cached results.")
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object: run, phase, steps, outputs.")
+    ] = False,
+    parallel: Annotated[
+        int | None, typer.Option("--parallel", min=1, help="Tasks at a time [cores].")
+    ] = None,
+) -> None:
+    """Run a workflow on this machine: the same PipelineRun a cluster runs, as local processes."""
+    from controller.executors.local.runner import RunError, execute, prepare_run
+
+    try:
+        prepared = prepare_run(path, input_ or [], codeset or [], extensions)
+    except RunError as exc:
+        raise _fail(str(exc)) from None
+    raise typer.Exit(execute(prepared, use_cache=not no_cache, json_out=json_out, parallel=parallel))
+
+
+def runs(
+    run_id: Annotated[str | None, typer.Argument(help="Show this run (default: list all).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List local runs, or show one: steps, timings, results, outputs, artifacts and their sha256."""
+    from controller.executors.local.store import list_runs, load_run
+
+    home = _home()
+    if run_id is None:
+        records = list_runs(home)
+        if json_out:
+            print(json.dumps([_summary(r) for r in records], indent=2))
+            return
+        if not records:
+            print(f"no local runs in {home / 'runs'}")
+            return
+        print(f"{'RUN':<45} {'WORKFLOW':<22} {'PHASE':<10} {'STARTED':<21} DURATION")
+        for r in records:
+            s = _summary(r)
+            print(
+                f"{s['run']:<45} {s['workflow']:<22} {s['phase']:<10} "
+                f"{s['startTime'] or '':<21} {s['duration']}"
+            )
+        return
+    try:
+        record = load_run(home, run_id)
+    except FileNotFoundError as exc:
+        raise _fail(f"sluice runs: {exc}") from None
+    if json_out:
+        print(json.dumps(record, indent=2))
+        return
+    from controller.executors.local.runner import print_run
+
+    print_run(record, sys.stdout, detail=True)
+
+
+def _summary(record: dict[str, Any]) -> dict[str, Any]:
+    duration = record.get("duration")
+    return {
+        "run": record.get("run", "?"),
+        "workflow": record.get("workflow", "?"),
+        "phase": record.get("phase", "?"),
+        "startTime": record.get("startTime"),
+        "duration": f"{duration:.1f}s" if isinstance(duration, int | float) else "",
+    }
+
+
+def report(
+    run_id: Annotated[str, typer.Argument(help="The run to report on.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write [RUN folder/report.html].")
+    ] = None,
+) -> None:
+    """Write a self-contained HTML report of a run (loss curve, metrics, lineage) and print its path."""
+    from controller.executors.local.report import write_report
+    from controller.executors.local.store import load_run
+
+    home = _home()
+    try:
+        record = load_run(home, run_id)
+    except FileNotFoundError as exc:
+        raise _fail(f"sluice report: {exc}") from None
+    target = output or home / "runs" / run_id / "report.html"
+    write_report(record, home / "runs" / run_id, target)
+    print(target)
+
+
+endpoints_app = typer.Typer(
+    help="Local model servers started by `sluice run` deploy steps.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+@endpoints_app.callback()
+def endpoints(
+    ctx: typer.Context,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List local endpoints: name, URL, process, whether it still runs, model folder."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from dataclasses import asdict
+
+    from stages import endpoints as registry
+
+    rows = [{**asdict(e), "alive": e.alive} for e in registry.list_endpoints()]
+    if json_out:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        print("no local endpoints")
+        return
+    print(f"{'NAME':<30} {'URL':<52} {'PID':<8} {'STATE':<8} MODEL")
+    for row in rows:
+        state = "running" if row["alive"] else "stopped"
+        print(f"{row['name']:<30} {row['url']:<52} {row['pid']:<8} {state:<8} {row['model_dir']}")
+
+
+@endpoints_app.command("stop")
+def endpoints_stop(name: Annotated[str, typer.Argument(help="The endpoint to stop.")]) -> None:
+    """Stop a local model server and remove its registration."""
+    from stages import endpoints as registry
+
+    try:
+        stopped = registry.stop_endpoint(name)
+    except registry.EndpointError as exc:
+        raise _fail(f"sluice endpoints stop: {exc}") from None
+    if not stopped:
+        raise _fail(f"sluice endpoints stop: no local endpoint named {name!r}")
+    print(f"stopped {name}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("runs")(runs)
+    app.command("report")(report)
+    app.add_typer(endpoints_app, name="endpoints")

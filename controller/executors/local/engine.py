@@ -1,0 +1,388 @@
+"""The local executor: runs a compiled Tekton v1 PipelineRun's tasks as processes on this machine.
+
+One `LocalRun` is one PipelineRun: it checks what it can honour, lays out
+`$SLUICE_HOME/runs/<run>/` (the PipelineRun as compiled, `run.json`, `logs/`, `tasks/`,
+`workspaces/`), walks the task graph (`dag.Scheduler`), then the `finally` tasks, resolves the
+pipeline results and keeps `run.json` current after every change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from controller.executors.local import artifacts
+from controller.executors.local.cache import Cache
+from controller.executors.local.codesets import checkout_in_place
+from controller.executors.local.dag import Scheduler, build_graph
+from controller.executors.local.process import run_steps
+from controller.executors.local.resolve import (
+    ResolvedTask,
+    RunContext,
+    bind_workspaces,
+    pipeline_params,
+    pipeline_scope,
+    resolve_task,
+    when_passes,
+)
+from controller.executors.local.secrets import LocalSecrets, SecretError
+from controller.executors.local.store import RunRecord, TaskRecord
+from controller.executors.local.tekton import UnsupportedError, check_pipelinerun, parse_duration
+from controller.executors.local.variables import VariableError, substitute, task_result_refs
+
+MAX_RESULTS_BYTES = 4096  # Tekton's termination-message budget for all results of a task
+EPOCH_LINE = re.compile(r"\bepoch\s+(\d+)\s*/\s*(\d+)\b(.*)")
+METRIC = re.compile(r"([A-Za-z_][\w-]*)=([-+0-9.eE]+|nan|inf)")
+
+Listener = Callable[[TaskRecord, str], None]  # (task, event): start | line | end | retry
+
+
+class LocalRun:
+    def __init__(
+        self,
+        pipelinerun: dict[str, Any],
+        home: Path,
+        *,
+        parallel: int | None = None,
+        use_cache: bool = True,
+        listener: Listener | None = None,
+        workflow: str | None = None,
+        extra_roots: list[Path] | None = None,
+        local_codesets: dict[str, Path] | None = None,
+    ):
+        check_pipelinerun(pipelinerun)
+        self.object = pipelinerun
+        self.home = home
+        self.parallel = parallel or os.cpu_count() or 1
+        self.use_cache = use_cache
+        self.listener = listener or (lambda task, event: None)
+        meta = pipelinerun.get("metadata", {})
+        self.name: str = meta.get("name") or ""
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", self.name):
+            raise UnsupportedError("$.metadata.name: a local run needs a DNS-style name")
+        labels = meta.get("labels") or {}
+        self.workflow = workflow or labels.get("sluice.dev/workflow") or self.name
+        self.run_dir = home / "runs" / self.name
+        self.spec = pipelinerun["spec"]
+        self.pipeline = self.spec["pipelineSpec"]
+        self.tasks = {t["name"]: t for t in self.pipeline.get("tasks") or []}
+        self.finally_ = {t["name"]: t for t in self.pipeline.get("finally") or []}
+        self.graph = build_graph(list(self.tasks.values()), "tasks", set())
+        self.final_graph = build_graph(list(self.finally_.values()), "finally", set(self.tasks))
+        for i, result in enumerate(self.pipeline.get("results") or []):
+            for task_name, _ in task_result_refs(result.get("value")):
+                if task_name not in self.tasks and task_name not in self.finally_:
+                    raise UnsupportedError(f"$.spec.pipelineSpec.results[{i}]: no task named {task_name!r}")
+        self.secrets = LocalSecrets(home)
+        self.cache = Cache(home)
+        self.extra_roots = extra_roots or []  # local codeset folders: read in place, digested as inputs
+        self.local_codesets = local_codesets or {}  # clone URL -> folder used in place of a checkout
+        self.record = RunRecord(self.name, self.workflow, meta.get("namespace") or "default", self.run_dir)
+        for section, tasks in (("tasks", self.tasks), ("finally", self.finally_)):
+            for name in tasks:
+                self.record.tasks[name] = TaskRecord(name, section, log=f"logs/{name}.log")
+        self.results: dict[str, dict[str, str]] = {}
+        self.cancelled = False
+        self.timed_out = False
+        self._schedulers: list[Scheduler] = []
+        # a fixed name (the run name is unique) keeps a secret workspace's path out of cache keys
+        self.secret_dir = Path(tempfile.gettempdir()) / f"sluice-secrets-{os.getuid()}-{self.name}"
+
+    # ---- the run ----------------------------------------------------------------------------
+
+    def _prepare(self) -> RunContext:
+        if self.run_dir.exists():
+            raise UnsupportedError(f"run folder {self.run_dir} already exists; a local run name is used once")
+        self.run_dir.mkdir(parents=True)
+        (self.run_dir / "pipelinerun.yaml").write_text(
+            yaml.safe_dump(self.object, sort_keys=False), encoding="utf-8"
+        )
+        self.secret_dir.mkdir(mode=0o700)
+        self._own_secret_dir = True
+        params = pipeline_params(self.object)
+        self.record.params = dict(params)
+        workspaces = bind_workspaces(self.object, self.run_dir, self.home, self.secrets, self.secret_dir)
+        return RunContext(
+            self.name,
+            self.record.namespace,
+            self.name,
+            self.workflow,
+            self.run_dir,
+            self.home,
+            params,
+            workspaces,
+            self.secrets,
+        )
+
+    def cancel(self) -> None:
+        """Ctrl-C / SIGTERM: kill every running task's processes; the run ends Cancelled."""
+        self.cancelled = True
+        for scheduler in self._schedulers:
+            scheduler.cancel_running()
+
+    async def run(self) -> RunRecord:
+        record = self.record
+        record.start = time.time()
+        record.phase = "Running"
+        try:
+            self.ctx = self._prepare()
+        except BaseException:
+            record.phase, record.end = "Failed", time.time()
+            if getattr(self, "_own_secret_dir", False):
+                shutil.rmtree(self.secret_dir, ignore_errors=True)
+            raise
+        record.save()
+        try:
+            await self._run_sections()
+        finally:
+            shutil.rmtree(self.secret_dir, ignore_errors=True)
+            record.end = time.time()
+            for task in record.tasks.values():
+                if task.phase in ("Pending", "Running"):
+                    task.phase, task.reason = (
+                        ("Cancelled", "Cancelled") if self.cancelled else ("Skipped", "PipelineStopping")
+                    )
+            self._finish()
+            record.save()
+        return record
+
+    async def _run_sections(self) -> None:
+        timeouts = self.spec.get("timeouts") or {}
+        start = time.monotonic()
+        total = parse_duration(timeouts["pipeline"], "timeouts.pipeline") if "pipeline" in timeouts else None
+        tasks_limit = parse_duration(timeouts["tasks"], "timeouts.tasks") if "tasks" in timeouts else None
+        finally_limit = (
+            parse_duration(timeouts["finally"], "timeouts.finally") if "finally" in timeouts else None
+        )
+        if tasks_limit is None and total is not None and finally_limit is not None:
+            tasks_limit = max(0.0, total - finally_limit)
+        pipeline_deadline = start + total if total else None
+        tasks_deadline = _earliest(pipeline_deadline, start + tasks_limit if tasks_limit else None)
+        scheduler = Scheduler(self.graph, self.parallel, self._phase, self._decide, self._launch)
+        self._schedulers.append(scheduler)
+        in_time = await scheduler.run(tasks_deadline)
+        if not in_time:
+            self.timed_out = True
+            self.record.message = "tasks timed out"
+        for name in self.tasks:
+            task = self.record.tasks[name]
+            if task.phase == "Pending":
+                task.phase = "Skipped"
+                task.reason = "Cancelled" if self.cancelled else "PipelineStopping"
+        if self.cancelled or not self.finally_:
+            return
+        now = time.monotonic()
+        finally_deadline = _earliest(pipeline_deadline, now + finally_limit if finally_limit else None)
+        final = Scheduler(self.final_graph, self.parallel, self._phase, self._decide, self._launch)
+        self._schedulers.append(final)
+        if not await final.run(finally_deadline):
+            self.timed_out = True
+            self.record.message = "finally tasks timed out"
+
+    def _finish(self) -> None:
+        record = self.record
+        phases = [t.phase for t in record.tasks.values()]
+        if self.cancelled:
+            record.phase = "Cancelled"
+            record.message = record.message or "cancelled"
+        elif self.timed_out or "Failed" in phases:
+            record.phase = "Failed"
+            failed = [t for t in record.tasks.values() if t.phase == "Failed"]
+            if failed and not record.message:
+                record.message = f"task {failed[0].name} failed: {failed[0].message}"
+        else:
+            record.phase = "Succeeded"
+        record.outputs = self._pipeline_results()
+
+    def _pipeline_results(self) -> dict[str, Any]:
+        """Pipeline results whose references resolved; the others are omitted, as in Tekton."""
+        ctx = getattr(self, "ctx", None)
+        if ctx is None:
+            return {}
+        scope = pipeline_scope(ctx, self.results, None, "$.spec.pipelineSpec.results")
+        outputs: dict[str, Any] = {}
+        for result in self.pipeline.get("results") or []:
+            needed = task_result_refs(result.get("value"))
+            if any(r not in self.results.get(t, {}) for t, r in needed):
+                continue
+            try:
+                outputs[result["name"]] = substitute(result.get("value"), scope)
+            except VariableError:
+                continue
+        return outputs
+
+    # ---- scheduler callbacks ------------------------------------------------------------------
+
+    def _phase(self, name: str) -> str:
+        return self.record.tasks[name].phase
+
+    def _settle(self, name: str, phase: str, reason: str, message: str = "") -> bool:
+        task = self.record.tasks[name]
+        task.phase, task.reason, task.message = phase, reason, message
+        self.listener(task, "end")
+        self.record.save()
+        return False
+
+    def _statuses(self) -> dict[str, str]:
+        tekton = {"Succeeded": "Succeeded", "Failed": "Failed"}
+        return {n: tekton.get(self.record.tasks[n].phase, "None") for n in self.tasks}
+
+    def _decide(self, name: str) -> bool:
+        """Run, skip or fail a ready task, as Tekton decides it."""
+        is_final = name in self.finally_
+        task = self.finally_[name] if is_final else self.tasks[name]
+        for parent, result in task_result_refs(task):
+            parent_record = self.record.tasks[parent]
+            if parent_record.phase != "Succeeded":
+                return self._settle(
+                    name, "Skipped", "ResultsMissing", f"task {parent} did not succeed, no result {result}"
+                )
+            if result not in self.results.get(parent, {}):
+                if is_final:
+                    return self._settle(
+                        name, "Skipped", "ResultsMissing", f"task {parent} produced no result {result}"
+                    )
+                return self._settle(
+                    name, "Failed", "InvalidTaskResultReference", f"task {parent} produced no result {result}"
+                )
+        scope = pipeline_scope(
+            self.ctx, self.results, self._statuses() if is_final else None, self._where(name)
+        )
+        try:
+            passes, why = when_passes(task, scope)
+        except VariableError as exc:
+            return self._settle(name, "Failed", "InvalidWhen", str(exc))
+        if not passes:
+            return self._settle(name, "Skipped", "WhenExpressionsFalse", f"when {why} is false")
+        return True
+
+    def _where(self, name: str) -> str:
+        section = "finally" if name in self.finally_ else "tasks"
+        names = list(self.finally_ if name in self.finally_ else self.tasks)
+        return f"$.spec.pipelineSpec.{section}[{names.index(name)}]"
+
+    async def _launch(self, name: str) -> None:
+        record = self.record.tasks[name]
+        record.phase, record.start = "Running", time.time()
+        self.listener(record, "start")
+        self.record.save()
+        try:
+            await self._run_task(name, record)
+        except asyncio.CancelledError:
+            if self.cancelled:
+                record.phase, record.reason, record.message = "Cancelled", "Cancelled", "cancelled"
+            else:
+                record.phase, record.reason, record.message = "Failed", "TimedOut", "pipeline timeout reached"
+        except (UnsupportedError, VariableError, SecretError) as exc:
+            record.phase, record.reason, record.message = "Failed", "CannotRun", str(exc)
+        except OSError as exc:  # a full disk, a vanished folder: the task fails, the run goes on to finally
+            record.phase, record.reason = "Failed", "CannotRun"
+            record.message = f"{type(exc).__name__}: {exc}"
+        record.end = time.time()
+        self.listener(record, "end")
+        self.record.save()
+
+    async def _run_task(self, name: str, record: TaskRecord) -> None:
+        is_final = name in self.finally_
+        task = self.finally_[name] if is_final else self.tasks[name]
+        where = self._where(name)
+        task_dir = self.run_dir / "tasks" / name
+        scope = pipeline_scope(self.ctx, self.results, self._statuses() if is_final else None, where)
+        resolved = resolve_task(self.ctx, task, scope, task_dir, 0, where)
+        for step in resolved.steps if self.local_codesets else []:
+            in_place = checkout_in_place(step.argv, self.local_codesets)
+            if in_place is not None:  # a local folder codeset: used as it is, never cloned
+                self._succeed(name, record, in_place, cached=False)
+                url = step.argv[step.argv.index("--url") + 1]
+                record.message = f"local folder {self.local_codesets[url]} used in place"
+                return
+        plan = artifacts.plan(self, task, resolved)
+        record.inputs = plan.inputs_record()
+        record.cache_key = plan.key
+        if self.use_cache and plan.cacheable:
+            entry = self.cache.lookup(plan.key)
+            if entry is not None:
+                results = await asyncio.to_thread(self.cache.restore, entry, self.run_dir, self.name)
+                self._succeed(name, record, results, cached=True)
+                record.artifacts = artifacts.outputs_record(self.run_dir, entry, results)
+                return
+        retries = int(task.get("retries") or 0)
+        limit = parse_duration(task["timeout"], f"{where}.timeout") if "timeout" in task else None
+        log_path = self.run_dir / record.log
+        outcome = None
+        for attempt in range(retries + 1):
+            record.attempts = attempt + 1
+            if attempt:  # phase stays Running between attempts: the scheduler must not stop the run
+                resolved = resolve_task(self.ctx, task, scope, task_dir, attempt, where)
+                with log_path.open("a", encoding="utf-8") as log:
+                    log.write(f"--- retry {attempt}/{retries} after: {outcome.message if outcome else ''}\n")
+                record.metrics.clear()
+                self.listener(record, "retry")
+            shutil.rmtree(resolved.results_dir, ignore_errors=True)
+            resolved.results_dir.mkdir(parents=True)
+            deadline = time.monotonic() + limit if limit else None
+            outcome = await run_steps(
+                resolved.steps,
+                log_path,
+                lambda line: self._on_line(record, line),
+                sorted(self.secrets.used),
+                deadline,
+            )
+            if outcome.ok:
+                try:
+                    results = _read_results(resolved)
+                except ValueError as exc:
+                    record.phase, record.reason, record.message = "Failed", "InvalidResults", str(exc)
+                    return
+                self._succeed(name, record, results, cached=False)
+                record.artifacts = await asyncio.to_thread(plan.finish, results)
+                if plan.why_not:
+                    record.message = f"not cached: {plan.why_not}"
+                return
+        assert outcome is not None
+        record.phase, record.reason = "Failed", outcome.reason
+        record.message = f"{outcome.message} (after {retries} retries)" if retries else outcome.message
+
+    def _succeed(self, name: str, record: TaskRecord, results: dict[str, str], cached: bool) -> None:
+        self.results[name] = results
+        record.results = results
+        record.phase = "Succeeded"
+        record.reason = "Cached" if cached else "Succeeded"
+        record.cached = cached
+
+    def _on_line(self, record: TaskRecord, line: str) -> None:
+        match = EPOCH_LINE.search(line)
+        if match:
+            record.progress = (int(match.group(1)), int(match.group(2)))
+            for key, value in METRIC.findall(match.group(3)):
+                try:
+                    record.metrics.setdefault(key, []).append(float(value))
+                except ValueError:
+                    continue
+            self.listener(record, "line")
+
+
+def _read_results(resolved: ResolvedTask) -> dict[str, str]:
+    results: dict[str, str] = {}
+    for name in resolved.result_names:
+        path = resolved.results_dir / name
+        if path.is_file():
+            results[name] = path.read_text(encoding="utf-8", errors="replace")
+    size = sum(len(v.encode()) for v in results.values())
+    if size > MAX_RESULTS_BYTES:
+        raise ValueError(f"results total {size} bytes, over Tekton's {MAX_RESULTS_BYTES}-byte limit")
+    return results
+
+
+def _earliest(*deadlines: float | None) -> float | None:
+    present = [d for d in deadlines if d is not None]
+    return min(present) if present else None

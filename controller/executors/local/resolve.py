@@ -1,0 +1,366 @@
+"""From a pipeline task to steps ready to run: params, workspaces, `when`, env and commands.
+
+Substitution happens in two phases, as in Tekton: the pipeline phase resolves a pipeline
+task's `params` and `when` (pipeline params, context, other tasks' results, and in `finally`
+`$(tasks.status)`); the task phase resolves the embedded taskSpec (task params, propagated
+pipeline params, `$(results.r.path)`, `$(workspaces.w.*)`, `$(context.*)`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controller.executors.local.process import Step
+from controller.executors.local.secrets import LocalSecrets
+from controller.executors.local.tekton import UnsupportedError, parse_duration
+from controller.executors.local.variables import Scope, Value, check_resolved, substitute, substitute_list
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass
+class Workspace:
+    """Where a pipeline workspace lives locally; `path` None when an optional one is unbound."""
+
+    name: str
+    kind: str  # volumeClaimTemplate | persistentVolumeClaim | emptyDir | secret | unbound
+    path: Path | None
+    claim: str = ""
+
+
+@dataclass
+class RunContext:
+    run: str
+    namespace: str
+    pipeline: str
+    workflow: str
+    run_dir: Path
+    home: Path
+    params: dict[str, Value]
+    workspaces: dict[str, Workspace]
+    secrets: LocalSecrets
+    uid: str = ""
+
+    @property
+    def workspaces_dir(self) -> Path:
+        return self.run_dir / "workspaces"
+
+    def context_values(self) -> dict[str, Value]:
+        return {
+            "context.pipelineRun.name": self.run,
+            "context.pipelineRun.namespace": self.namespace,
+            "context.pipelineRun.uid": self.uid,
+            "context.pipeline.name": self.pipeline,
+        }
+
+
+def pipeline_params(run: dict[str, Any]) -> dict[str, Value]:
+    """The PipelineRun's params over the pipeline's defaults, type-checked."""
+    spec = run["spec"]
+    given = {p["name"]: p.get("value") for p in spec.get("params") or []}
+    values: dict[str, Value] = {}
+    for i, decl in enumerate(spec["pipelineSpec"].get("params") or []):
+        name, where = decl["name"], f"$.spec.pipelineSpec.params[{i}]"
+        value = given.pop(name, decl.get("default"))
+        values[name] = _typed(value, decl.get("type", "string"), f"{where} ({name})")
+    if given:
+        raise UnsupportedError(f"$.spec.params: {sorted(given)[0]!r} is not a param of the pipeline")
+    return values
+
+
+def _typed(value: Any, kind: str, where: str) -> Value:
+    if value is None:
+        raise UnsupportedError(f"{where}: no value given and no default")
+    if kind == "array":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise UnsupportedError(f"{where}: expected an array of strings")
+        return list(value)
+    if kind == "string":
+        if not isinstance(value, str):
+            raise UnsupportedError(f"{where}: expected a string")
+        return value
+    raise UnsupportedError(f"{where}: param type {kind!r} is not supported by the local executor")
+
+
+def bind_workspaces(
+    run: dict[str, Any], run_dir: Path, home: Path, secrets: LocalSecrets, secret_dir: Path
+) -> dict[str, Workspace]:
+    """A folder per bound pipeline workspace (secret ones filled from local secrets)."""
+    bindings = {b["name"]: b for b in run["spec"].get("workspaces") or []}
+    found: dict[str, Workspace] = {}
+    for decl in run["spec"]["pipelineSpec"].get("workspaces") or []:
+        name = decl["name"]
+        binding = bindings.pop(name, None)
+        if binding is None:
+            if not decl.get("optional"):
+                raise UnsupportedError(f"$.spec.workspaces: pipeline workspace {name!r} is not bound")
+            found[name] = Workspace(name, "unbound", None)
+            continue
+        sub = binding.get("subPath", "")
+        if "volumeClaimTemplate" in binding:
+            path, kind, claim = run_dir / "workspaces" / name, "volumeClaimTemplate", f"pvc-{name}"
+        elif "persistentVolumeClaim" in binding:
+            claim = binding["persistentVolumeClaim"].get("claimName", name)
+            path, kind = home / "volumes" / claim, "persistentVolumeClaim"
+        elif "emptyDir" in binding:
+            path, kind, claim = run_dir / "workspaces" / name, "emptyDir", ""
+        elif "secret" in binding:
+            secret = binding["secret"].get("secretName", "")
+            path, kind, claim = secret_dir / name, "secret", ""
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            keys = secrets.keys(secret)
+            if not keys and not binding["secret"].get("optional"):
+                raise UnsupportedError(
+                    f"$.spec.workspaces: secret {secret!r} for workspace {name!r} has no keys locally"
+                )
+            for key, value in keys.items():
+                target = path / key
+                target.write_text(value, encoding="utf-8")
+                target.chmod(0o400)
+        else:
+            raise UnsupportedError(
+                f"$.spec.workspaces: binding of {name!r} has no volume the local executor knows"
+            )
+        if sub:
+            path = path / sub
+        path.mkdir(parents=True, exist_ok=True)
+        found[name] = Workspace(name, kind, path, claim)
+    if bindings:
+        raise UnsupportedError(
+            f"$.spec.workspaces: {sorted(bindings)[0]!r} is not a workspace of the pipeline"
+        )
+    return found
+
+
+def pipeline_scope(
+    ctx: RunContext, results: dict[str, dict[str, str]], statuses: dict[str, str] | None, where: str
+) -> Scope:
+    values: dict[str, Value] = {f"params.{k}": v for k, v in ctx.params.items()}
+    values.update(ctx.context_values())
+    for task, task_results in results.items():
+        values.update({f"tasks.{task}.results.{r}": v for r, v in task_results.items()})
+    owned: tuple[str, ...] = ("params", "tasks", "context.pipelineRun", "context.pipeline")
+    if statuses is not None:  # finally: $(tasks.status) and $(tasks.X.status)
+        values.update({f"tasks.{t}.status": s for t, s in statuses.items()})
+        failed = any(s == "Failed" for s in statuses.values())
+        skipped = any(s == "None" for s in statuses.values())
+        values["tasks.status"] = "Failed" if failed else "Completed" if skipped else "Succeeded"
+    return Scope(values, owned, (), where)
+
+
+def when_passes(task: dict[str, Any], scope: Scope) -> tuple[bool, str]:
+    """Every `when` expression true? Returns (passes, the first false expression resolved)."""
+    for expression in task.get("when") or []:
+        value = substitute(expression.get("input", ""), scope)
+        options = substitute_list(list(expression.get("values") or []), scope)
+        inside = value in options
+        if inside != (expression["operator"] == "in"):
+            return False, f"{value!r} {expression['operator']} {options}"
+    return True, ""
+
+
+@dataclass
+class ResolvedTask:
+    name: str
+    taskrun: str
+    params: dict[str, Value]
+    spec: dict[str, Any]  # the taskSpec after substitution
+    steps: list[Step]
+    results_dir: Path
+    result_names: list[str]
+    workspace_paths: dict[str, Path]
+    secret_values: list[str] = field(default_factory=list)
+
+
+def _task_params(task: dict[str, Any], pscope: Scope, where: str) -> dict[str, Value]:
+    given: dict[str, Value] = {}
+    for p in task.get("params") or []:
+        value = p.get("value")
+        if isinstance(value, dict):
+            raise UnsupportedError(f"{where}.params: object param {p['name']!r} is not supported locally")
+        given[p["name"]] = (
+            substitute_list(value, pscope) if isinstance(value, list) else substitute(value, pscope)
+        )
+    params: dict[str, Value] = {}
+    for decl in task["taskSpec"].get("params") or []:
+        name = decl["name"]
+        params[name] = _typed(
+            given.pop(name, decl.get("default")), decl.get("type", "string"), f"{where} param {name}"
+        )
+    params.update(given)  # undeclared params propagate into an embedded taskSpec
+    return params
+
+
+def _workspace_paths(
+    ctx: RunContext, task: dict[str, Any], task_dir: Path, where: str
+) -> dict[str, tuple[Workspace, Path | None]]:
+    bound = {b["name"]: b for b in task.get("workspaces") or []}
+    out: dict[str, tuple[Workspace, Path | None]] = {}
+    for decl in task["taskSpec"].get("workspaces") or []:
+        name = decl["name"]
+        binding = bound.pop(name, None)
+        pipeline_ws = ctx.workspaces.get(binding["workspace"]) if binding else None
+        if binding and pipeline_ws is None:
+            raise UnsupportedError(
+                f"{where}.workspaces: {binding['workspace']!r} is not a pipeline workspace"
+            )
+        if pipeline_ws is None or pipeline_ws.path is None:
+            if not decl.get("optional"):
+                raise UnsupportedError(f"{where}: workspace {name!r} of the task is not bound")
+            out[name] = (Workspace(name, "unbound", None), None)
+            continue
+        path = pipeline_ws.path
+        if pipeline_ws.kind == "emptyDir":  # an emptyDir belongs to one pod: never shared between tasks
+            path = task_dir / "emptydir" / pipeline_ws.name
+        if binding and binding.get("subPath"):
+            path = path / binding["subPath"]
+        path.mkdir(parents=True, exist_ok=True)
+        out[name] = (pipeline_ws, path)
+    if bound:
+        raise UnsupportedError(f"{where}.workspaces: the task declares no workspace {sorted(bound)[0]!r}")
+    return out
+
+
+def resolve_task(
+    ctx: RunContext,
+    task: dict[str, Any],
+    pscope: Scope,
+    task_dir: Path,
+    attempt: int,
+    where: str,
+) -> ResolvedTask:
+    """Substitute everything in one task and build its steps (raises on what cannot run)."""
+    name = task["name"]
+    taskrun = f"{ctx.run}-{name}"
+    params = _task_params(task, pscope, where)
+    results_dir = task_dir / "results"
+    spec = task["taskSpec"]
+    result_names = [r["name"] for r in spec.get("results") or []]
+    workspaces = _workspace_paths(ctx, task, task_dir, where)
+    values: dict[str, Value] = dict(pscope.values)
+    values.update({f"params.{k}": v for k, v in params.items()})
+    values.update({f"results.{r}.path": str(results_dir / r) for r in result_names})
+    for ws_name, (ws, path) in workspaces.items():
+        values[f"workspaces.{ws_name}.path"] = str(path) if path else ""
+        values[f"workspaces.{ws_name}.bound"] = "true" if path else "false"
+        values[f"workspaces.{ws_name}.claim"] = ws.claim
+        values[f"workspaces.{ws_name}.volume"] = ws.name
+    values.update(
+        {
+            "context.taskRun.name": taskrun,
+            "context.taskRun.namespace": ctx.namespace,
+            "context.taskRun.uid": "",
+            "context.task.name": name,
+            "context.task.retry-count": str(attempt),
+        }
+    )
+    scope = Scope(values, ("params", "results", "workspaces", "context", "tasks"), (), f"{where}.taskSpec")
+    resolved_spec = {k: substitute(v, scope) for k, v in spec.items() if k in ("steps", "stepTemplate")}
+    check_resolved(resolved_spec, f"{where}.taskSpec")
+    mounts = {
+        decl.get("mountPath", f"/workspace/{decl['name']}"): workspaces[decl["name"]][1]
+        for decl in spec.get("workspaces") or []
+    }
+    secret_values: list[str] = []
+    template = resolved_spec.get("stepTemplate") or {}
+    steps = []
+    for j, step in enumerate(resolved_spec["steps"]):
+        step_where = f"{where}.taskSpec.steps[{j}]"
+        step_name = step.get("name") or f"step-{j}"
+        env = _step_env(
+            ctx, taskrun, [*template.get("env", []), *step.get("env", [])], secret_values, step_where
+        )
+        cwd = _working_dir(step.get("workingDir") or template.get("workingDir"), mounts, task_dir)
+        argv = _argv(step, task_dir / "scripts", f"{j}-{step_name}")
+        timeout = parse_duration(step["timeout"], f"{step_where}.timeout") if "timeout" in step else None
+        steps.append(Step(step_name, argv, env, cwd, timeout, step.get("onError") == "continue"))
+    return ResolvedTask(
+        name,
+        taskrun,
+        params,
+        resolved_spec,
+        steps,
+        results_dir,
+        result_names,
+        {k: p for k, (_, p) in workspaces.items() if p is not None},
+        secret_values,
+    )
+
+
+def _step_env(
+    ctx: RunContext, taskrun: str, env_list: list[dict[str, Any]], secret_values: list[str], where: str
+) -> dict[str, str]:
+    env = dict(os.environ)
+    python_bin = str(Path(sys.executable).parent)
+    env["PATH"] = python_bin + os.pathsep + env.get("PATH", "")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONUNBUFFERED"] = "1"  # epoch lines must reach the progress display as they happen
+    env.update(
+        {
+            "SLUICE_EXECUTOR": "local",
+            "SLUICE_HOME": str(ctx.home),
+            "SLUICE_WORKFLOW": ctx.workflow,
+            "SLUICE_RUN": ctx.run,
+            "SLUICE_NAMESPACE": ctx.namespace,
+            "SLUICE_TASKRUN": taskrun,
+        }
+    )
+    for i, var in enumerate(env_list):
+        if "valueFrom" in var:
+            ref = var["valueFrom"]["secretKeyRef"]
+            value = ctx.secrets.require(
+                ref["name"], ref["key"], bool(ref.get("optional")), f"{where}.env[{i}]"
+            )
+            if value is None:
+                env.pop(var["name"], None)
+                continue
+            secret_values.append(value)
+            env[var["name"]] = value
+        else:
+            env[var["name"]] = str(var.get("value", ""))
+    return env
+
+
+def _working_dir(working_dir: str | None, mounts: dict[str, Path | None], task_dir: Path) -> Path:
+    """A step's folder: workspace mount paths map to their local folders; default a per-task folder."""
+    default = task_dir / "work"
+    default.mkdir(parents=True, exist_ok=True)
+    if not working_dir:
+        return default
+    for mount, local in sorted(mounts.items(), key=lambda m: -len(m[0])):
+        if local is not None and (working_dir == mount or working_dir.startswith(mount.rstrip("/") + "/")):
+            path = local / working_dir[len(mount) :].lstrip("/")
+            path.mkdir(parents=True, exist_ok=True)
+            return path
+    if working_dir == "/workspace" or working_dir.startswith("/workspace/"):
+        path = default / working_dir[len("/workspace") :].lstrip("/")
+    else:
+        path = Path(working_dir) if os.path.isabs(working_dir) else default / working_dir
+        if os.path.isabs(working_dir) and not path.is_dir():
+            raise UnsupportedError(f"workingDir {working_dir!r} does not exist on this machine")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _argv(step: dict[str, Any], scripts_dir: Path, script_name: str) -> list[str]:
+    args = [str(a) for a in step.get("args") or []]
+    if "script" in step:
+        script = step["script"]
+        if not script.startswith("#!"):
+            script = "#!/bin/sh\nset -e\n" + script  # what Tekton runs a script without a shebang as
+        scripts_dir.mkdir(parents=True, exist_ok=True)
+        path = scripts_dir / script_name
+        path.write_text(script, encoding="utf-8")
+        path.chmod(0o700)
+        return [str(path), *args]
+    command = [str(c) for c in step["command"]]
+    if command[0] in ("python", "python3"):  # the host interpreter, whatever the image had
+        command[0] = sys.executable
+    if shutil.which(command[0]) is None and not os.path.isabs(command[0]):
+        raise UnsupportedError(f"command {command[0]!r} is not installed on this machine")
+    return [*command, *args]

@@ -1,0 +1,286 @@
+"""`sluice run` end to end: load -> compile -> execute locally -> print; shared by the CLI and tests.
+
+A file that is already a compiled `tekton.dev/v1` PipelineRun runs as it is (under a fresh
+run name), which is how a PipelineRun printed by `sluice compile` can be replayed locally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets as random_tokens
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from controller.executors.local.codesets import CodesetError, LocalCodeset, parse_option, resolve
+from controller.executors.local.progress import ICONS, LiveProgress, PlainProgress, duration_text
+from controller.settings import sluice_home
+
+TAIL_LINES = 25
+RESULT_WIDTH = 100
+EXIT_CANCELLED = 130
+
+
+class RunError(Exception):
+    """Invalid input before anything ran: printed as is (one diagnostic per line), exit 1."""
+
+
+@dataclass
+class PreparedRun:
+    pipelinerun: dict[str, Any]
+    workflow: str
+    codesets: dict[str, LocalCodeset] = field(default_factory=dict)
+
+
+def new_run_name(workflow: str) -> str:
+    """`<workflow[:36]>-<yymmdd-hhmmss>-<4 hex>`: unique per local run, sortable, a DNS label."""
+    from controller.compiler.naming import dns_label
+
+    stamp = time.strftime("%y%m%d-%H%M%S", time.gmtime())
+    return f"{dns_label(workflow, 36)}-{stamp}-{random_tokens.token_hex(2)}"
+
+
+def _typed_input(workflow: Any, name: str, text: str) -> Any:
+    declared = workflow.input(name)
+    kind = declared.type if declared is not None else "string"
+    try:
+        if kind == "integer":
+            return int(text)
+        if kind == "number":
+            return float(text)
+        if kind == "boolean":
+            if text.lower() not in ("true", "false"):
+                raise ValueError(text)
+            return text.lower() == "true"
+    except ValueError:
+        raise RunError(
+            f"--input {name}={text}: input {name!r} must be {'an' if kind == 'integer' else 'a'} {kind}"
+        ) from None
+    return text
+
+
+def prepare_run(path: Path, inputs: list[str], codesets: list[str], extensions: Path | None) -> PreparedRun:
+    """Load and compile a workflow (or read a PipelineRun); raises RunError with the diagnostics."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        first = yaml.safe_load(text)
+    except yaml.YAMLError:
+        first = None
+    if isinstance(first, dict) and str(first.get("apiVersion", "")).startswith("tekton.dev/"):
+        if inputs or codesets or extensions:
+            raise RunError(f"{path}: a compiled PipelineRun takes no --input, --codeset or --extensions")
+        base = (first.get("metadata") or {}).get("name") or "pipelinerun"
+        workflow = ((first.get("metadata") or {}).get("labels") or {}).get("sluice.dev/workflow") or base
+        first.setdefault("metadata", {})["name"] = new_run_name(base)
+        return PreparedRun(first, workflow)
+    from controller.spec import load_workflow
+    from controller.spec.errors import SpecError
+
+    try:
+        workflow = load_workflow(str(path))
+    except SpecError as exc:
+        raise RunError("\n".join(d.format() for d in exc.diagnostics)) from None
+    values: dict[str, Any] = {}
+    for item in inputs:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise RunError(f"--input {item!r}: expected NAME=VALUE")
+        values[name] = _typed_input(workflow, name, value)
+    local: dict[str, LocalCodeset] = {}
+    try:
+        for item in codesets:
+            name, value = parse_option(item)
+            local[name] = resolve(name, value)
+    except CodesetError as exc:
+        raise RunError(f"sluice run: {exc}") from None
+    return PreparedRun(_compile(workflow, values, local, extensions), workflow.name, local)
+
+
+def _compile(
+    workflow: Any, values: dict[str, Any], local: dict[str, LocalCodeset], extensions: Path | None
+) -> dict[str, Any]:
+    from controller.compiler import CodesetSource, compile_run
+    from controller.compiler.errors import CompileError
+
+    kwargs: dict[str, Any] = {}
+    if extensions is not None:
+        from controller.compiler.extensions import ExtensionError, ExtensionRegistry
+
+        try:
+            kwargs["extensions"] = ExtensionRegistry.from_files([extensions])
+        except (ExtensionError, OSError) as exc:
+            raise RunError(f"{extensions}: {exc}") from None
+    sources = {name: CodesetSource(c.url, c.revision) for name, c in local.items()}
+    # a local folder is the user's own: its path is a Git URL only for this local compile
+    allow = os.environ.get("SLUICE_ALLOW_LOCAL_GIT")
+    if any(c.folder is not None for c in local.values()):
+        os.environ["SLUICE_ALLOW_LOCAL_GIT"] = "1"
+    try:
+        compiled: dict[str, Any] = compile_run(
+            workflow, inputs=values, codesets=sources, run_name=new_run_name(workflow.name), **kwargs
+        )
+    except CompileError as exc:
+        raise RunError("\n".join(d.format() for d in exc.diagnostics)) from None
+    finally:
+        if allow is None:
+            os.environ.pop("SLUICE_ALLOW_LOCAL_GIT", None)
+        else:
+            os.environ["SLUICE_ALLOW_LOCAL_GIT"] = allow
+    return compiled
+
+
+async def _execute(run: Any) -> Any:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, run.cancel)
+    try:
+        return await run.run()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def execute(
+    prepared: PreparedRun, *, use_cache: bool, json_out: bool, parallel: int | None, home: Path | None = None
+) -> int:
+    """Run a prepared PipelineRun with progress on the terminal; returns the exit status."""
+    from controller.executors.local.engine import LocalRun
+    from controller.executors.local.tekton import UnsupportedError
+
+    home = home or sluice_home()
+    folders = [c.folder for c in prepared.codesets.values() if c.folder is not None]
+    try:
+        run = LocalRun(
+            prepared.pipelinerun,
+            home,
+            parallel=parallel,
+            use_cache=use_cache,
+            workflow=prepared.workflow,
+            local_codesets={c.url: c.folder for c in prepared.codesets.values() if c.folder is not None},
+            extra_roots=folders,
+        )
+    except UnsupportedError as exc:
+        print(f"sluice run: {exc}", file=sys.stderr)
+        return 1
+    out = sys.stderr if json_out else sys.stdout
+    progress: Any = LiveProgress(run.record, out) if out.isatty() else PlainProgress(out)
+    run.listener = progress
+    if not json_out and not isinstance(progress, LiveProgress):
+        print(f"run {run.name}", file=out, flush=True)
+    try:
+        with progress:
+            record = asyncio.run(_execute(run))
+    except UnsupportedError as exc:
+        print(f"sluice run: {exc}", file=sys.stderr)
+        return 1
+    data = record.to_json()
+    if json_out:
+        steps = [
+            {
+                k: s[k]
+                for k in (
+                    "name",
+                    "phase",
+                    "reason",
+                    "cached",
+                    "startTime",
+                    "completionTime",
+                    "duration",
+                    "results",
+                    "message",
+                )
+            }
+            for s in data["steps"]
+        ]
+        print(
+            json.dumps(
+                {
+                    "run": data["run"],
+                    "phase": data["phase"],
+                    "steps": steps,
+                    "outputs": data["outputs"],
+                    "message": data["message"],
+                    "folder": data["folder"],
+                },
+                indent=2,
+            )
+        )
+    else:
+        print_run(data, sys.stdout, detail=False)
+    if record.phase == "Cancelled":
+        print(f"sluice run: run {record.run} cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+    if record.phase != "Succeeded":
+        _print_failure(data, sys.stderr)
+        return 1
+    return 0
+
+
+def _print_failure(data: dict[str, Any], err: IO[str]) -> None:
+    failed = [s for s in data["steps"] if s["phase"] == "Failed"]
+    if not failed:
+        print(f"sluice run: run {data['run']} failed: {data['message']}", file=err)
+        return
+    for step in failed:
+        print(f"sluice run: task {step['name']} failed: {step['message']}", file=err)
+        log = Path(data["folder"]) / step["log"]
+        if log.is_file():
+            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()[-TAIL_LINES:]
+            print(f"--- last {len(lines)} lines of {log}", file=err)
+            for line in lines:
+                print(f"    {line}", file=err)
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= RESULT_WIDTH else text[: RESULT_WIDTH - 1] + "…"
+
+
+def print_run(data: dict[str, Any], out: IO[str], detail: bool) -> None:
+    """A run record for people: phase, each step with its results, the workflow outputs."""
+    duration = data.get("duration")
+    took = f" in {duration_text(duration)}" if isinstance(duration, int | float) else ""
+    print(f"run {data['run']} ({data.get('workflow', '')}): {data['phase']}{took}", file=out)
+    if data.get("message") and data["phase"] != "Succeeded":
+        print(f"  {data['message']}", file=out)
+    width = max((len(s["name"]) for s in data["steps"]), default=4)
+    for step in data["steps"]:
+        state = "cached" if step.get("cached") else step["phase"].lower()
+        if step["phase"] == "Skipped" and step.get("reason"):
+            state += f" ({step['reason']})"
+        took = duration_text(step["duration"]) if isinstance(step.get("duration"), int | float) else ""
+        print(f"  {ICONS.get(step['phase'], '?')} {step['name']:<{width}}  {state:<12} {took:>7}", file=out)
+        for key, value in (step.get("results") or {}).items():
+            print(f"      {key} = {_short(value)}", file=out)
+        if detail:
+            if step.get("startTime"):
+                print(f"      started {step['startTime']}, attempts {step.get('attempts', 0)}", file=out)
+            for item in step.get("inputs") or []:
+                print(f"      in  {item['path']}  sha256:{item['sha256'][:16]}", file=out)
+            for item in step.get("artifacts") or []:
+                label = f" ({item['result']})" if item.get("result") else ""
+                print(f"      out {item['path']}{label}  sha256:{item['sha256'][:16]}", file=out)
+            metrics = step.get("metrics") or {}
+            for key, values in metrics.items():
+                if values:
+                    print(f"      {key}: last {values[-1]:.6g} over {len(values)} epochs", file=out)
+            if step.get("message"):
+                print(f"      {step['message']}", file=out)
+            if step.get("startTime"):
+                print(f"      log {Path(data['folder']) / step['log']}", file=out)
+    if data.get("outputs"):
+        print("outputs:", file=out)
+        for key, value in data["outputs"].items():
+            print(f"  {key} = {_short(value)}", file=out)
+    print(f"folder: {data['folder']}", file=out)

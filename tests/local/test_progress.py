@@ -1,0 +1,51 @@
+"""What a user sees while a run goes: the live table (terminal) and plain lines (pipes, CI)."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+from controller.executors.local.progress import LiveProgress, PlainProgress
+from controller.executors.local.store import RunRecord, TaskRecord
+
+
+def _record() -> RunRecord:
+    record = RunRecord("demo-run", "demo", "default", Path("/nowhere"), start=time.time() - 3)
+    now = time.time()
+    record.tasks = {
+        "prepare": TaskRecord("prepare", "tasks", phase="Succeeded", cached=True, start=now - 3, end=now - 3),
+        "train": TaskRecord("train", "tasks", phase="Running", start=now - 2, progress=(3, 10)),
+        "deploy": TaskRecord("deploy", "tasks", phase="Skipped", reason="WhenExpressionsFalse"),
+    }
+    return record
+
+
+def test_live_table_shows_states_durations_and_the_epoch_bar() -> None:
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=120, color_system=None)
+    console.print(LiveProgress(_record(), io.StringIO()).render())
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "run demo-run" in text
+    assert "cached" in text and "running" in text and "skipped (WhenExpressionsFalse)" in text
+    assert "epoch 3/10" in text
+    assert "━" in text  # the bar itself
+
+
+def test_plain_lines_name_each_task_and_its_outcome() -> None:
+    out = io.StringIO()
+    progress = PlainProgress(out)
+    record = _record()
+    progress(record.tasks["train"], "start")
+    progress(record.tasks["train"], "line")  # epoch lines are not echoed in plain mode
+    failed = TaskRecord(
+        "train", "tasks", phase="Failed", message="step train exited with code 1", start=1, end=3
+    )
+    progress(failed, "end")
+    progress(record.tasks["prepare"], "end")
+    assert out.getvalue().splitlines() == [
+        "▶ train started",
+        "✗ train failed 2.0s: step train exited with code 1",
+        "✓ prepare cached 0.0s",
+    ]
