@@ -106,7 +106,7 @@ class RunScope:
             return plan.project
         if ref.attr == "url":
             return plan.url
-        if ref.attr == "revision":
+        if ref.attr in ("revision", "version"):  # FuseML's `version` is the commit
             return f"$(tasks.{self.clone_tasks[ref.name]}.results.{CLONE_RESULT})"
         mounted = self.mount_path(step, ref.name)
         if mounted is not None:
@@ -193,7 +193,7 @@ class TaskRenderer:
                     self.uses_source = True
                     self.after.add(self.scope.clone_tasks[ref.name])
                     return f"$(workspaces.{SOURCE}.path)/{plan.subdir}"
-                if ref.attr != "revision":
+                if ref.attr not in ("revision", "version"):
                     return self.scope.pipeline_ref(ref, self.step, path) or ""
         if isinstance(ref, ExtensionRef):
             return self.scope.pipeline_ref(ref, self.step, path) or ""

@@ -243,7 +243,10 @@ def container_task(step: Step, task_name: str, scope: RunScope, run: RunInfo, pr
     if step.image is not None:
         container["image"] = renderer.text(step.image, problems.step_path(step.name, ".image"))
     if step.command is not None:
-        container["command"] = list(step.command)
+        container["command"] = [
+            renderer.value(item, problems.step_path(step.name, f".command[{i}]"))
+            for i, item in enumerate(step.command)
+        ]
     if step.args:
         container["args"] = [
             renderer.text(arg, problems.step_path(step.name, f".args[{i}]"))

@@ -378,3 +378,52 @@ def test_compile_does_no_io_clock_or_randomness(registry, monkeypatch):
         monkeypatch.setattr(target, attribute, forbidden)
     run = compile_run(workflow, codesets=codesets, extensions=registry, stages_image=STAGES_IMAGE)
     assert run["kind"] == "PipelineRun"
+
+
+def test_command_templates_are_rendered_like_args():
+    workflow = load_workflow_text(
+        """
+apiVersion: sluice.dev/v1alpha1
+kind: Workflow
+metadata: {name: cmd}
+spec:
+  inputs: [{name: n, type: integer, default: 3}]
+  steps:
+    - name: first
+      image: busybox:1.36
+      command: [sh, -c, "echo 1 > $SLUICE_ARTIFACTS_DIR/x"]
+      outputs: [{name: x, type: string}]
+    - name: second
+      image: busybox:1.36
+      command: [echo, "{{ inputs.n }}", "{{ steps.first.outputs.x }}"]
+""",
+        "cmd.yaml",
+    )
+    tasks = tasks_of(compile_run(workflow))
+    second = tasks["second"]
+    rendered = " ".join(second["taskSpec"]["steps"][0]["command"])
+    assert "{{" not in rendered
+    assert rendered.startswith("echo $(params.")
+    assert any(p["value"] == "$(tasks.first.results.x)" for p in second["params"])
+
+
+def test_fuseml_codeset_version_is_the_commit(registry):
+    workflow = load_workflow_text(
+        """
+name: versioned
+inputs: [{name: src, type: codeset}]
+steps:
+  - name: show
+    image: ghcr.io/fuseml/show:v1
+    inputs:
+      - name: src
+        codeset: {name: "{{ inputs.src }}", path: /project}
+      - name: commit
+        value: "{{ inputs.src.version }}"
+""",
+        "versioned.yaml",
+    )
+    run = compile_run(workflow, codesets={"src": CodesetSource("https://github.com/example/src.git", PINNED)})
+    show = tasks_of(run)["show"]
+    commit_param = next(p for p in show["params"] if "clone" in p["value"])
+    assert commit_param["value"].endswith(".results.commit)")
