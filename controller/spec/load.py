@@ -11,7 +11,7 @@ from controller.spec.diagnose import Collector
 from controller.spec.errors import Diagnostic, SpecError
 from controller.spec.fuseml import build_fuseml
 from controller.spec.model import Workflow
-from controller.spec.schema import check_forbidden, check_schema
+from controller.spec.schema import check_forbidden, check_schema, schema_valid
 from controller.spec.semantics import check_semantics
 from controller.spec.yamlload import YamlError, decode, parse_yaml, read_limited
 
@@ -25,8 +25,11 @@ def validate_document(
     if not isinstance(doc, dict):
         out.error("$", "schema.type", "a workflow must be a mapping")
         raise SpecError(out.diagnostics)
-    check_forbidden(doc, out)
-    check_schema(doc, out)
+    if not schema_valid(doc):
+        # the schema closes every object a pod field could hide in, so a valid document has none;
+        # only an invalid one is searched, to say why such a field is refused
+        check_forbidden(doc, out)
+        check_schema(doc, out)
     if out.failed:
         raise SpecError(out.diagnostics)
     native = "apiVersion" in doc or "kind" in doc

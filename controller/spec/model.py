@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 Dialect = Literal["native", "fuseml"]
@@ -59,7 +60,7 @@ class Template:
     raw: str
     parts: tuple[Literal_ | Ref, ...]
 
-    @property
+    @cached_property
     def refs(self) -> tuple[Ref, ...]:
         return tuple(p for p in self.parts if not isinstance(p, Literal_))
 

@@ -144,11 +144,16 @@ def check_forbidden(doc: Any, out: Collector, path: str = "$") -> None:
             check_forbidden(item, out, f"{path}[{index}]")
 
 
-def check_schema(doc: Any, out: Collector) -> None:
+def schema_valid(doc: Any) -> bool:
+    """The fast path: a compiled validator that only says yes or no."""
     try:
         _fast_validator()(doc)
-        return
     except fastjsonschema.JsonSchemaException:
-        pass
+        return False
+    return True
+
+
+def check_schema(doc: Any, out: Collector) -> None:
+    """Every schema error of an invalid document, as diagnostics."""
     for error in _full_validator().iter_errors(doc):
         _report(error, out)

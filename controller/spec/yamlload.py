@@ -72,7 +72,25 @@ class _BadScalar(ValueError):
     pass
 
 
+_PLAIN_CACHE: dict[str, Any] = {}  # plain scalar text -> its (immutable) value
+_PLAIN_CACHE_LIMIT = 4096
+_MISS = object()
+
+
 def _scalar(event: Any) -> Any:
+    if event.tag is None:
+        if not event.implicit[0]:  # quoted or block scalars without a tag are strings
+            return event.value
+        value = _PLAIN_CACHE.get(event.value, _MISS)
+        if value is _MISS:  # resolving implicit types runs a dozen regexes: do it once per text
+            value = _construct(event)
+            if len(_PLAIN_CACHE) < _PLAIN_CACHE_LIMIT:
+                _PLAIN_CACHE[event.value] = value
+        return value
+    return _construct(event)
+
+
+def _construct(event: Any) -> Any:
     tag = event.tag
     if tag is None or tag == "!":
         tag = _resolver.resolve(ScalarNode, event.value, event.implicit)
@@ -115,9 +133,10 @@ def _child_path(parent: str, key: Any) -> str:
 
 def _events(text: str) -> Iterator[Any]:
     parser = _EventParser(text)
+    check, get = parser.check_event, parser.get_event
     try:
-        while parser.check_event():
-            yield parser.get_event()
+        while check():
+            yield get()
     finally:
         parser.dispose()
 
@@ -196,7 +215,8 @@ def parse_yaml(text: str, file: str, *, max_depth: int = settings.MAX_DEPTH) -> 
                         value = _scalar(event)
                     except _BadScalar as exc:
                         raise fail("yaml.value", f"invalid value: {exc}", _mark(event)) from None
-                    attach(value, _mark(event))
+                    mark = event.start_mark
+                    attach(value, (mark.line + 1, mark.column + 1))
                     continue
                 expected = _CORE + ("map" if kind is yaml.MappingStartEvent else "seq")
                 if tag not in (None, "!", expected):
