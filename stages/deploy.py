@@ -1,0 +1,285 @@
+"""`sluice/deploy`: serve a trained model.
+
+- Local (`--target local`, or any target when `SLUICE_EXECUTOR=local`): start the KServe model
+  server on 127.0.0.1 as a detached process (stages/endpoints.py), register it, and output the
+  v2 infer URL once the model is ready.
+- Cluster (`--target kserve|seldon|seldon-v1`): server-side apply the compiler's serving manifest
+  (controller.compiler.serving), wait for Ready, output the URL. The model is read from the
+  run's artifacts PVC: `pvc://$SLUICE_ARTIFACTS_PVC/<model path under the artifacts mount>/`
+  `saved_model` (TF Serving layout: KServe TF runtime, Seldon Core 1) or `/triton` (Triton
+  layout: Seldon Core 2), unless `model-uri` names another location.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from stages.common import (
+    Results,
+    StageError,
+    add_contract_arguments,
+    json_object,
+    non_negative_int,
+    positive_int,
+    run_stage,
+    stage_parser,
+)
+
+PROG = "sluice/deploy"
+OUTPUTS = ("url", "name")
+TARGETS = ("kserve", "seldon", "seldon-v1", "local")
+DEFAULT_TIMEOUT_SECONDS = 600.0
+LOCAL_TIMEOUT_SECONDS = 120.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = stage_parser(
+        PROG, "Serve a model: KServe, Seldon Core 2, Seldon Core 1, or a local KServe server."
+    )
+    parser.add_argument("--model", type=Path, required=True, help="model directory (sluice/train-keras)")
+    parser.add_argument("--target", choices=TARGETS, default="kserve", help="[kserve]")
+    parser.add_argument("--name", help="served model name [workflow name, or 'model']")
+    parser.add_argument("--min-replicas", type=non_negative_int, help="cluster targets")
+    parser.add_argument("--max-replicas", type=positive_int, help="cluster targets")
+    parser.add_argument(
+        "--canary-traffic-percent", type=non_negative_int, help="kserve: traffic to the new revision"
+    )
+    parser.add_argument("--timeout", help="how long to wait for Ready: 90, 90s, 10m, 1h [10m; local 2m]")
+    parser.add_argument("--model-uri", help="serve this storage URI instead of the run's artifacts PVC")
+    parser.add_argument(
+        "--resources", type=json_object, help='model server resources {"requests":{...},"limits":{...}}'
+    )
+    add_contract_arguments(parser, OUTPUTS)
+    return parser
+
+
+def parse_duration(text: str | None, default: float) -> float:
+    if text is None:
+        return default
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*", text)
+    if not match:
+        raise StageError(f"timeout {text!r}: expected seconds or a duration such as 90s, 10m, 1h")
+    seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
+    if seconds <= 0:
+        raise StageError("timeout must be positive")
+    return seconds
+
+
+def model_name(given: str | None) -> str:
+    from stages.endpoints import NAME_PATTERN
+
+    name = given or os.environ.get("SLUICE_WORKFLOW") or "model"
+    if not NAME_PATTERN.match(name):
+        raise StageError(f"name {name!r} must be a DNS label: lower-case letters, digits and '-', at most 63")
+    return name
+
+
+def check_model_dir(path: Path) -> Path:
+    model_dir = path.resolve()
+    if not (model_dir / "model.json").is_file():
+        raise StageError(
+            f"model {model_dir} is not a model directory (no model.json; see sluice/train-keras)"
+        )
+    return model_dir
+
+
+def deploy_local(model_dir: Path, name: str, timeout: float) -> str:
+    from stages.endpoints import EndpointError, start_endpoint
+
+    try:
+        endpoint = start_endpoint(name, model_dir, timeout=timeout)
+    except EndpointError as exc:
+        raise StageError(str(exc)) from None
+    print(f"deploy: serving {name!r} from {model_dir} at {endpoint.url} (pid {endpoint.pid})")
+    return endpoint.url
+
+
+def cluster_model_uri(model_dir: Path, target: str) -> str:
+    """Where the cluster serving runtime finds this model on the run's artifacts PVC."""
+    claim = os.environ.get("SLUICE_ARTIFACTS_PVC")
+    if not claim:
+        raise StageError("cluster deploy needs model-uri or SLUICE_ARTIFACTS_PVC (the run's artifacts claim)")
+    # artifacts-dir is <mount>/<step>, and the model output <mount>/<step>/model
+    root = Path(os.environ.get("SLUICE_ARTIFACTS_ROOT") or model_dir.parents[1])
+    try:
+        relative = model_dir.relative_to(root)
+    except ValueError:
+        raise StageError(f"model {model_dir} is not under the artifacts mount {root}") from None
+    layout = "triton" if target == "seldon" else "saved_model"
+    return f"pvc://{claim}/{relative.as_posix()}/{layout}"
+
+
+# ---- cluster targets ----
+
+PLURALS = {
+    "InferenceService": "inferenceservices",
+    "Model": "models",
+    "SeldonDeployment": "seldondeployments",
+}
+FIELD_MANAGER = "sluice-deploy"
+
+
+def apply_and_wait(
+    target: str, name: str, uri: str, namespace: str, options: dict[str, Any], timeout: float
+) -> str:
+    try:
+        from controller.compiler.serving import serving_manifest
+    except ImportError:
+        raise StageError("cluster deploy needs controller.compiler.serving, which is not installed") from None
+    manifest = serving_manifest(target, name=name, model_uri=uri, namespace=namespace, **options)  # type: ignore[arg-type]
+    api = _custom_objects_api()
+    applied = server_side_apply(api, manifest)
+    kind, resource = applied["kind"], f"{applied['kind']} {namespace}/{name}"
+    print(f"deploy: applied {resource} serving {uri}; waiting up to {timeout:g}s for Ready", flush=True)
+    status = wait_ready(api, manifest, timeout)
+    url = serving_url(kind, manifest, status, name, namespace)
+    print(f"deploy: {resource} is Ready at {url}")
+    return url
+
+
+def _custom_objects_api() -> Any:
+    from kubernetes import client, config
+
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        try:  # KUBECONFIG read now: the client reads it only once, when first imported
+            config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)
+        except (config.ConfigException, OSError) as exc:
+            raise StageError(f"no Kubernetes configuration (in-cluster or KUBECONFIG): {exc}") from None
+    return client.CustomObjectsApi()
+
+
+def _coordinates(manifest: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    group, _, version = manifest["apiVersion"].rpartition("/")
+    metadata = manifest["metadata"]
+    return group, version, metadata.get("namespace", "default"), PLURALS[manifest["kind"]], metadata["name"]
+
+
+def server_side_apply(api: Any, manifest: dict[str, Any]) -> dict[str, Any]:
+    from kubernetes.client.exceptions import ApiException
+
+    group, version, namespace, plural, name = _coordinates(manifest)
+    try:
+        return dict(
+            api.patch_namespaced_custom_object(
+                group,
+                version,
+                namespace,
+                plural,
+                name,
+                manifest,
+                field_manager=FIELD_MANAGER,
+                force=True,
+                _content_type="application/apply-patch+yaml",
+            )
+        )
+    except ApiException as exc:
+        raise StageError(
+            f"applying {manifest['kind']} {namespace}/{name} failed: {_api_reason(exc)}"
+        ) from None
+
+
+def _api_reason(exc: Any) -> str:
+    import json
+
+    try:
+        return str(json.loads(exc.body).get("message") or exc.reason)
+    except (TypeError, ValueError, AttributeError):
+        return f"HTTP {exc.status} {exc.reason}"
+
+
+def ready_state(kind: str, status: dict[str, Any]) -> tuple[bool, str]:
+    """(ready, description of the Ready condition) from a serving resource's status."""
+    conditions = {c.get("type"): c for c in status.get("conditions") or [] if isinstance(c, dict)}
+    ready = conditions.get("Ready") or conditions.get("ModelReady")
+    if kind == "SeldonDeployment" and status.get("state"):
+        description = f"state={status['state']}" + (
+            f": {status.get('description')}" if status.get("description") else ""
+        )
+        return status["state"] == "Available", description
+    if ready is None:
+        return False, "no Ready condition yet"
+    description = f"Ready={ready.get('status')}"
+    if ready.get("reason"):
+        description += f" reason={ready['reason']}"
+    if ready.get("message"):
+        description += f": {ready['message']}"
+    return ready.get("status") == "True", description
+
+
+def wait_ready(api: Any, manifest: dict[str, Any], timeout: float) -> dict[str, Any]:
+    import time
+
+    from kubernetes.client.exceptions import ApiException
+
+    group, version, namespace, plural, name = _coordinates(manifest)
+    resource = f"{manifest['kind']} {namespace}/{name}"
+    deadline = time.monotonic() + timeout
+    description = "not observed"
+    while True:
+        try:
+            current = api.get_namespaced_custom_object(group, version, namespace, plural, name)
+        except ApiException as exc:
+            raise StageError(f"reading {resource} failed: {_api_reason(exc)}") from None
+        status = current.get("status") or {}
+        ready, description = ready_state(manifest["kind"], status)
+        if ready:
+            return dict(status)
+        if manifest["kind"] == "SeldonDeployment" and status.get("state") == "Failed":
+            raise StageError(f"{resource} failed: {description}")
+        if time.monotonic() >= deadline:
+            raise StageError(f"{resource} not Ready after {timeout:g}s: {description}")
+        time.sleep(min(2.0, max(0.05, deadline - time.monotonic())))
+
+
+def serving_url(
+    kind: str, manifest: dict[str, Any], status: dict[str, Any], name: str, namespace: str
+) -> str:
+    """The prediction URL: v2 infer where the runtime speaks v2, TF Serving's v1 predict otherwise."""
+    if kind == "Model":  # Seldon Core 2: Triton behind the seldon-mesh service
+        return f"http://seldon-mesh.{namespace}/v2/models/{name}/infer"
+    base = (status.get("url") or (status.get("address") or {}).get("url") or "").rstrip("/")
+    if kind == "InferenceService":
+        model = ((manifest.get("spec") or {}).get("predictor") or {}).get("model") or {}
+        base = base or f"http://{name}-predictor.{namespace}.svc.cluster.local"
+        if model.get("protocolVersion") == "v2":
+            return f"{base}/v2/models/{name}/infer"
+        return f"{base}/v1/models/{name}:predict"
+    base = base or f"http://{name}-default.{namespace}.svc.cluster.local:8000"
+    return base if base.endswith(":predict") or "/api/" in base else f"{base}/v1/models/{name}:predict"
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    results = Results(args.result, args.artifacts_dir)
+
+    def body() -> None:
+        name = model_name(args.name)
+        model_dir = check_model_dir(args.model)
+        local = args.target == "local" or os.environ.get("SLUICE_EXECUTOR") == "local"
+        if local:
+            url = deploy_local(model_dir, name, parse_duration(args.timeout, LOCAL_TIMEOUT_SECONDS))
+        else:
+            uri = args.model_uri or cluster_model_uri(model_dir, args.target)
+            options: dict[str, Any] = {
+                "min_replicas": args.min_replicas,
+                "max_replicas": args.max_replicas,
+                "canary_traffic_percent": args.canary_traffic_percent,
+                "resources": args.resources,
+            }
+            namespace = os.environ.get("SLUICE_NAMESPACE") or "default"
+            timeout = parse_duration(args.timeout, DEFAULT_TIMEOUT_SECONDS)
+            url = apply_and_wait(args.target, name, uri, namespace, options, timeout)
+        results.write("url", url)
+        results.write("name", name)
+
+    run_stage(PROG, body)
+
+
+if __name__ == "__main__":
+    main()

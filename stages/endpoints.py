@@ -1,0 +1,230 @@
+"""Local model endpoints: start, list and stop KServe model servers on 127.0.0.1.
+
+An endpoint is a detached `python -m stages.serve` process (its own session, so it outlives the
+step and `sluice run`) registered as `$SLUICE_HOME/endpoints/<name>.json` with `name`, `url`,
+`pid`, `port`, `model_dir`, `started_at` (plus `log` and `stats`). `sluice endpoints` lists them
+and `sluice endpoints stop NAME` stops one; both use this module. Cheap to import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from controller.settings import sluice_home
+
+NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+SERVER_MODULE = "stages.serve"
+
+
+class EndpointError(Exception):
+    """Starting or stopping an endpoint failed; the message says why."""
+
+
+@dataclass
+class Endpoint:
+    name: str
+    url: str
+    pid: int
+    port: int
+    model_dir: str
+    started_at: str
+    log: str = ""
+    stats: str = ""
+
+    @property
+    def alive(self) -> bool:
+        return _is_our_server(self.pid)
+
+
+def endpoints_dir() -> Path:
+    return sluice_home() / "endpoints"
+
+
+def infer_url(port: int, name: str) -> str:
+    return f"http://127.0.0.1:{port}/v2/models/{name}/infer"
+
+
+def check_name(name: str) -> str:
+    if not NAME_PATTERN.match(name):
+        raise EndpointError(f"endpoint name {name!r} must be lower-case letters, digits and '-' (at most 63)")
+    return name
+
+
+def list_endpoints() -> list[Endpoint]:
+    """Registered endpoints, sorted by name (stale ones included; see `.alive`)."""
+    found = []
+    directory = endpoints_dir()
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        endpoint = _read(path)
+        if endpoint is not None:
+            found.append(endpoint)
+    return found
+
+
+def get_endpoint(name: str) -> Endpoint | None:
+    return _read(endpoints_dir() / f"{check_name(name)}.json")
+
+
+def _read(path: Path) -> Endpoint | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Endpoint(**{k: data[k] for k in Endpoint.__dataclass_fields__ if k in data})
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def stop_endpoint(name: str, timeout: float = 10.0) -> bool:
+    """Stop the named endpoint's process group and forget it; False if no such endpoint."""
+    endpoint = get_endpoint(name)
+    if endpoint is None:
+        return False
+    if _is_our_server(endpoint.pid):
+        _terminate_group(endpoint.pid, timeout)
+    (endpoints_dir() / f"{name}.json").unlink(missing_ok=True)
+    return True
+
+
+def start_endpoint(name: str, model_dir: Path, timeout: float = 120.0) -> Endpoint:
+    """Start a model server for `model_dir`, wait until the model is ready, register it."""
+    check_name(name)
+    if not (model_dir / "model.json").is_file():
+        raise EndpointError(f"{model_dir} is not a model directory (no model.json)")
+    directory = endpoints_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    stop_endpoint(name)  # redeploying a name replaces its server
+    log = directory / f"{name}.log"
+    stats = directory / f"{name}.stats.json"
+    stats.unlink(missing_ok=True)
+    deadline = time.monotonic() + timeout
+    for _attempt in range(3):  # another process may take the free port between probe and bind
+        port = _free_port()
+        command = [sys.executable, "-m", SERVER_MODULE, "--model-dir", str(model_dir), "--name", name]
+        command += ["--port", str(port), "--stats-file", str(stats)]
+        with log.open("ab") as log_file:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: outlives the step, stops as a whole
+                env=_server_environment(),
+                cwd=str(directory),
+            )
+        url = infer_url(port, name)
+        if _wait_ready(process, url.removesuffix("/infer") + "/ready", deadline):
+            endpoint = Endpoint(
+                name=name,
+                url=url,
+                pid=process.pid,
+                port=port,
+                model_dir=str(model_dir),
+                started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                log=str(log),
+                stats=str(stats),
+            )
+            temporary = directory / f".{name}.json.tmp"
+            temporary.write_text(json.dumps(asdict(endpoint), indent=2) + "\n", encoding="utf-8")
+            os.replace(temporary, directory / f"{name}.json")
+            return endpoint
+        if process.poll() is None:
+            _terminate_group(process.pid, 5.0)
+            raise EndpointError(f"model server for {name!r} was not ready within {timeout:g}s; see {log}")
+        process.wait()
+        if "address already in use" not in _tail(log).lower():
+            raise EndpointError(
+                f"model server for {name!r} exited with status {process.returncode}: {_tail(log)}"
+            )
+    raise EndpointError(f"model server for {name!r} could not bind a port; see {log}")
+
+
+def _server_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    project = str(Path(__file__).resolve().parents[1])  # so `stages` imports from any cwd
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (project, env.get("PYTHONPATH", "")) if p)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_ready(process: subprocess.Popen[bytes], ready_url: str, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(ready_url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def _tail(log: Path, lines: int = 3) -> str:
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:]) or "(empty log)"
+
+
+def _is_our_server(pid: int) -> bool:
+    """True if `pid` is alive and is a Sluice model server (never signal a recycled pid)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return _pid_alive(pid) if not Path("/proc").is_dir() else False
+    if status.rsplit(")", 1)[-1].split()[0] == "Z":  # a zombie has already exited
+        _reap(pid)
+        return False
+    return SERVER_MODULE.encode() in cmdline
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)  # only succeeds if we started it; otherwise init reaps
+
+
+def _terminate_group(pid: int, timeout: float) -> None:
+    """SIGTERM the server's process group, then SIGKILL it if it is still there after `timeout`."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            _reap(pid)
+            return
+        end = time.monotonic() + wait
+        while time.monotonic() < end:
+            _reap(pid)
+            if not _is_our_server(pid):
+                return
+            time.sleep(0.05)

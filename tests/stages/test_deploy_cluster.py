@@ -1,0 +1,127 @@
+"""sluice/deploy's cluster side: the manifests it applies validate against the upstream CRD
+schemas, models map to the right storage URIs, readiness and URLs are read correctly."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from stages.common import StageError
+from stages.deploy import cluster_model_uri, parse_duration, ready_state, serving_url
+
+serving = pytest.importorskip("controller.compiler.serving")
+
+UPSTREAM = Path("/work/shared/schemas/upstream")
+CRDS = {
+    "kserve": (UPSTREAM / "kserve/serving.kserve.io_inferenceservices.yaml", "v1beta1"),
+    "seldon": (UPSTREAM / "seldon/mlops.seldon.io_models.yaml", "v1alpha1"),
+    "seldon-v1": (UPSTREAM / "seldon/machinelearning.seldon.io_seldondeployments.yaml", "v1"),
+}
+
+
+@functools.cache
+def crd_validator(target: str) -> jsonschema.protocols.Validator:
+    path, version = CRDS[target]
+    documents = [
+        d for d in yaml.load_all(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) if d
+    ]
+    crd = next(d for d in documents if d.get("kind") == "CustomResourceDefinition")
+    schema = next(v for v in crd["spec"]["versions"] if v["name"] == version)["schema"]["openAPIV3Schema"]
+    return jsonschema.Draft7Validator(schema)
+
+
+def model_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "artifacts" / "train" / "model"
+    directory.mkdir(parents=True)
+    return directory
+
+
+@pytest.mark.parametrize("target", sorted(CRDS))
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {
+            "min_replicas": 1,
+            "max_replicas": 3,
+            "resources": {"requests": {"cpu": "200m"}, "limits": {"memory": "2Gi"}},
+        },
+    ],
+)
+def test_deploy_manifests_validate_against_upstream_crds(
+    target: str, options: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if target == "kserve" and options:
+        options = {**options, "canary_traffic_percent": 10}
+    monkeypatch.setenv("SLUICE_ARTIFACTS_PVC", "run-abc-artifacts")
+    uri = cluster_model_uri(model_dir(tmp_path), target)
+    manifest = serving.serving_manifest(target, name="sum-of-two", model_uri=uri, namespace="ml", **options)
+    errors = sorted(crd_validator(target).iter_errors(manifest), key=lambda e: list(e.path))
+    assert not errors, [f"{'.'.join(map(str, e.path))}: {e.message}" for e in errors]
+    assert uri in str(manifest)
+
+
+def test_the_schema_check_catches_a_broken_manifest() -> None:
+    manifest = serving.serving_manifest(
+        "kserve", name="sum", model_uri="pvc://c/m/saved_model", min_replicas=1
+    )
+    manifest["spec"]["predictor"]["minReplicas"] = "one"
+    assert list(crd_validator("kserve").iter_errors(manifest))
+
+
+def test_model_uris_follow_each_runtime_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = model_dir(tmp_path)
+    monkeypatch.setenv("SLUICE_ARTIFACTS_PVC", "claim")
+    assert cluster_model_uri(directory, "kserve") == "pvc://claim/train/model/saved_model"
+    assert cluster_model_uri(directory, "seldon-v1") == "pvc://claim/train/model/saved_model"
+    assert cluster_model_uri(directory, "seldon") == "pvc://claim/train/model/triton"
+    monkeypatch.setenv("SLUICE_ARTIFACTS_ROOT", str(tmp_path))
+    assert cluster_model_uri(directory, "kserve") == "pvc://claim/artifacts/train/model/saved_model"
+    monkeypatch.delenv("SLUICE_ARTIFACTS_PVC")
+    with pytest.raises(StageError, match="SLUICE_ARTIFACTS_PVC"):
+        cluster_model_uri(directory, "kserve")
+
+
+def test_ready_state_names_the_condition() -> None:
+    assert ready_state("InferenceService", {}) == (False, "no Ready condition yet")
+    waiting = {
+        "conditions": [
+            {"type": "Ready", "status": "False", "reason": "RevisionMissing", "message": "no pods"}
+        ]
+    }
+    assert ready_state("InferenceService", waiting) == (False, "Ready=False reason=RevisionMissing: no pods")
+    assert ready_state("Model", {"conditions": [{"type": "ModelReady", "status": "True"}]})[0] is True
+    assert ready_state("SeldonDeployment", {"state": "Available"})[0] is True
+    assert ready_state("SeldonDeployment", {"state": "Failed", "description": "bad uri"}) == (
+        False,
+        "state=Failed: bad uri",
+    )
+
+
+def test_serving_urls() -> None:
+    v2 = {"spec": {"predictor": {"model": {"protocolVersion": "v2"}}}}
+    v1 = {"spec": {"predictor": {"model": {}}}}
+    status = {"url": "http://sum.ml.example.com"}
+    assert (
+        serving_url("InferenceService", v2, status, "sum", "ml")
+        == "http://sum.ml.example.com/v2/models/sum/infer"
+    )
+    assert (
+        serving_url("InferenceService", v1, status, "sum", "ml")
+        == "http://sum.ml.example.com/v1/models/sum:predict"
+    )
+    assert serving_url("Model", {}, {}, "sum", "ml") == "http://seldon-mesh.ml/v2/models/sum/infer"
+    assert serving_url(
+        "SeldonDeployment", {}, {"address": {"url": "http://x:8000/api/v1.0/predictions"}}, "s", "ml"
+    ) == ("http://x:8000/api/v1.0/predictions")
+
+
+def test_durations() -> None:
+    assert parse_duration("90", 1) == 90 and parse_duration("10m", 1) == 600 and parse_duration(None, 7) == 7
+    with pytest.raises(StageError):
+        parse_duration("soon", 1)
