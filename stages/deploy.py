@@ -4,10 +4,11 @@
   server on 127.0.0.1 as a detached process (stages/endpoints.py), register it, and output the
   v2 infer URL once the model is ready.
 - Cluster (`--target kserve|seldon|seldon-v1`): server-side apply the compiler's serving manifest
-  (controller.compiler.serving), wait for Ready, output the URL. The model is read from the
-  run's artifacts PVC: `pvc://$SLUICE_ARTIFACTS_PVC/<model path under the artifacts mount>/`
-  `saved_model` (TF Serving layout: KServe TF runtime, Seldon Core 1) or `/triton` (Triton
-  layout: Seldon Core 2), unless `model-uri` names another location.
+  (controller.compiler.serving), wait for Ready, output the v2 infer URL. Every cluster target
+  serves the Triton model repository sluice/train-keras writes, read from the run's artifacts
+  PVC unless `model-uri` names another location: `pvc://$SLUICE_ARTIFACTS_PVC/<model path under
+  the artifacts mount>/triton` (the repository: KServe, Seldon Core 1) or `.../triton/model`
+  (the model folder: Seldon Core 2).
 """
 
 from __future__ import annotations
@@ -98,8 +99,23 @@ def deploy_local(model_dir: Path, name: str, timeout: float) -> str:
     return endpoint.url
 
 
+def check_triton_repository(model_dir: Path) -> None:
+    """Cluster runtimes serve the Triton repository; a model directory without one (trained by
+    an older Sluice) would only fail later, inside the model server."""
+    from controller.compiler.serving import TRITON_MODEL_DIR
+
+    model = model_dir / TRITON_MODEL_DIR
+    if not (model / "config.pbtxt").is_file() or not (model / "1/model.savedmodel/saved_model.pb").is_file():
+        raise StageError(
+            f"model {model_dir} has no Triton model repository ({TRITON_MODEL_DIR}/config.pbtxt and "
+            f"{TRITON_MODEL_DIR}/1/model.savedmodel/): train it again with sluice/train-keras"
+        )
+
+
 def cluster_model_uri(model_dir: Path, target: str) -> str:
     """Where the cluster serving runtime finds this model on the run's artifacts PVC."""
+    from controller.compiler.serving import storage_path
+
     claim = os.environ.get("SLUICE_ARTIFACTS_PVC")
     if not claim:
         raise StageError("cluster deploy needs model-uri or SLUICE_ARTIFACTS_PVC (the run's artifacts claim)")
@@ -109,8 +125,7 @@ def cluster_model_uri(model_dir: Path, target: str) -> str:
         relative = model_dir.relative_to(root)
     except ValueError:
         raise StageError(f"model {model_dir} is not under the artifacts mount {root}") from None
-    layout = "triton" if target == "seldon" else "saved_model"
-    return f"pvc://{claim}/{relative.as_posix()}/{layout}"
+    return f"pvc://{claim}/{relative.as_posix()}/{storage_path(target)}"
 
 
 # ---- cluster targets ----
@@ -240,18 +255,26 @@ def wait_ready(api: Any, manifest: dict[str, Any], timeout: float) -> dict[str, 
 def serving_url(
     kind: str, manifest: dict[str, Any], status: dict[str, Any], name: str, namespace: str
 ) -> str:
-    """The prediction URL: v2 infer where the runtime speaks v2, TF Serving's v1 predict otherwise."""
-    if kind == "Model":  # Seldon Core 2: Triton behind the seldon-mesh service
-        return f"http://seldon-mesh.{namespace}/v2/models/{name}/infer"
+    """The prediction URL: v2 infer, under the name the runtime knows the model by."""
+    from controller.compiler.serving import served_model_name
+
+    if kind == "Model":  # Seldon Core 2: behind the seldon-mesh service, routed by Seldon-Model
+        return f"http://seldon-mesh.{namespace}/v2/models/{served_model_name('seldon', name)}/infer"
     base = (status.get("url") or (status.get("address") or {}).get("url") or "").rstrip("/")
     if kind == "InferenceService":
         model = ((manifest.get("spec") or {}).get("predictor") or {}).get("model") or {}
         base = base or f"http://{name}-predictor.{namespace}.svc.cluster.local"
-        if model.get("protocolVersion") == "v2":
-            return f"{base}/v2/models/{name}/infer"
-        return f"{base}/v1/models/{name}:predict"
-    base = base or f"http://{name}-default.{namespace}.svc.cluster.local:8000"
-    return base if base.endswith(":predict") or "/api/" in base else f"{base}/v1/models/{name}:predict"
+        if model.get("protocolVersion") == "v2":  # Triton: the model's folder in the repository
+            return f"{base}/v2/models/{served_model_name('kserve', name)}/infer"
+        return f"{base}/v1/models/{name}:predict"  # TF Serving names the model after the service
+    # Seldon Core 1 writes the full prediction URL (…/v2/models/<graph name>/infer) to
+    # status.address.url; until it has, build the same from the predictor service and the graph.
+    if base:
+        return base
+    predictor = ((manifest.get("spec") or {}).get("predictors") or [{}])[0]
+    graph = (predictor.get("graph") or {}).get("name") or served_model_name("seldon-v1", name)
+    service = f"{name}-{predictor.get('name') or 'default'}.{namespace}.svc.cluster.local:8000"
+    return f"http://{service}/v2/models/{graph}/infer"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -265,6 +288,8 @@ def main(argv: list[str] | None = None) -> None:
         if local:
             url = deploy_local(model_dir, name, parse_duration(args.timeout, LOCAL_TIMEOUT_SECONDS))
         else:
+            if not args.model_uri:
+                check_triton_repository(model_dir)
             uri = args.model_uri or cluster_model_uri(model_dir, args.target)
             options: dict[str, Any] = {
                 "min_replicas": args.min_replicas,

@@ -125,7 +125,12 @@ def deploy_manifest(
     target: Annotated[ServingTarget, typer.Option("--target", help="Serving platform.")],
     name: Annotated[str, typer.Option("--name", help="Name of the served model.")],
     model_uri: Annotated[
-        str, typer.Option("--model-uri", help="Where the model is (s3://, gs://, pvc://...).")
+        str,
+        typer.Option(
+            "--model-uri",
+            help="Where the model is (s3://, gs://, pvc://...): the Triton repository (.../triton) "
+            "for kserve and seldon-v1, the model folder (.../triton/model) for seldon.",
+        ),
     ],
     namespace: Annotated[str | None, typer.Option("--namespace", help="Namespace of the resource.")] = None,
     min_replicas: Annotated[int | None, typer.Option("--min-replicas", min=0)] = None,

@@ -1,11 +1,18 @@
 """Serving manifests: what `sluice deploy-manifest` prints and the deploy stage applies.
 
+Every target serves the trained model over the Open Inference Protocol v2 from the Triton model
+repository sluice/train-keras writes (`<model dir>/triton/`, holding one model named
+`TRITON_MODEL_NAME`: `config.pbtxt` and `1/model.savedmodel/`):
 - `kserve`: KServe `InferenceService` (serving.kserve.io/v1beta1), modelFormat tensorflow,
-  Open Inference Protocol v2, storageUri, resources, min/max replicas, optional canary.
-- `seldon`: Seldon Core 2 `Model` (mlops.seldon.io/v1alpha1), requirement tensorflow.
-- `seldon-v1`: Seldon Core 1 `SeldonDeployment` (machinelearning.seldon.io/v1),
-  TENSORFLOW_SERVER with protocol v2.
-Pure: the same arguments give the same manifest.
+  `protocolVersion: v2` (which KServe serves with its Triton runtime), storageUri = the
+  repository, resources, min/max replicas, optional canary.
+- `seldon`: Seldon Core 2 `Model` (mlops.seldon.io/v1alpha1), requirement tensorflow (Triton),
+  storageUri = the model folder inside the repository (`triton/<TRITON_MODEL_NAME>`).
+- `seldon-v1`: Seldon Core 1 `SeldonDeployment` (machinelearning.seldon.io/v1), TRITON_SERVER
+  with protocol v2, modelUri = the repository; the graph is named after the Triton model,
+  because Seldon puts the graph name in the path it calls Triton with.
+`storage_path` and `served_model_name` say where each target reads the model and which name its
+v2 URL carries. Pure: the same arguments give the same manifest.
 """
 
 from __future__ import annotations
@@ -23,6 +30,24 @@ LABEL_MODEL = f"{settings.API_GROUP}/model"
 _NAME_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 SERVING_REQUESTS = {"cpu": "100m", "memory": "256Mi"}
 SERVING_LIMITS = {"cpu": "1", "memory": "1Gi"}
+# The model inside the Triton repository of a model directory: sluice/train-keras writes
+# triton/<TRITON_MODEL_NAME>/, and KServe and Seldon Core 1 URLs name it (/v2/models/model/infer).
+TRITON_REPOSITORY = "triton"
+TRITON_MODEL_NAME = "model"
+TRITON_MODEL_DIR = f"{TRITON_REPOSITORY}/{TRITON_MODEL_NAME}"
+
+
+def storage_path(target: str) -> str:
+    """Where under a `sluice.model/v1` directory the target's runtime reads the model: the
+    Triton repository for KServe and Seldon Core 1, the model folder in it for Seldon Core 2."""
+    return TRITON_MODEL_DIR if target == "seldon" else TRITON_REPOSITORY
+
+
+def served_model_name(target: str, name: str) -> str:
+    """The model name in the target's v2 URL: Seldon Core 2 serves the `Model` under its own
+    name (its agent renames the Triton model); Triton in KServe and Seldon Core 1 keeps the
+    repository's folder name."""
+    return name if target == "seldon" else TRITON_MODEL_NAME
 
 
 class ServingError(ValueError):
@@ -90,7 +115,9 @@ def serving_manifest(
     canary_traffic_percent: int | None = None,
     resources: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """The serving resource for a TensorFlow SavedModel at `model_uri`; ServingError on bad arguments."""
+    """The serving resource for the model at `model_uri` (a Triton model repository for kserve
+    and seldon-v1, the model folder in it for seldon; see `storage_path`); ServingError on bad
+    arguments."""
     _check(target, name, model_uri, min_replicas, max_replicas, canary_traffic_percent)
     compute = _resources(resources)
     if target == "kserve":
@@ -120,6 +147,8 @@ def _kserve(
         predictor["canaryTrafficPercent"] = canary
     predictor["model"] = {
         "modelFormat": {"name": "tensorflow"},
+        # v2 selects KServe's Triton runtime (TF Serving speaks v1 only); Triton loads the
+        # repository at storageUri and serves /v2/models/<TRITON_MODEL_NAME>/infer.
         "protocolVersion": "v2",
         "storageUri": uri,
         "resources": compute,
@@ -163,7 +192,9 @@ def _seldon_v1(
     max_replicas: int | None,
     compute: dict[str, dict[str, str]],
 ) -> dict[str, Any]:
-    component: dict[str, Any] = {"spec": {"containers": [{"name": "model", "resources": compute}]}}
+    # The container that carries resources is matched to the graph node by name.
+    container = {"name": TRITON_MODEL_NAME, "resources": compute}
+    component: dict[str, Any] = {"spec": {"containers": [container]}}
     if max_replicas is not None:
         component["hpaSpec"] = {
             "minReplicas": max(min_replicas or 1, 1),
@@ -177,9 +208,10 @@ def _seldon_v1(
         "name": "default",
         "replicas": 1 if min_replicas is None else min_replicas,
         "graph": {
-            "name": "model",
+            # Seldon calls Triton at /v2/models/<graph name>/infer: the name of the Triton model.
+            "name": TRITON_MODEL_NAME,
             "type": "MODEL",
-            "implementation": "TENSORFLOW_SERVER",
+            "implementation": "TRITON_SERVER",
             "modelUri": uri,
         },
         "componentSpecs": [component],

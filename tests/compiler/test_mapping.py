@@ -79,7 +79,7 @@ def test_builtin_step_follows_the_stage_contract(registry):
     assert args[args.index("--layers") + 1] == (
         '[{"dense":20,"activation":"relu"},{"dense":20,"activation":"relu"},{"dense":1}]'
     )
-    assert args[args.index("--epochs") + 1] == "10"
+    assert args[args.index("--epochs") + 1] == "20"
     assert args[-6:] == [
         "--result",
         "model=$(results.model.path)",

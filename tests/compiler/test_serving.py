@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from controller.compiler.serving import ServingError, serving_manifest
+from controller.compiler.serving import (
+    TRITON_MODEL_DIR,
+    TRITON_MODEL_NAME,
+    TRITON_REPOSITORY,
+    ServingError,
+    served_model_name,
+    serving_manifest,
+    storage_path,
+)
 
-URI = "pvc://pvc-1a2b3c/train/model/saved_model"
+URI = "pvc://pvc-1a2b3c/train/model/triton"
 
 
 @pytest.mark.parametrize("target", ["kserve", "seldon", "seldon-v1"])
@@ -43,19 +51,33 @@ def test_kserve_inference_service():
 
 
 def test_seldon_core_2_model_and_core_1_deployment():
-    model = serving_manifest("seldon", name="m", model_uri=URI, min_replicas=1, max_replicas=2)
+    folder = f"{URI}/{TRITON_MODEL_NAME}"
+    model = serving_manifest("seldon", name="m", model_uri=folder, min_replicas=1, max_replicas=2)
     assert (model["apiVersion"], model["kind"]) == ("mlops.seldon.io/v1alpha1", "Model")
-    assert model["spec"]["requirements"] == ["tensorflow"] and model["spec"]["storageUri"] == URI
+    assert model["spec"]["requirements"] == ["tensorflow"] and model["spec"]["storageUri"] == folder
     deployment = serving_manifest("seldon-v1", name="m", model_uri=URI, max_replicas=4)
     assert (deployment["apiVersion"], deployment["kind"]) == (
         "machinelearning.seldon.io/v1",
         "SeldonDeployment",
     )
     (predictor,) = deployment["spec"]["predictors"]
-    assert predictor["graph"]["implementation"] == "TENSORFLOW_SERVER"
+    # Seldon Core 1 speaks v2 to TensorFlow models only through Triton, and calls Triton with the
+    # graph's name: it must be the Triton model's, and the container carrying resources matches it.
+    assert predictor["graph"]["implementation"] == "TRITON_SERVER"
+    assert predictor["graph"]["name"] == TRITON_MODEL_NAME
+    assert predictor["componentSpecs"][0]["spec"]["containers"][0]["name"] == TRITON_MODEL_NAME
     assert predictor["graph"]["modelUri"] == URI
     assert deployment["spec"]["protocol"] == "v2"
     assert predictor["componentSpecs"][0]["hpaSpec"]["maxReplicas"] == 4
+
+
+def test_where_each_target_reads_the_model_and_the_name_its_url_carries():
+    # KServe's Triton runtime and Seldon Core 1's TRITON_SERVER load a model repository;
+    # Seldon Core 2 loads one model folder and serves it under the Model's own name.
+    assert storage_path("kserve") == storage_path("seldon-v1") == TRITON_REPOSITORY == "triton"
+    assert storage_path("seldon") == TRITON_MODEL_DIR == f"triton/{TRITON_MODEL_NAME}"
+    assert served_model_name("kserve", "adder") == served_model_name("seldon-v1", "adder") == "model"
+    assert served_model_name("seldon", "adder") == "adder"
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,7 @@ def test_sum_of_two_model() -> None:
     assert prepare.uses == "prepare" and prepare.image is None
     assert prepare.output("dataset") is not None and prepare.output("dataset").is_artifact
     assert train.output("val-mae").type == "number"
-    assert train.with_["epochs"] == 10
+    assert train.with_["epochs"] == 20
     assert deploy.when is not None and deploy.when.op == "<=" and deploy.when.numeric
     assert deploy.when.left.single_ref == StepOutputRef("evaluate", "mae")
     assert deploy.when.right[0].single_ref == InputRef("max-mae")

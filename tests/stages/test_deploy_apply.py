@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from stages.common import StageError
+from tests.stages.conftest import Trained, run_stage
 
 pytest.importorskip("controller.compiler.serving")
 emulator = pytest.importorskip("tests.operator.emulator")
@@ -28,9 +29,16 @@ from stages.deploy import apply_and_wait  # noqa: E402
 pytest.importorskip("kubernetes.client.exceptions")
 pytest.importorskip("kubernetes.config")
 
-CRD = Path("/work/shared/schemas/upstream/kserve/serving.kserve.io_inferenceservices.yaml")
+CRD = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "schemas"
+    / "upstream"
+    / "kserve"
+    / "serving.kserve.io_inferenceservices.yaml"
+)
 ISVC = "/apis/serving.kserve.io/v1beta1/namespaces/ml/inferenceservices"
-URI = "pvc://run-artifacts/train/model/saved_model"
+URI = "pvc://run-artifacts/train/model/triton"
 APPLIES: list[dict[str, str]] = []  # query parameters of the server-side apply requests seen
 
 
@@ -108,7 +116,8 @@ async def test_applies_waits_for_ready_and_returns_the_v2_url(cluster: tuple[Any
     assert not deploying.done()  # still waiting: no Ready condition yet
     ready = {"type": "Ready", "status": "True"}
     await _set_status(url, "adder", {"url": "http://adder.ml.example.com", "conditions": [ready]})
-    assert await deploying == "http://adder.ml.example.com/v2/models/adder/infer"
+    # KServe v2 is served by Triton, which knows the model by its folder in the repository.
+    assert await deploying == "http://adder.ml.example.com/v2/models/model/infer"
     assert APPLIES == [{"fieldManager": "sluice-deploy", "force": "true"}]
 
 
@@ -143,3 +152,36 @@ async def test_the_api_server_rejecting_the_manifest_is_a_clear_failure(cluster:
     server.inject(500, "PATCH", "inferenceservices")
     with pytest.raises(StageError, match=r"applying InferenceService ml/adder failed: injected fault"):
         await asyncio.to_thread(apply_and_wait, "kserve", "adder", URI, "ml", OPTIONS, 5)
+
+
+@pytest.mark.slow
+async def test_the_deploy_stage_serves_a_trained_models_triton_repository(
+    cluster: tuple[Any, str], random_pairs: Trained, tmp_path: Path
+) -> None:
+    """The whole stage, as a compiled step runs it, on a real model directory: KServe is pointed
+    at the Triton repository train-keras wrote, and the URL names the model inside it."""
+    _, url = cluster
+    model = random_pairs.model
+    env = {
+        "SLUICE_EXECUTOR": "",
+        "SLUICE_NAMESPACE": "ml",
+        "SLUICE_ARTIFACTS_PVC": "run-artifacts",
+        "SLUICE_ARTIFACTS_ROOT": str(model.parents[1]),
+    }
+    args = ["--model", str(model), "--target", "kserve", "--name", "adder", "--timeout", "60"]
+    deploying = asyncio.create_task(
+        asyncio.to_thread(run_stage, "deploy", args, tmp_path, ("url", "name"), env)
+    )
+    created = await _when_created(url, "adder")
+    storage = created["spec"]["predictor"]["model"]["storageUri"]
+    relative = model.relative_to(model.parents[1]).as_posix()
+    assert storage == f"pvc://run-artifacts/{relative}/triton"
+    # What Triton will find under the mounted storageUri: <repository>/<model>/config.pbtxt + 1/.
+    repository = model.parents[1] / storage.removeprefix("pvc://run-artifacts/")
+    assert (repository / "model/config.pbtxt").is_file()
+    assert (repository / "model/1/model.savedmodel/saved_model.pb").is_file()
+    ready = {"type": "Ready", "status": "True"}
+    await _set_status(url, "adder", {"url": "http://adder.ml.example.com", "conditions": [ready]})
+    run = await deploying
+    assert run.returncode == 0, run.stderr
+    assert run.results == {"url": "http://adder.ml.example.com/v2/models/model/infer", "name": "adder"}

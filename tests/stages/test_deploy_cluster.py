@@ -12,11 +12,18 @@ import pytest
 import yaml
 
 from stages.common import StageError
-from stages.deploy import cluster_model_uri, parse_duration, ready_state, serving_url
+from stages.deploy import (
+    check_triton_repository,
+    cluster_model_uri,
+    parse_duration,
+    ready_state,
+    serving_url,
+)
+from tests.stages.conftest import run_stage
 
 serving = pytest.importorskip("controller.compiler.serving")
 
-UPSTREAM = Path("/work/shared/schemas/upstream")
+UPSTREAM = Path(__file__).resolve().parents[3] / "shared" / "schemas" / "upstream"
 CRDS = {
     "kserve": (UPSTREAM / "kserve/serving.kserve.io_inferenceservices.yaml", "v1beta1"),
     "seldon": (UPSTREAM / "seldon/mlops.seldon.io_models.yaml", "v1alpha1"),
@@ -67,9 +74,7 @@ def test_deploy_manifests_validate_against_upstream_crds(
 
 
 def test_the_schema_check_catches_a_broken_manifest() -> None:
-    manifest = serving.serving_manifest(
-        "kserve", name="sum", model_uri="pvc://c/m/saved_model", min_replicas=1
-    )
+    manifest = serving.serving_manifest("kserve", name="sum", model_uri="pvc://c/m/triton", min_replicas=1)
     manifest["spec"]["predictor"]["minReplicas"] = "one"
     assert list(crd_validator("kserve").iter_errors(manifest))
 
@@ -77,14 +82,41 @@ def test_the_schema_check_catches_a_broken_manifest() -> None:
 def test_model_uris_follow_each_runtime_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     directory = model_dir(tmp_path)
     monkeypatch.setenv("SLUICE_ARTIFACTS_PVC", "claim")
-    assert cluster_model_uri(directory, "kserve") == "pvc://claim/train/model/saved_model"
-    assert cluster_model_uri(directory, "seldon-v1") == "pvc://claim/train/model/saved_model"
-    assert cluster_model_uri(directory, "seldon") == "pvc://claim/train/model/triton"
+    # KServe (Triton runtime) and Seldon Core 1 (TRITON_SERVER) load the repository;
+    # Seldon Core 2 loads the model folder inside it.
+    assert cluster_model_uri(directory, "kserve") == "pvc://claim/train/model/triton"
+    assert cluster_model_uri(directory, "seldon-v1") == "pvc://claim/train/model/triton"
+    assert cluster_model_uri(directory, "seldon") == "pvc://claim/train/model/triton/model"
     monkeypatch.setenv("SLUICE_ARTIFACTS_ROOT", str(tmp_path))
-    assert cluster_model_uri(directory, "kserve") == "pvc://claim/artifacts/train/model/saved_model"
+    assert cluster_model_uri(directory, "kserve") == "pvc://claim/artifacts/train/model/triton"
     monkeypatch.delenv("SLUICE_ARTIFACTS_PVC")
     with pytest.raises(StageError, match="SLUICE_ARTIFACTS_PVC"):
         cluster_model_uri(directory, "kserve")
+
+
+def test_a_model_without_a_triton_repository_is_refused_before_anything_is_applied(
+    tmp_path: Path,
+) -> None:
+    directory = model_dir(tmp_path)
+    (directory / "model.json").write_text("{}")
+    (directory / "saved_model/1").mkdir(parents=True)  # what an older Sluice wrote
+    with pytest.raises(StageError, match=r"no Triton model repository \(triton/model/config.pbtxt"):
+        check_triton_repository(directory)
+    run = run_stage(
+        "deploy",
+        ["--model", str(directory), "--target", "seldon-v1"],
+        tmp_path,
+        ("url",),
+        env={"SLUICE_EXECUTOR": "", "SLUICE_ARTIFACTS_PVC": "claim", "KUBECONFIG": str(tmp_path / "none")},
+    )
+    assert run.returncode == 1 and "no Triton model repository" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr and run.results == {}
+    (directory / "triton/model/1/model.savedmodel").mkdir(parents=True)
+    (directory / "triton/model/1/model.savedmodel/saved_model.pb").write_bytes(b"")
+    with pytest.raises(StageError, match="no Triton model repository"):  # still no config.pbtxt
+        check_triton_repository(directory)
+    (directory / "triton/model/config.pbtxt").write_text('name: "model"\n')
+    check_triton_repository(directory)
 
 
 def test_ready_state_names_the_condition() -> None:
@@ -104,21 +136,33 @@ def test_ready_state_names_the_condition() -> None:
 
 
 def test_serving_urls() -> None:
-    v2 = {"spec": {"predictor": {"model": {"protocolVersion": "v2"}}}}
-    v1 = {"spec": {"predictor": {"model": {}}}}
+    v2 = serving.serving_manifest("kserve", name="sum", model_uri="pvc://c/m/triton", namespace="ml")
+    v1: dict[str, Any] = {"spec": {"predictor": {"model": {}}}}
     status = {"url": "http://sum.ml.example.com"}
+    # KServe v2 is Triton: the model is the repository's folder, on the InferenceService's host.
     assert (
         serving_url("InferenceService", v2, status, "sum", "ml")
-        == "http://sum.ml.example.com/v2/models/sum/infer"
+        == "http://sum.ml.example.com/v2/models/model/infer"
+    )
+    assert (
+        serving_url("InferenceService", v2, {}, "sum", "ml")
+        == "http://sum-predictor.ml.svc.cluster.local/v2/models/model/infer"
     )
     assert (
         serving_url("InferenceService", v1, status, "sum", "ml")
         == "http://sum.ml.example.com/v1/models/sum:predict"
     )
+    # Seldon Core 2 serves the Model under its own name behind seldon-mesh.
     assert serving_url("Model", {}, {}, "sum", "ml") == "http://seldon-mesh.ml/v2/models/sum/infer"
-    assert serving_url(
-        "SeldonDeployment", {}, {"address": {"url": "http://x:8000/api/v1.0/predictions"}}, "s", "ml"
-    ) == ("http://x:8000/api/v1.0/predictions")
+    # Seldon Core 1 writes the whole v2 URL (graph name in the path) to status.address.url...
+    deployment = serving.serving_manifest("seldon-v1", name="sum", model_uri="pvc://c/m/triton")
+    written = {"address": {"url": "http://sum-default.ml.svc.cluster.local:8000/v2/models/model/infer"}}
+    assert serving_url("SeldonDeployment", deployment, written, "sum", "ml") == written["address"]["url"]
+    # ...and until it has, the same URL is built from the predictor service and the graph's name.
+    assert (
+        serving_url("SeldonDeployment", deployment, {}, "sum", "ml")
+        == "http://sum-default.ml.svc.cluster.local:8000/v2/models/model/infer"
+    )
 
 
 def test_durations() -> None:

@@ -46,7 +46,8 @@ def test_model_directory_layout(random_pairs: Trained) -> None:
     ):
         assert (model / name).is_file(), name
     assert (model / "saved_model/1/saved_model.pb").is_file()
-    assert (model / "triton/1/model.savedmodel/saved_model.pb").is_file()
+    assert (model / "triton/model/1/model.savedmodel/saved_model.pb").is_file()
+    assert (model / "triton/model/config.pbtxt").is_file()
     assert (model / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     meta = json.loads((model / "model.json").read_text())
     assert meta["features"] == ["x1", "x2"] and meta["targets"] == ["sum"]
