@@ -15,7 +15,7 @@ import pytest
 
 from controller.compiler.serving import TRITON_MODEL_NAME, storage_path
 from stages.common import StageError
-from stages.train_keras import TRITON_MAX_BATCH_SIZE, triton_config
+from stages.triton_export import TRITON_MAX_BATCH_SIZE, triton_config
 from tests.stages.conftest import Trained
 from tests.stages.test_serve import deploy, infer_body, post
 
