@@ -32,7 +32,17 @@ _SCP_RE = re.compile(
 _SCHEME_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
 _HELPER_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")  # git's `<transport>::<address>` remote helpers
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-_BLOCKED_NAMES = frozenset({"localhost", "localhost.localdomain", "metadata", "metadata.google.internal"})
+_BLOCKED_NAMES = frozenset(
+    {
+        "localhost",
+        "localhost.localdomain",
+        "metadata",
+        "metadata.google.internal",
+        "instance-data",  # AWS's instance metadata service by name
+        "instance-data.ec2.internal",
+    }
+)
+_IETF_PROTOCOL_ASSIGNMENTS = ipaddress.ip_network("192.0.0.0/24")  # not globally reachable (RFC 6890)
 _SHA_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 MAX_REF_LENGTH = 255
@@ -95,6 +105,11 @@ def _host_is_local(host: str) -> bool:
         or address.is_unspecified
         or address.is_reserved
         or address.is_multicast
+        # everything else that is not globally routable: shared address space 100.64.0.0/10
+        # (Alibaba's metadata service is 100.100.100.200), 192.0.0.0/24 (Oracle's is 192.0.0.192),
+        # documentation and benchmarking ranges
+        or not address.is_global
+        or address in _IETF_PROTOCOL_ASSIGNMENTS  # is_global depends on the Python patch release here
     )
 
 

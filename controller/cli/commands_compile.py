@@ -37,7 +37,7 @@ def _scalar(text: str) -> Any:
 
     try:
         value = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):  # `[[[[...` recurses once per bracket in PyYAML
         return text
     return value if isinstance(value, str | int | float | bool) else text
 

@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from controller.cli import commands_compile, commands_predict, commands_run, commands_spec
+from controller.cli import commands_compile, commands_operator, commands_predict, commands_run, commands_spec
 
 app = typer.Typer(
     name="sluice",
@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 
 # Each module adds its commands; keep this list the only place that knows them all.
-for module in (commands_spec, commands_run, commands_compile, commands_predict):
+for module in (commands_spec, commands_run, commands_compile, commands_operator, commands_predict):
     module.register(app)
 
 

@@ -394,6 +394,8 @@ def _read_file(file: Path) -> list[Extension]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
         raise ExtensionError(f"{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    except RecursionError:  # PyYAML's composer recurses once per nesting level
+        raise ExtensionError(f"{file}: invalid YAML: nested too deeply") from None
     if len(documents) == 1:
         return [parse_extension(documents[0], str(file))]
     return [parse_extension(doc, f"{file}[{i}]") for i, doc in enumerate(documents)]

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import yaml
-
 from controller.executors.local.codesets import CodesetError, LocalCodeset, parse_option, resolve
 from controller.executors.local.progress import ICONS, LiveProgress, PlainProgress, duration_text
 from controller.settings import sluice_home
@@ -60,21 +58,29 @@ def _typed_input(workflow: Any, name: str, text: str) -> Any:
                 raise ValueError(text)
             return text.lower() == "true"
     except ValueError:
-        raise RunError(
-            f"--input {name}={text}: input {name!r} must be {'an' if kind == 'integer' else 'a'} {kind}"
+        from controller.spec.errors import shorten
+
+        raise RunError(  # the value shortened: it may be anything, of any length
+            f"--input {name}={shorten(text)}: input {name!r} must be "
+            f"{'an' if kind == 'integer' else 'a'} {kind}"
         ) from None
     return text
 
 
 def prepare_run(path: Path, inputs: list[str], codesets: list[str], extensions: Path | None) -> PreparedRun:
     """Load and compile a workflow (or read a PipelineRun); raises RunError with the diagnostics."""
+    from controller.spec.yamlload import YamlError, decode, parse_yaml, read_limited
+
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_limited(str(path))
     except OSError as exc:
         raise RunError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        first = yaml.safe_load(text)
-    except yaml.YAMLError:
+        # The hardened parser (size, depth, alias and encoding limits): PyYAML's own loader raises
+        # RecursionError on deep nesting and a PipelineRun file is as untrusted as a workflow.
+        # Whatever it refuses is reported by load_workflow below, with its position.
+        first = parse_yaml(decode(data, str(path)), str(path)).value
+    except YamlError:
         first = None
     if isinstance(first, dict) and str(first.get("apiVersion", "")).startswith("tekton.dev/"):
         if inputs or codesets or extensions:

@@ -1,0 +1,106 @@
+"""A new revision of a Codeset starts the Workflows whose `codeset` input defaults to it.
+
+Each run is a WorkflowRun pinned to the commit (`spec.codesetRevisions`), named by the compiler's
+`run_name_for(workflow, inputs, revisions)`: the same (workflow generation, commits, inputs) always
+gives the same name, so a second event, a webhook racing a poll or an operator restart gets 409
+AlreadyExists instead of a second run. `runPolicy.trigger: manual` Workflows are left alone;
+`runPolicy.concurrency` (Forbid/Replace) is applied by the WorkflowRun reconciler when the run starts,
+the one place that policy lives.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller import settings
+from controller.operator.codesets.spec import CodesetSpec
+from controller.operator.kube import ApiError, KubeClient, resource_path
+from controller.operator.settings import GROUP, VERSION
+
+logger = logging.getLogger("sluice.operator.codesets.triggers")
+
+TRIGGER_ANNOTATION = f"{GROUP}/triggered-by"
+
+
+@dataclass
+class TriggerOutcome:
+    created: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)  # already there: same commit seen before
+    waiting: list[str] = field(default_factory=list)  # another codeset input has no revision yet
+
+
+def _workflow_object(body: Mapping[str, Any]) -> dict[str, Any]:
+    from controller.operator.workflows import workflow_object
+
+    return workflow_object(body)
+
+
+async def trigger_runs(client: KubeClient, spec: CodesetSpec, revision: str) -> TriggerOutcome:
+    from controller.compiler import run_name_for
+    from controller.spec import SpecError, load_workflow_object
+
+    outcome = TriggerOutcome()
+    workflows = await client.list(resource_path(GROUP, VERSION, "workflows", spec.namespace))
+    revisions_of: dict[str, str | None] = {spec.name: revision}
+    for body in sorted(workflows, key=lambda b: (b.get("metadata") or {}).get("name") or ""):
+        meta = body.get("metadata") or {}
+        if meta.get("deletionTimestamp"):
+            continue
+        try:
+            workflow = load_workflow_object(_workflow_object(body), f"workflow {meta.get('name')}")
+        except SpecError:
+            continue  # the Workflow reconciler reports it as Stalled
+        if workflow.run_policy.trigger == "manual":
+            continue
+        inputs = workflow.codeset_inputs
+        if not any(i.default == spec.name for i in inputs):
+            continue
+        revisions: dict[str, str] = {}
+        for item in inputs:
+            codeset = str(item.default or "")
+            if codeset not in revisions_of:
+                other = await client.get(resource_path(GROUP, VERSION, "codesets", spec.namespace, codeset))
+                revisions_of[codeset] = ((other or {}).get("status") or {}).get("revision")
+            known = revisions_of[codeset]
+            if known:
+                revisions[item.name] = known
+        if len(revisions) != len(inputs):
+            outcome.waiting.append(workflow.name)
+            continue
+        name = run_name_for(workflow, {}, revisions)
+        run = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "WorkflowRun",
+            "metadata": {
+                "name": name,
+                "namespace": spec.namespace,
+                "labels": {
+                    settings.LABEL_WORKFLOW: workflow.name,
+                    settings.LABEL_CODESET: spec.name,
+                    settings.LABEL_REVISION: revision,
+                },
+                "annotations": {TRIGGER_ANNOTATION: f"Codeset/{spec.name}"},
+                "ownerReferences": [
+                    {
+                        "apiVersion": f"{GROUP}/{VERSION}",
+                        "kind": "Workflow",
+                        "name": workflow.name,
+                        "uid": meta.get("uid"),
+                        "controller": False,
+                        "blockOwnerDeletion": False,
+                    }
+                ],
+            },
+            "spec": {"workflowRef": {"name": workflow.name}, "inputs": {}, "codesetRevisions": revisions},
+        }
+        try:
+            await client.create(resource_path(GROUP, VERSION, "workflowruns", spec.namespace), run)
+            outcome.created.append(name)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            outcome.existing.append(name)
+    return outcome

@@ -1,0 +1,111 @@
+"""Operator settings in one place: timeouts, backoffs, worker limits, endpoints.
+
+`OperatorConfig` holds Sluice's own knobs; `apply_to_kopf` copies the relevant ones onto kopf's
+`OperatorSettings` so that kopf's own API calls and Sluice's client retry the same way.
+Environment variables (`SLUICE_OPERATOR_*`) override the defaults for `sluice operator`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import TYPE_CHECKING
+
+from controller import settings as sluice_settings
+
+if TYPE_CHECKING:
+    import kopf
+
+GROUP = sluice_settings.API_GROUP
+VERSION = sluice_settings.API_VERSION
+TEKTON_GROUP = "tekton.dev"
+TEKTON_VERSION = "v1"
+
+# Finalizer that keeps a WorkflowRun until its PipelineRun is cancelled.
+FINALIZER = f"{GROUP}/finalizer"
+# Label on ConfigMaps that carry FuseML extension descriptions.
+LABEL_EXTENSION = f"{GROUP}/extension"
+# Component name reported on Kubernetes Events.
+EVENT_COMPONENT = "sluice-operator"
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatorConfig:
+    """Everything tunable about one operator process."""
+
+    # Sluice's API client: retries of 429/5xx/timeouts/connection errors, seconds between attempts.
+    api_backoffs: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
+    api_timeout: float = 30.0
+    # kopf: how long to wait before re-running a handler that raised a temporary error.
+    retry_delay: float = 5.0
+    # kopf: concurrent per-object workers (one bad object never blocks the others; this bounds them all).
+    worker_limit: int = 64
+    # kopf: watch-stream reconnection and server-side watch timeout.
+    watch_reconnect_backoff: float = 0.5
+    watch_server_timeout: float = 300.0
+    # After a status patch, kopf waits this long for the watch to show it (consistency).
+    consistency_timeout: float = 5.0
+    # /metrics and /healthz; port 0 picks a free port (tests).
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 8080
+    # Messages on conditions and events are cut to this many characters.
+    message_limit: int = 512
+    # The ServiceAccount task pods run as (the Helm chart creates one per watched namespace with
+    # only what the deploy stage needs); None leaves Tekton's default.
+    run_service_account: str | None = None
+
+    @classmethod
+    def from_env(cls) -> OperatorConfig:
+        base = cls()
+        port = os.environ.get("SLUICE_OPERATOR_METRICS_PORT")
+        host = os.environ.get("SLUICE_OPERATOR_METRICS_HOST")
+        workers = os.environ.get("SLUICE_OPERATOR_WORKERS")
+        return dataclasses.replace(
+            base,
+            metrics_port=int(port) if port else base.metrics_port,
+            metrics_host=host or base.metrics_host,
+            run_service_account=os.environ.get("SLUICE_RUN_SERVICE_ACCOUNT") or base.run_service_account,
+            worker_limit=int(workers) if workers else base.worker_limit,
+        )
+
+    @classmethod
+    def for_tests(cls) -> OperatorConfig:
+        """Short timings so a test never waits on a backoff meant for a real cluster."""
+        return cls(
+            api_backoffs=(0.02, 0.05, 0.1, 0.2, 0.4),
+            api_timeout=5.0,
+            retry_delay=0.2,
+            worker_limit=16,
+            watch_reconnect_backoff=0.05,
+            watch_server_timeout=30.0,
+            consistency_timeout=0.5,
+            metrics_host="127.0.0.1",
+            metrics_port=0,
+        )
+
+
+def apply_to_kopf(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
+    """Copy the operator's policy onto kopf's settings (called from the startup handler)."""
+    settings.networking.error_backoffs = config.api_backoffs
+    settings.networking.request_timeout = config.api_timeout
+    settings.watching.reconnect_backoff = config.watch_reconnect_backoff
+    settings.watching.server_timeout = config.watch_server_timeout
+    settings.watching.client_timeout = config.watch_server_timeout + 10
+    settings.queueing.worker_limit = config.worker_limit
+    # An idle per-object worker holds its slot for 5 s by default: 200 new objects at once would
+    # then start at ~13/s. Release slots quickly instead.
+    settings.queueing.idle_timeout = 0.5
+    settings.queueing.error_delays = _delays(config.retry_delay)
+    # Unexpected handler exceptions are retried after this long (kopf's default is a minute).
+    settings.execution.default_backoff = config.retry_delay
+    settings.persistence.consistency_timeout = config.consistency_timeout
+    settings.persistence.finalizer = FINALIZER
+    # kopf's own events ("Handler ... succeeded") are noise; Sluice posts its own, one per transition.
+    settings.posting.enabled = False
+    settings.execution.max_workers = 4  # sync handlers are not used; keep the thread pool small
+    settings.peering.standalone = True
+
+
+def _delays(first: float) -> tuple[float, ...]:
+    """Growing delays for kopf's retries of unexpected handler errors, starting at `first`."""
+    return tuple(first * factor for factor in (1, 2, 4, 8, 16, 32, 64, 128))

@@ -1,0 +1,308 @@
+"""The WorkflowRun reconciler: compile, create exactly one PipelineRun, cancel it on deletion.
+
+Error classes: invalid user input (a Workflow that does not validate, inputs the compiler
+refuses) is permanent: the run gets `Stalled` and kopf does not retry. A missing Workflow or
+Codeset revision, or an API failure that outlived the client's retries, is temporary: kopf
+retries the handler with a growing delay. Each object has its own kopf worker, so one bad run
+never holds up another.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+import yaml
+
+from controller import settings as sluice_settings
+from controller.operator import conditions as cond
+from controller.operator.events import post_event
+from controller.operator.kube import ApiError, resource_path
+from controller.operator.mirror import STEPS_ANNOTATION, TERMINAL_PHASES, pipelinerun_phase
+from controller.operator.runstatus import sync_run, update_workflow, write_run_status
+from controller.operator.runtime import Runtime, sluice_path, tekton_path
+from controller.operator.settings import GROUP, LABEL_EXTENSION, VERSION
+from controller.operator.state import RunInfo
+from controller.operator.workflows import diagnostic_message, workflow_object
+
+logger = logging.getLogger("sluice.operator.runs")
+
+
+class Waiting(Exception):
+    """Something the run needs is not there yet (temporary): reason and message for the status."""
+
+    def __init__(self, reason: str, message: str):
+        self.reason = reason
+        self.message = message
+        super().__init__(message)
+
+
+class Invalid(Exception):
+    """The run cannot ever start as specified (permanent)."""
+
+    def __init__(self, reason: str, message: str):
+        self.reason = reason
+        self.message = message
+        super().__init__(message)
+
+
+def retry_delay(rt: Runtime, retry: int) -> float:
+    return min(rt.config.retry_delay * (2 ** min(retry, 10)), 300.0)
+
+
+async def _status(
+    rt: Runtime, info: RunInfo, health: cond.Health, reason: str, message: str, **extra: Any
+) -> None:
+    phase = extra.pop("phase", "Pending")
+    desired = {
+        "phase": phase,
+        "observedGeneration": info.generation,
+        "conditions": cond.kstatus_conditions(
+            health,
+            reason=reason,
+            message=message,
+            generation=info.generation,
+            previous=rt.written.get((info.namespace, info.name), info.status).get("conditions"),
+        ),
+        **extra,
+    }
+    await write_run_status(rt, info, desired)
+
+
+async def start_run(rt: Runtime, body: Mapping[str, Any], retry: int) -> None:
+    """kopf on.create/on.resume: make sure the run has its PipelineRun (or a reason why not)."""
+    info = rt.runs.observe(body)
+    if info.deleting or info.phase in TERMINAL_PHASES:
+        return
+    if (info.status.get("pipelineRunRef") or {}).get("name"):
+        await sync_run(rt, info.namespace, info.name)  # after a restart: catch up with Tekton
+        return
+    try:
+        pipelinerun = await _compile(rt, info, body)
+        if pipelinerun is None:
+            return  # skipped by the concurrency policy; status already says so
+        created = await _create_or_adopt(rt, info, pipelinerun, retry)
+    except Invalid as exc:
+        await _status(rt, info, "stalled", exc.reason, exc.message, phase="Failed")
+        await post_event(rt.client, body, type_="Warning", reason=exc.reason, message=exc.message)
+        raise kopf.PermanentError(exc.message) from None
+    except Waiting as exc:
+        await _status(rt, info, "progressing", exc.reason, exc.message)
+        raise kopf.TemporaryError(exc.message, delay=retry_delay(rt, retry)) from None
+    except ApiError as exc:
+        raise kopf.TemporaryError(f"API error: {exc}", delay=retry_delay(rt, retry)) from None
+    rt.tekton.observe_pipelinerun(info.namespace, created)
+    pr_name = created["metadata"]["name"]
+    await post_event(
+        rt.client, body, type_="Normal", reason="Created", message=f"PipelineRun {pr_name} created"
+    )
+    # The first status (pipelineRunRef, Pending) plus whatever Tekton already reports: one write.
+    await sync_run(rt, info.namespace, info.name)
+    await update_workflow(rt, info, rt.written.get((info.namespace, info.name), info.status))
+
+
+async def _compile(rt: Runtime, info: RunInfo, body: Mapping[str, Any]) -> dict[str, Any] | None:
+    from controller.compiler import CodesetSource, CompileError, compile_run
+    from controller.compiler.extensions import ExtensionRegistry
+    from controller.spec import SpecError, load_workflow_object
+
+    spec = body.get("spec") or {}
+    if not info.workflow:
+        raise Invalid("InvalidSpec", "$.spec.workflowRef.name: a WorkflowRun names its Workflow")
+    workflow_body = await rt.client.get(sluice_path("workflows", info.namespace, info.workflow))
+    if workflow_body is None:
+        raise Waiting("WorkflowNotFound", f"Workflow {info.workflow} does not exist (yet)")
+    try:
+        workflow = load_workflow_object(workflow_object(workflow_body), f"workflow {info.workflow}")
+    except SpecError as exc:
+        raise Invalid("InvalidWorkflow", f"Workflow {info.workflow}: {diagnostic_message(exc)}") from None
+
+    if not await _concurrency_allows(rt, info, workflow.run_policy.concurrency):
+        return None
+
+    inputs = dict(spec.get("inputs") or {})
+    revisions = dict(spec.get("codesetRevisions") or {})
+    codesets: dict[str, Any] = {}
+    for item in workflow.codeset_inputs:
+        codeset_name = inputs.get(item.name) or item.default
+        if not isinstance(codeset_name, str) or not codeset_name:
+            raise Invalid("InvalidSpec", f"$.spec.inputs.{item.name}: name a Codeset for this input")
+        codeset = await rt.client.get(sluice_path("codesets", info.namespace, codeset_name))
+        if codeset is None:
+            raise Waiting("CodesetNotFound", f"Codeset {codeset_name} does not exist (yet)")
+        cs_spec = codeset.get("spec") or {}
+        revision = revisions.get(item.name) or (codeset.get("status") or {}).get("revision")
+        if not revision:
+            raise Waiting("RevisionUnknown", f"Codeset {codeset_name} has no fetched revision yet")
+        secret = (cs_spec.get("secretRef") or {}).get("name")
+        codesets[item.name] = CodesetSource(url=cs_spec.get("url", ""), revision=revision, secret_name=secret)
+        inputs.pop(item.name, None)
+        revisions[item.name] = revision
+
+    documents = await _extension_documents(rt, info.namespace)
+    extensions = ExtensionRegistry.from_documents(documents) if documents else None
+    try:
+        pipelinerun = compile_run(
+            workflow,
+            inputs=inputs,
+            codesets=codesets,
+            extensions=extensions,
+            namespace=info.namespace,
+            run_name=info.name,
+        )
+    except (CompileError, SpecError) as exc:
+        diagnostics = getattr(exc, "diagnostics", None)
+        text = diagnostic_message(exc) if diagnostics else cond.one_line(str(exc))
+        raise Invalid("CompileFailed", text) from None
+    if rt.config.run_service_account:
+        template = pipelinerun["spec"].setdefault("taskRunTemplate", {})
+        template["serviceAccountName"] = rt.config.run_service_account
+    # The compiler claims task names for steps first, so a step's task is named after the step.
+    steps = ",".join(step.name for step in workflow.steps)
+    return _owned(pipelinerun, info, revisions, steps)
+
+
+def _owned(
+    pipelinerun: dict[str, Any], info: RunInfo, revisions: Mapping[str, str], steps: str
+) -> dict[str, Any]:
+    """The PipelineRun named after the run, labelled, owned by it: one per WorkflowRun, ever."""
+    meta = dict(pipelinerun.get("metadata") or {})
+    meta.pop("generateName", None)
+    meta["name"] = info.name
+    meta["namespace"] = info.namespace
+    labels = dict(meta.get("labels") or {})
+    labels[sluice_settings.LABEL_RUN] = info.name
+    labels[sluice_settings.LABEL_WORKFLOW] = info.workflow
+    if revisions:
+        first = sorted(revisions)[0]
+        labels.setdefault(sluice_settings.LABEL_REVISION, str(revisions[first])[:63])
+    meta["labels"] = labels
+    meta["annotations"] = {**(meta.get("annotations") or {}), STEPS_ANNOTATION: steps}
+    meta["ownerReferences"] = [
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "WorkflowRun",
+            "name": info.name,
+            "uid": info.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+    return {**pipelinerun, "metadata": meta}
+
+
+async def _create_or_adopt(
+    rt: Runtime, info: RunInfo, pipelinerun: dict[str, Any], retry: int
+) -> dict[str, Any]:
+    path = tekton_path("pipelineruns", info.namespace)
+    try:
+        return await rt.client.create(path, pipelinerun)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+    # AlreadyExists: ours from before a crash/restart -> adopt; anyone else's -> wait, then give up.
+    existing = await rt.client.get(tekton_path("pipelineruns", info.namespace, info.name))
+    if existing is None:
+        raise Waiting("Conflict", "the API server reported a conflict creating the PipelineRun; retrying")
+    owners = (existing.get("metadata") or {}).get("ownerReferences") or []
+    if any(o.get("uid") == info.uid for o in owners):
+        return existing
+    message = f"PipelineRun {info.name} already exists and belongs to another object"
+    if retry >= 5:
+        raise Invalid("NameConflict", message)
+    raise Waiting("NameConflict", message)
+
+
+async def _concurrency_allows(rt: Runtime, info: RunInfo, policy: str) -> bool:
+    others = [
+        r for r in rt.runs.of_workflow(info.namespace, info.workflow) if r.active and r.name != info.name
+    ]
+    others = [r for r in others if (r.status.get("pipelineRunRef") or {}).get("name")]
+    if not others or policy == "Allow":
+        return True
+    if policy == "Forbid":
+        names = ", ".join(r.name for r in others[:3])
+        await _status(
+            rt,
+            info,
+            "done",
+            "ConcurrencyForbidden",
+            f"not started: {names} still running (runPolicy.concurrency: Forbid)",
+            phase="Cancelled",
+            completionTime=cond.now_rfc3339(),
+        )
+        return False
+    for other in others:  # Replace
+        await cancel_pipelinerun(rt, other.namespace, str(other.status["pipelineRunRef"]["name"]), other.uid)
+        await post_event(
+            rt.client,
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "WorkflowRun",
+                "metadata": {"name": other.name, "namespace": other.namespace, "uid": other.uid},
+            },
+            type_="Normal",
+            reason="Replaced",
+            message=f"cancelled: replaced by {info.name} (runPolicy.concurrency: Replace)",
+        )
+    return True
+
+
+async def _extension_documents(rt: Runtime, namespace: str) -> list[dict[str, Any]]:
+    """FuseML extension descriptions from ConfigMaps labelled `sluice.dev/extension` (YAML values)."""
+    configmaps = await rt.client.list(resource_path("", "v1", "configmaps", namespace), LABEL_EXTENSION)
+    documents: list[dict[str, Any]] = []
+    for configmap in sorted(configmaps, key=lambda c: (c.get("metadata") or {}).get("name", "")):
+        for key in sorted(configmap.get("data") or {}):
+            try:
+                for doc in yaml.safe_load_all(configmap["data"][key]):
+                    if isinstance(doc, dict):
+                        documents.append(doc)
+            except yaml.YAMLError:
+                name = (configmap.get("metadata") or {}).get("name")
+                logger.warning("extension ConfigMap %s key %s is not YAML; ignored", name, key)
+    return documents
+
+
+async def cancel_pipelinerun(rt: Runtime, namespace: str, name: str, owner_uid: str) -> bool:
+    """Set `spec.status: Cancelled` on a PipelineRun we own that is not finished; True if patched."""
+    current = await rt.client.get(tekton_path("pipelineruns", namespace, name))
+    if current is None:
+        return False
+    owners = (current.get("metadata") or {}).get("ownerReferences") or []
+    if not any(o.get("uid") == owner_uid for o in owners):
+        return False
+    if (
+        pipelinerun_phase(current) in TERMINAL_PHASES
+        or (current.get("spec") or {}).get("status") == "Cancelled"
+    ):
+        return False
+    await rt.client.merge_patch(
+        tekton_path("pipelineruns", namespace, name), {"spec": {"status": "Cancelled"}}
+    )
+    return True
+
+
+async def delete_run(rt: Runtime, body: Mapping[str, Any]) -> None:
+    """kopf on.delete: cancel a running PipelineRun before the finalizer is released."""
+    meta = body.get("metadata") or {}
+    namespace, name, uid = meta.get("namespace") or "default", meta.get("name") or "", meta.get("uid") or ""
+    pr_name = str(((body.get("status") or {}).get("pipelineRunRef") or {}).get("name") or name)
+    try:
+        async with rt.locks.of(namespace, name):
+            if await cancel_pipelinerun(rt, namespace, pr_name, uid):
+                await post_event(
+                    rt.client,
+                    body,
+                    type_="Normal",
+                    reason="Cancelled",
+                    message=f"PipelineRun {pr_name} cancelled: the run was deleted",
+                )
+    except ApiError as exc:
+        raise kopf.TemporaryError(
+            f"could not cancel PipelineRun {pr_name}: {exc}", delay=rt.config.retry_delay
+        ) from None
+    rt.written.pop((namespace, name), None)
+    rt.locks.drop(namespace, name)

@@ -1,0 +1,112 @@
+"""The Workflow reconciler: validate with the same loader as `sluice validate`, publish conditions.
+
+Level-triggered on every watch event: the desired status is computed from the object alone and
+written only when it differs, so the operator's own status patch (which comes back as an event)
+converges at once. Invalid input is permanent: `Stalled` with the JSON path, no retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from controller.operator import conditions as cond
+from controller.operator.events import post_event
+from controller.operator.runtime import Runtime, sluice_path
+
+logger = logging.getLogger("sluice.operator.workflows")
+
+
+def workflow_object(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a Workflow from the API that the loader validates (no server-set metadata)."""
+    meta = body.get("metadata") or {}
+    clean_meta: dict[str, Any] = {"name": meta.get("name")}
+    if meta.get("namespace"):
+        clean_meta["namespace"] = meta["namespace"]
+    if meta.get("labels"):
+        clean_meta["labels"] = dict(meta["labels"])
+    if meta.get("generation") is not None:
+        clean_meta["generation"] = meta["generation"]
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": clean_meta,
+        "spec": body.get("spec"),
+    }
+
+
+def diagnostic_message(exc: Exception) -> str:
+    """`$.path: message` of the first diagnostic, and how many more there are."""
+    diagnostics = list(getattr(exc, "diagnostics", []) or [])
+    if not diagnostics:
+        return cond.one_line(str(exc))
+    first = diagnostics[0]
+    text = f"{first.path}: {first.message}" if first.path else first.message
+    more = len(diagnostics) - 1 + int(getattr(exc, "omitted", 0) or 0)
+    if more:
+        text += f" (and {more} more)"
+    return cond.one_line(text)
+
+
+def desired_status(body: Mapping[str, Any]) -> tuple[dict[str, Any], str, str]:
+    """(status fields to write, reason, message) for a Workflow object."""
+    from controller.spec import SpecError, load_workflow_object
+
+    meta = body.get("metadata") or {}
+    generation = int(meta.get("generation") or 1)
+    previous = (body.get("status") or {}).get("conditions")
+    try:
+        workflow = load_workflow_object(workflow_object(body), f"workflow {meta.get('name')}")
+    except SpecError as exc:
+        health: cond.Health = "stalled"
+        reason, message = "InvalidSpec", diagnostic_message(exc)
+    else:
+        health, reason = "ready", "Valid"
+        message = f"valid workflow with {len(workflow.steps)} step{'s' if len(workflow.steps) != 1 else ''}"
+    status = {
+        "observedGeneration": generation,
+        "conditions": cond.kstatus_conditions(
+            health, reason=reason, message=message, generation=generation, previous=previous
+        ),
+    }
+    return status, reason, message
+
+
+async def reconcile_workflow(rt: Runtime, event_type: str | None, body: Mapping[str, Any]) -> None:
+    if event_type == "DELETED" or (body.get("metadata") or {}).get("deletionTimestamp"):
+        meta = body.get("metadata") or {}
+        rt.workflows_written.pop((meta.get("namespace") or "default", meta.get("name") or ""), None)
+        return
+    started = time.monotonic()
+    result = "success"
+    try:
+        status, reason, message = desired_status(body)
+        meta = body.get("metadata") or {}
+        key = (meta.get("namespace") or "default", meta.get("name") or "")
+        current = body.get("status") or {}
+        written = rt.workflows_written.get(key)
+        if written and written.get("observedGeneration") == status["observedGeneration"]:
+            current = written  # a stale event from before our own write: do not write twice
+        if not cond.status_changed(current, status):
+            return
+        await rt.client.merge_patch(sluice_path("workflows", *key) + "/status", {"status": status})
+        rt.workflows_written[key] = status
+        old_reason = (cond.condition(current.get("conditions"), cond.READY) or {}).get("reason")
+        if old_reason != reason:
+            invalid = reason == "InvalidSpec"
+            await post_event(
+                rt.client,
+                body,
+                type_="Warning" if invalid else "Normal",
+                reason=reason,
+                message=message if invalid else "the workflow is valid",
+            )
+    except Exception:
+        result = "error"
+        raise
+    finally:
+        rt.metrics.reconcile_seconds.labels(kind="Workflow", result=result).observe(
+            time.monotonic() - started
+        )

@@ -1,0 +1,69 @@
+"""Playing Tekton's part: the status a Tekton controller would write, over the same HTTP API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.operator.conftest import Api, path
+
+TEKTON = "tekton.dev/v1"
+
+
+def condition(status: str, reason: str, message: str = "") -> dict[str, Any]:
+    return {
+        "type": "Succeeded",
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": "2026-01-01T00:01:00Z",
+    }
+
+
+async def create_taskrun(api: Api, pipelinerun: dict[str, Any], task: str) -> str:
+    """A TaskRun as Tekton makes it: the PipelineRun's labels plus Tekton's own, owned by it."""
+    meta = pipelinerun["metadata"]
+    name = f"{meta['name']}-{task}"
+    labels = {
+        **meta.get("labels", {}),
+        "tekton.dev/pipelineRun": meta["name"],
+        "tekton.dev/pipelineTask": task,
+    }
+    await api.call(
+        "POST",
+        path(TEKTON, "taskruns", namespace=meta["namespace"]),
+        {
+            "apiVersion": TEKTON,
+            "kind": "TaskRun",
+            "metadata": {
+                "name": name,
+                "namespace": meta["namespace"],
+                "labels": labels,
+                "ownerReferences": [
+                    {"apiVersion": TEKTON, "kind": "PipelineRun", "name": meta["name"], "uid": meta["uid"]}
+                ],
+            },
+            "spec": {},
+        },
+    )
+    return name
+
+
+async def set_taskrun(api: Api, namespace: str, name: str, status: dict[str, Any]) -> None:
+    await api.call(
+        "PATCH", path(TEKTON, "taskruns", name, namespace=namespace) + "/status", {"status": status}
+    )
+
+
+async def set_pipelinerun(api: Api, namespace: str, name: str, status: dict[str, Any]) -> None:
+    await api.call(
+        "PATCH", path(TEKTON, "pipelineruns", name, namespace=namespace) + "/status", {"status": status}
+    )
+
+
+def child(pipelinerun: str, task: str) -> dict[str, Any]:
+    return {
+        "apiVersion": TEKTON,
+        "kind": "TaskRun",
+        "name": f"{pipelinerun}-{task}",
+        "pipelineTaskName": task,
+    }
