@@ -133,9 +133,19 @@ endpoints_app = typer.Typer(
 def endpoints(
     ctx: typer.Context,
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    cluster: Annotated[
+        bool,
+        typer.Option("--cluster", help="List deployed models from the Workflows in KUBECONFIG's cluster."),
+    ] = False,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", "-n", help="With --cluster: one namespace (default: all).")
+    ] = None,
 ) -> None:
     """List local endpoints: name, URL, process, whether it still runs, model folder."""
     if ctx.invoked_subcommand is not None:
+        return
+    if cluster:
+        _cluster_endpoints(namespace, json_out)
         return
     from dataclasses import asdict
 
@@ -152,6 +162,38 @@ def endpoints(
     for row in rows:
         state = "running" if row["alive"] else "stopped"
         print(f"{row['name']:<30} {row['url']:<52} {row['pid']:<8} {state:<8} {row['model_dir']}")
+
+
+def _cluster_endpoints(namespace: str | None, json_out: bool) -> None:
+    """FuseML's application registry: `status.endpoints` of every Workflow the operator reconciles."""
+    from controller.cli.cluster import ClusterError, list_workflows
+
+    try:
+        workflows = list_workflows(namespace)
+    except ClusterError as exc:
+        raise _fail(f"sluice endpoints --cluster: {exc}") from None
+    rows = [
+        {
+            "namespace": (wf.get("metadata") or {}).get("namespace", ""),
+            "workflow": (wf.get("metadata") or {}).get("name", ""),
+            "output": item.get("name", ""),
+            "url": item.get("url", ""),
+            "run": item.get("run", ""),
+        }
+        for wf in workflows
+        for item in ((wf.get("status") or {}).get("endpoints") or [])
+    ]
+    if json_out:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        print("no deployed models")
+        return
+    print(f"{'NAMESPACE':<16} {'WORKFLOW':<24} {'OUTPUT':<18} {'RUN':<28} URL")
+    for row in rows:
+        print(
+            f"{row['namespace']:<16} {row['workflow']:<24} {row['output']:<18} {row['run']:<28} {row['url']}"
+        )
 
 
 @endpoints_app.command("stop")

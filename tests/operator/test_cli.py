@@ -83,3 +83,18 @@ def test_sluice_operator_without_credentials_fails_on_one_line(tmp_path: Path) -
     )
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
+
+
+def test_cluster_endpoints_without_a_cluster_fail_on_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "KUBECONFIG": str(tmp_path / "missing"), "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "controller.cli.main", "endpoints", "--cluster"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("sluice endpoints --cluster: cannot read Kubernetes credentials")
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import sys
 from typing import Any
 
 from controller.operator import conditions as cond
@@ -12,6 +15,22 @@ from tests.operator.test_workflows import sum_of_two, workflow_condition
 
 SLUICE = "sluice.dev/v1alpha1"
 SHA = "3f2a9c1d4b5e6f708192a3b4c5d6e7f8091a2b3c"
+
+
+async def sluice_cli(api: Api, *args: str) -> Any:
+    """`sluice ARGS` as a process against the emulated cluster; its JSON output."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "controller.cli.main",
+        *args,
+        env={**os.environ, "KUBECONFIG": api.server.kubeconfig},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode()
+    return json.loads(out)
 
 
 def workflow_run(name: str, workflow: str = "sum-of-two", **spec: Any) -> dict[str, Any]:
@@ -158,6 +177,18 @@ async def test_tekton_status_is_mirrored_running_then_succeeded_with_outputs(
             "run": "run-1",
         }
     ]
+    # FuseML's application registry, from the command line
+    listed = await sluice_cli(api, "endpoints", "--cluster", "--json")
+    assert listed == [
+        {
+            "namespace": NAMESPACE,
+            "workflow": "sum-of-two",
+            "output": "prediction-url",
+            "url": "http://sum-of-two.ml.example.com/v2/models/m/infer",
+            "run": "run-1",
+        }
+    ]
+    assert await sluice_cli(api, "endpoints", "--cluster", "--namespace", "elsewhere", "--json") == []
 
     async def all_events() -> list[str] | None:
         events = api.server.objects_of("v1/events", NAMESPACE)
