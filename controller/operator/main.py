@@ -15,6 +15,7 @@ from typing import Any
 import kopf
 
 from controller import settings as sluice_settings
+from controller.operator import memory
 from controller.operator.health import Endpoint
 from controller.operator.kube import ApiError, KubeClient
 from controller.operator.runstatus import sync_run
@@ -82,6 +83,7 @@ class Retrier:
 def build_registry(rt: Runtime) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     retrier = Retrier(rt)
+    background: list[asyncio.Task[None]] = []
 
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -108,11 +110,14 @@ def build_registry(rt: Runtime) -> kopf.OperatorRegistry:
         rt.endpoint = Endpoint(rt.metrics, rt.health, rt.config.metrics_host, rt.config.metrics_port)
         await rt.endpoint.start()
         rt.health.ready = True
+        background.append(asyncio.get_running_loop().create_task(memory.trim_periodically()))
         logger.info("sluice operator started; metrics on port %s", rt.endpoint.port)
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
         rt.health.ready = False
+        for task in background:
+            task.cancel()
         await retrier.stop()
         if rt.endpoint is not None:
             await rt.endpoint.stop()
@@ -276,6 +281,7 @@ def run(
     if found is None:
         raise OperatorError("no Kubernetes credentials: set KUBECONFIG or run in a cluster")
     kopf.configure(verbose=verbose, debug=debug)
+    memory.limit_arenas()
     rt = Runtime(config=config or OperatorConfig.from_env())
     asyncio.run(
         operate(

@@ -34,6 +34,7 @@ def succeeded_condition(obj: Mapping[str, Any] | None) -> Mapping[str, Any] | No
 
 
 def pipelinerun_phase(pipelinerun: Mapping[str, Any] | None) -> Phase:
+    """The phase of a Tekton PipelineRun or TaskRun, from its `Succeeded` condition."""
     found = succeeded_condition(pipelinerun)
     if found is None:
         return "Pending"
@@ -46,15 +47,8 @@ def pipelinerun_phase(pipelinerun: Mapping[str, Any] | None) -> Phase:
 
 
 def taskrun_phase(taskrun: Mapping[str, Any] | None) -> StepPhase:
-    found = succeeded_condition(taskrun)
-    if found is None:
-        return "Pending"
-    status, reason = found.get("status"), found.get("reason", "")
-    if status == "True":
-        return "Succeeded"
-    if status == "False":
-        return "Cancelled" if reason in _CANCELLED_REASONS else "Failed"
-    return "Pending" if reason in _PENDING_REASONS else "Running"
+    # TaskRuns carry the same Succeeded condition, with the same reasons
+    return pipelinerun_phase(taskrun)
 
 
 def steps_of(
