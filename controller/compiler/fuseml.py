@@ -15,22 +15,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller import settings
-from controller.compiler.containers import compute_resources, security_context
 from controller.compiler.errors import Problems
-from controller.compiler.naming import label_value, param_name
+from controller.compiler.naming import param_name
 from controller.compiler.references import RunScope, TaskRenderer
 from controller.compiler.tasks import (
-    LABEL_STEP,
     EnvList,
     RunInfo,
     TaskPlan,
     extension_env,
-    pipeline_task,
-    results_of,
     secret_env,
     sluice_env,
     user_env,
+    user_step_task,
 )
 from controller.spec.model import Step
 
@@ -102,21 +98,7 @@ def fuseml_task(step: Step, task_name: str, scope: RunScope, run: RunInfo, probl
         working_dir = renderer.text(step.working_dir, problems.step_path(step.name, ".workingDir"))
     if working_dir:
         container["workingDir"] = working_dir
-    container["env"] = env.render()
-    container["computeResources"] = compute_resources(step.resources.requests, step.resources.limits)
-    container["securityContext"] = security_context()
-    return pipeline_task(
-        task_name,
-        container,
-        renderer,
-        labels={LABEL_STEP: label_value(step.name)},
-        description="",
-        results=results_of(step),
-        run_after=after,
-        mounts=mounts,
-        retries=step.retries,
-        timeout_seconds=step.timeout_seconds or settings.DEFAULT_TASK_TIMEOUT_SECONDS,
-    )
+    return user_step_task(step, task_name, container, env, renderer, run_after=after, mounts=mounts)
 
 
 def _mark_artifact_use(step: Step, scope: RunScope, renderer: TaskRenderer) -> None:

@@ -263,6 +263,21 @@ def container_task(step: Step, task_name: str, scope: RunScope, run: RunInfo, pr
     env.set({"name": "SLUICE_ARTIFACTS_DIR", "value": f"$(workspaces.{ARTIFACTS}.path)/{step.name}"})
     env.extend(extension_env(step, scope))
     env.extend(user_env(step, scope, renderer, problems))
+    after = [scope.step_tasks[s] for s in step.run_after if s in scope.step_tasks]
+    return user_step_task(step, task_name, container, env, renderer, run_after=after)
+
+
+def user_step_task(
+    step: Step,
+    task_name: str,
+    container: dict[str, Any],
+    env: EnvList,
+    renderer: TaskRenderer,
+    *,
+    run_after: list[str],
+    mounts: list[tuple[str, str, str | None]] | None = None,
+) -> TaskPlan:
+    """A user's container step (native or FuseML), restricted and bounded like every step."""
     container["env"] = env.render()
     container["computeResources"] = compute_resources(step.resources.requests, step.resources.limits)
     container["securityContext"] = security_context()
@@ -273,7 +288,8 @@ def container_task(step: Step, task_name: str, scope: RunScope, run: RunInfo, pr
         labels={LABEL_STEP: label_value(step.name)},
         description="",
         results=results_of(step),
-        run_after=[scope.step_tasks[s] for s in step.run_after if s in scope.step_tasks],
+        run_after=run_after,
+        mounts=mounts,
         retries=step.retries,
         timeout_seconds=step.timeout_seconds or settings.DEFAULT_TASK_TIMEOUT_SECONDS,
     )
