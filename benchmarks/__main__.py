@@ -14,7 +14,11 @@ _SKIP = {"common"}
 
 def available() -> list[str]:
     here = Path(__file__).parent
-    return sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules([str(here)]) if m.name not in _SKIP and not m.name.startswith("_"))
+    return sorted(
+        m.name.replace("_", "-")
+        for m in pkgutil.iter_modules([str(here)])
+        if m.name not in _SKIP and not m.name.startswith("_")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
