@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from tests.spec.helpers import EXAMPLES, HEAD, REPO, native
 
@@ -165,3 +166,23 @@ def test_schema_command_prints_the_draft_2020_12_schema() -> None:
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema == json.loads((REPO / "controller/spec/schema/workflow.schema.json").read_text())
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["validate", "workflows/sum-of-two.yaml"], ["schema"]])
+def test_help_validate_and_schema_never_import_tensorflow_or_kubernetes(argv: list[str]) -> None:
+    # the commands people run most must start fast: none of the heavy libraries
+    probe = (
+        "import sys, runpy\n"
+        f"sys.argv = ['sluice', *{argv!r}]\n"
+        "try:\n"
+        "    runpy.run_module('controller.cli.main', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = {'tensorflow', 'keras', 'kserve', 'kubernetes', 'kopf'}\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & heavy)\n"
+        "print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
+    assert "HEAVY=\n" in result.stderr or result.stderr.rstrip().endswith("HEAVY="), result.stderr[-500:]
