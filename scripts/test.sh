@@ -6,5 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh "ml,dev"
 export PATH="$PWD/.venv/bin:$PATH"
 .venv/bin/ruff check .
+bash scripts/audit.sh   # git version floor; dependency audit (warns when the advisory service is out of reach)
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 .venv/bin/python -m benchmarks --quick > /dev/null

@@ -13,8 +13,11 @@ and never appear in argv, the environment or the output.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,21 +53,39 @@ def build_parser():  # type: ignore[no-untyped-def]
     return parser
 
 
-def _git(args: list[str], env: dict[str, str], cwd: Path | None = None) -> str:
+def _timeout() -> float:
+    """Seconds one git command may take: `SLUICE_CLONE_TIMEOUT`, else GIT_TIMEOUT_SECONDS."""
     try:
-        done = subprocess.run(
+        return float(os.environ.get("SLUICE_CLONE_TIMEOUT", GIT_TIMEOUT_SECONDS))
+    except ValueError:
+        return GIT_TIMEOUT_SECONDS
+
+
+def _git(args: list[str], env: dict[str, str], cwd: Path | None = None) -> str:
+    timeout = _timeout()
+    try:
+        # its own process group: on a timeout git's helpers (git-remote-http, ssh) are killed with
+        # it, not left behind still talking to a server that trickles bytes
+        process = subprocess.Popen(
             ["git", *args],
             env=env,
             cwd=cwd,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=GIT_TIMEOUT_SECONDS,
             stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     except FileNotFoundError:
         raise StageError("git is not installed") from None
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise StageError(f"git {args[0]} took longer than {GIT_TIMEOUT_SECONDS}s") from None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise StageError(f"git {args[0]} took longer than {timeout:g}s") from None
+    done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     if done.returncode != 0:
         lines = [line for line in scrub(done.stderr).strip().splitlines() if line.strip()]
         raise StageError(f"git {args[0]} failed: {' / '.join(lines[-3:]) or f'exit {done.returncode}'}")

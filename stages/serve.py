@@ -225,10 +225,14 @@ class BodyLimit:
         reads the 413 instead of a connection reset."""
         if length > 16 * self.limit:
             return  # not worth reading: the client will see the connection close
+        drained = 0
         while True:
             message = await receive()
             if message["type"] != "http.request" or not message.get("more_body"):
                 return
+            drained += len(message.get("body", b""))
+            if drained > 16 * self.limit:
+                return  # a chunked body that never ends: stop reading, the connection closes
 
     async def _refuse(self, send: Any) -> None:
         body = json.dumps({"error": f"request body exceeds {self.limit} bytes"}).encode()

@@ -260,9 +260,9 @@ async def _extension_documents(rt: Runtime, namespace: str) -> list[dict[str, An
                 for doc in yaml.safe_load_all(configmap["data"][key]):
                     if isinstance(doc, dict):
                         documents.append(doc)
-            except yaml.YAMLError:
+            except (yaml.YAMLError, RecursionError):  # PyYAML's composer recurses per nesting level
                 name = (configmap.get("metadata") or {}).get("name")
-                logger.warning("extension ConfigMap %s key %s is not YAML; ignored", name, key)
+                logger.warning("extension ConfigMap %s key %s is not usable YAML; ignored", name, key)
     return documents
 
 

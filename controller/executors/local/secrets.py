@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-
-import yaml
+from typing import Any
 
 
 class SecretError(ValueError):
@@ -20,6 +19,18 @@ class SecretError(ValueError):
 
 def env_name(secret: str, key: str) -> str:
     return "SLUICE_SECRET_" + re.sub(r"[^A-Z0-9]", "_", f"{secret}_{key}".upper())
+
+
+def _read(path: Path) -> Any:
+    """The secrets file through the hardened loader: size and depth capped, no aliases or tags."""
+    from controller.spec.yamlload import YamlError, decode, parse_yaml, read_limited
+
+    try:
+        return parse_yaml(decode(read_limited(str(path)), str(path)), str(path)).value
+    except YamlError as exc:
+        if exc.diagnostic.code == "yaml.empty":
+            return {}
+        raise SecretError(exc.diagnostic.format()) from None
 
 
 class LocalSecrets:
@@ -32,7 +43,7 @@ class LocalSecrets:
         if self._file is None:
             self._file = {}
             if self.path.is_file():
-                data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+                data = _read(self.path)
                 if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
                     raise SecretError(f"{self.path}: expected {{secret-name: {{key: value}}}}")
                 self._file = {str(k): {str(kk): str(vv) for kk, vv in v.items()} for k, v in data.items()}
