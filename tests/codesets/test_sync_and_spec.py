@@ -57,6 +57,29 @@ async def test_symlinks_inside_followed_outside_refused_big_files_refused(
     assert failed == {"wf/big.yaml", "wf/escape.yml", "wf/link.yaml"}
 
 
+async def test_workflow_files_together_are_bounded(
+    repo: Repo, daemon: GitDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from controller.operator.codesets import sync
+
+    first, second = workflow_yaml("first"), workflow_yaml("second")
+    sha = repo.commit({"wf/a.yaml": first, "wf/b.yaml": second})
+    # room for the first file only: the second is refused, never read or parsed
+    monkeypatch.setattr(sync, "MAX_SYNC_BYTES", len(first.encode()) + 10)
+    spec = parse_codeset(body(daemon.url(repo), ref={"branch": "main"}, sync={"path": "wf"}))
+    snapshots = Snapshots(Git(), no_credentials)
+    try:
+        async with snapshots.open(Source(daemon.url(repo), GitRef("branch", "main")), sha) as snapshot:
+            desired, errors, failed = await desired_workflows(snapshot, spec)
+    finally:
+        await snapshots.close()
+    assert [d.name for d in desired] == ["first"]
+    assert errors == [
+        f"wf/b.yaml: refused: the workflow files together exceed {len(first.encode()) + 10} bytes"
+    ]
+    assert failed == {"wf/b.yaml"}
+
+
 @pytest.mark.parametrize(
     ("spec", "path"),
     [

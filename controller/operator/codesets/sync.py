@@ -14,6 +14,7 @@ but invalid is kept at its last good version.
 
 from __future__ import annotations
 
+import asyncio
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,9 @@ SOURCE_ANNOTATION = f"{GROUP}/source-file"
 WORKFLOW_SUFFIXES = (".yaml", ".yml")
 MAX_SYMLINK_HOPS = 8
 MAX_WORKFLOW_FILES = 500
+# All workflow files of one sync together: parsing costs about a second of CPU per dense MiB, and
+# a commit must not be able to stall the operator (parsing also runs off the event loop).
+MAX_SYNC_BYTES = 8 * 1024 * 1024
 
 
 @dataclass
@@ -80,9 +84,6 @@ async def desired_workflows(
     snapshot: Snapshot, spec: CodesetSpec
 ) -> tuple[list[Desired], list[str], set[str]]:
     """(valid Workflows, one-line errors, files that exist but failed) under `sync.path`."""
-    from controller.spec import SpecError, validate_document
-    from controller.spec.yamlload import YamlError, decode, parse_yaml
-
     folder = spec.sync_path or ""
     tracked = {e.path for e in snapshot.tracked(spec.ignore)}
     candidates = sorted(
@@ -95,6 +96,7 @@ async def desired_workflows(
     )[:MAX_WORKFLOW_FILES]
     errors: list[str] = []
     failed: set[str] = set()
+    budget = MAX_SYNC_BYTES
     # symlinks are rare and tiny: read every link target once, then resolve chains in memory
     link_targets = await snapshot.read([e.oid for e in snapshot.entries.values() if e.is_symlink])
     reads: dict[str, str] = {}  # file -> blob oid
@@ -116,8 +118,26 @@ async def desired_workflows(
             errors.append(f"{entry.path}: refused: larger than {settings.MAX_FILE_BYTES} bytes")
             failed.add(entry.path)
             continue
+        if target.size > budget:
+            errors.append(f"{entry.path}: refused: the workflow files together exceed {MAX_SYNC_BYTES} bytes")
+            failed.add(entry.path)
+            continue
+        budget -= target.size
         reads[entry.path] = target.oid
     blobs = await snapshot.read(list(reads.values()))
+    desired, problems, bad = await asyncio.to_thread(_validate_files, reads, blobs, spec)
+    return desired, errors + problems, failed | bad
+
+
+def _validate_files(
+    reads: Mapping[str, str], blobs: Mapping[str, bytes], spec: CodesetSpec
+) -> tuple[list[Desired], list[str], set[str]]:
+    """Parse and validate the files (in a worker thread: CPU-bound, bounded by MAX_SYNC_BYTES)."""
+    from controller.spec import SpecError, validate_document
+    from controller.spec.yamlload import YamlError, decode, parse_yaml
+
+    errors: list[str] = []
+    failed: set[str] = set()
     desired: list[Desired] = []
     names: dict[str, str] = {}
     for file, oid in reads.items():
