@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import urllib.error
-import urllib.request
 from typing import Annotated, Any
 
 import typer
@@ -59,6 +57,9 @@ def predict(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 30.0,
 ) -> None:
     """Send rows of features to a served model and print its answer."""
+    import urllib.error  # lazily: `sluice --help` and `validate` should not pay for an HTTP client
+    import urllib.request
+
     data = _rows(list(values or []), rows)
     url = _infer_url(target)
     body = {

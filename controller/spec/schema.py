@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-import jsonschema
 
 from controller.spec.diagnose import Collector
 from controller.spec.errors import shorten
+
+if TYPE_CHECKING:
+    import jsonschema
+
+GENERATED_VALIDATOR = "controller/spec/schema_validator.py"
+_GENERATED_HEADER = (
+    "# Generated from schema/workflow.schema.json by scripts/generate_schema_validator.py: do not edit.\n"
+    "# fastjsonschema's validator as code, so that no process pays for compiling the schema.\n"
+    "# ruff: noqa\n"
+    "# type: ignore\n"
+)
 
 # Pod-level and privilege fields a workflow may not set, and why.
 FORBIDDEN_FIELDS = {
@@ -49,15 +60,28 @@ def workflow_schema() -> dict[str, Any]:
     return schema
 
 
-@cache
-def _fast_validator() -> Any:
+def generated_validator_code() -> str:
+    """The source of controller/spec/schema_validator.py, generated from the schema."""
     schema = dict(workflow_schema())
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"  # same keywords; fastjsonschema's dialect
-    return fastjsonschema.compile(schema)
+    code = fastjsonschema.compile_to_code(schema)
+    entry = re.search(r"^def (\w+)\(", code, re.MULTILINE)
+    assert entry is not None, "fastjsonschema generated no validator function"
+    # the root schema's function comes first; give it a stable name
+    return _GENERATED_HEADER + code + f"\n\nvalidate = {entry.group(1)}\n"
+
+
+@cache
+def _fast_validator() -> Any:
+    from controller.spec import schema_validator
+
+    return schema_validator.validate  # type: ignore[attr-defined]
 
 
 @cache
 def _full_validator() -> jsonschema.Draft202012Validator:
+    import jsonschema  # only invalid documents need it: keep it out of start-up
+
     return jsonschema.Draft202012Validator(workflow_schema())
 
 

@@ -64,3 +64,15 @@ def test_three_body_resources_and_timeouts() -> None:
     assert simulate.timeout_seconds == 30 * 60
     assert (train.retries, train.timeout_seconds) == (1, 3600)
     assert wf.artifacts_size == "2Gi"
+
+
+def test_generated_schema_validator_is_up_to_date() -> None:
+    from controller.spec.schema import GENERATED_VALIDATOR, generated_validator_code
+
+    def without_version(code: str) -> str:  # the generator stamps its own version
+        return "\n".join(line for line in code.splitlines() if not line.startswith("VERSION = "))
+
+    on_disk = (Path(__file__).resolve().parents[2] / GENERATED_VALIDATOR).read_text()
+    assert without_version(on_disk) == without_version(generated_validator_code()), (
+        "the workflow schema changed: run `python scripts/generate_schema_validator.py`"
+    )
