@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 pytest.importorskip("controller.operator.main", reason="the operator is not importable")
 pytest.importorskip("tests.operator.emulator", reason="the operator's emulator harness is missing")
@@ -26,7 +25,7 @@ import aiohttp
 import kmock
 
 from tests.operator import tekton
-from tests.operator.conftest import NAMESPACE, Api, eventually, path, start_operator
+from tests.operator.conftest import NAMESPACE, Api, eventually, path, serve_emulator, start_operator
 from tests.operator.conftest import api as api
 from tests.operator.emulator import ApiServer, Fault
 from tests.operator.test_workflowruns import SLUICE, run_status, wait_phase, workflow_run
@@ -87,25 +86,11 @@ class ChaosApiServer(ApiServer):
 @pytest.fixture
 async def apiserver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ChaosApiServer]:
     """tests/operator's `apiserver` fixture, with the chaotic emulator."""
-    async with ChaosApiServer() as server, kmock.Server(server) as http:
-        url = str(http.url).rstrip("/")
-        kubeconfig = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "emulator", "cluster": {"server": url}}],
-            "users": [{"name": "tester", "user": {"token": "test-token"}}],
-            "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "tester"}}],
-            "current-context": "emulator",
-        }
-        config_path = tmp_path / "kubeconfig"
-        config_path.write_text(yaml.safe_dump(kubeconfig))
-        monkeypatch.setenv("KUBECONFIG", str(config_path))
-        # the Codeset handlers' webhook receiver: any free port on loopback, not 9443 on all interfaces
-        monkeypatch.setenv("SLUICE_WEBHOOK_PORT", "0")
-        monkeypatch.setenv("SLUICE_WEBHOOK_HOST", "127.0.0.1")
-        server.kubeconfig = str(config_path)
-        server.base_url = url
-        yield server
+    # the Codeset handlers' webhook receiver: any free port on loopback, not 9443 on all interfaces
+    monkeypatch.setenv("SLUICE_WEBHOOK_PORT", "0")
+    monkeypatch.setenv("SLUICE_WEBHOOK_HOST", "127.0.0.1")
+    async with serve_emulator(ChaosApiServer(), tmp_path, monkeypatch) as server:
+        yield server  # type: ignore[misc]
 
 
 def pipelineruns(api: Api) -> list[str]:

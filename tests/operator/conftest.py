@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -94,9 +95,12 @@ async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 
         await asyncio.sleep(0.02)
 
 
-@pytest.fixture
-async def apiserver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ApiServer]:
-    async with ApiServer() as server, kmock.Server(server) as http:
+@contextlib.asynccontextmanager
+async def serve_emulator(
+    server: ApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[ApiServer]:
+    """Serve an emulator (or a subclass) over HTTP, with a kubeconfig in KUBECONFIG pointing at it."""
+    async with server, kmock.Server(server) as http:
         url = str(http.url).rstrip("/")
         kubeconfig = {
             "apiVersion": "v1",
@@ -111,6 +115,12 @@ async def apiserver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIte
         monkeypatch.setenv("KUBECONFIG", str(config_path))
         server.kubeconfig = str(config_path)
         server.base_url = url
+        yield server
+
+
+@pytest.fixture
+async def apiserver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ApiServer]:
+    async with serve_emulator(ApiServer(), tmp_path, monkeypatch) as server:
         yield server
 
 

@@ -19,6 +19,7 @@ from tests.stages.conftest import Trained, run_stage
 
 pytest.importorskip("controller.compiler.serving")
 emulator = pytest.importorskip("tests.operator.emulator")
+serve_emulator = pytest.importorskip("tests.operator.conftest").serve_emulator
 kmock = pytest.importorskip("kmock")
 from kmock._internal import enums  # noqa: E402
 
@@ -60,18 +61,8 @@ class ApplyingApiServer(emulator.ApiServer):  # type: ignore[misc,name-defined]
 @pytest.fixture
 async def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Any, str]]:
     APPLIES.clear()
-    async with ApplyingApiServer() as server, kmock.Server(server) as http:
-        url = str(http.url).rstrip("/")
-        kubeconfig = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "emulator", "cluster": {"server": url}}],
-            "users": [{"name": "tester", "user": {"token": "test-token"}}],
-            "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "tester"}}],
-            "current-context": "emulator",
-        }
-        (tmp_path / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
-        monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
+    async with serve_emulator(ApplyingApiServer(), tmp_path, monkeypatch) as server:
+        url = server.base_url
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         crd = next(d for d in yaml.load_all(CRD.read_text(), Loader=loader) if d)
         async with aiohttp.ClientSession() as session:
