@@ -28,7 +28,6 @@ from typing import Any
 
 import aiohttp
 import kmock
-import yaml
 
 from benchmarks.common import best_of, median, percentile, row
 
@@ -106,7 +105,7 @@ async def _measure(quick: bool) -> list[dict[str, Any]]:
     from tests.codesets.conftest import CodesetOperator
     from tests.codesets.gitserver import Repo, SmartHTTP
     from tests.operator.conftest import Api
-    from tests.operator.emulator import ApiServer
+    from tests.operator.emulator import ApiServer, write_kubeconfig
 
     samples = 5 if quick else 20
     poll_interval = 1 if quick else 2
@@ -127,19 +126,7 @@ async def _measure(quick: bool) -> list[dict[str, Any]]:
         git_server = SmartHTTP(root).start()
         async with ApiServer() as server, kmock.Server(server) as http:
             base = str(http.url).rstrip("/")
-            kubeconfig = Path(tmp) / "kubeconfig"
-            kubeconfig.write_text(
-                yaml.safe_dump(
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Config",
-                        "clusters": [{"name": "e", "cluster": {"server": base}}],
-                        "users": [{"name": "u", "user": {"token": "t"}}],
-                        "contexts": [{"name": "e", "context": {"cluster": "e", "user": "u"}}],
-                        "current-context": "e",
-                    }
-                )
-            )
+            kubeconfig = write_kubeconfig(Path(tmp) / "kubeconfig", base)
             os.environ["KUBECONFIG"] = str(kubeconfig)
             api = Api(server, base)
             for crd in all_crds().values():

@@ -129,7 +129,7 @@ def _phase(server: Any, name: str) -> str | None:
 
 async def _measure(quick: bool) -> list[dict[str, Any]]:
     from controller.operator.crds import all_crds
-    from tests.operator.emulator import ApiServer
+    from tests.operator.emulator import ApiServer, write_kubeconfig
 
     latency_runs = 20 if quick else 100
     population = 50 if quick else 1000
@@ -140,19 +140,7 @@ async def _measure(quick: bool) -> list[dict[str, Any]]:
         for crd in all_crds().values():
             await driver.call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
         with tempfile.TemporaryDirectory() as tmp:
-            kubeconfig = Path(tmp) / "kubeconfig"
-            kubeconfig.write_text(
-                yaml.safe_dump(
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Config",
-                        "clusters": [{"name": "e", "cluster": {"server": base}}],
-                        "users": [{"name": "u", "user": {"token": "t"}}],
-                        "contexts": [{"name": "e", "context": {"cluster": "e", "user": "u"}}],
-                        "current-context": "e",
-                    }
-                )
-            )
+            kubeconfig = write_kubeconfig(Path(tmp) / "kubeconfig", base)
             port = _free_port()
             env = {
                 **os.environ,

@@ -12,13 +12,12 @@ from typing import Any, TypeVar
 import aiohttp
 import kmock
 import pytest
-import yaml
 
 from controller.operator.crds import all_crds
 from controller.operator.main import operate
 from controller.operator.runtime import Runtime
 from controller.operator.settings import OperatorConfig
-from tests.operator.emulator import ApiServer
+from tests.operator.emulator import ApiServer, write_kubeconfig
 
 T = TypeVar("T")
 NAMESPACE = "ml"
@@ -102,16 +101,7 @@ async def serve_emulator(
     """Serve an emulator (or a subclass) over HTTP, with a kubeconfig in KUBECONFIG pointing at it."""
     async with server, kmock.Server(server) as http:
         url = str(http.url).rstrip("/")
-        kubeconfig = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "emulator", "cluster": {"server": url}}],
-            "users": [{"name": "tester", "user": {"token": "test-token"}}],
-            "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "tester"}}],
-            "current-context": "emulator",
-        }
-        config_path = tmp_path / "kubeconfig"
-        config_path.write_text(yaml.safe_dump(kubeconfig))
+        config_path = write_kubeconfig(tmp_path / "kubeconfig", url)
         monkeypatch.setenv("KUBECONFIG", str(config_path))
         server.kubeconfig = str(config_path)
         server.base_url = url

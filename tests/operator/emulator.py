@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp.web
@@ -34,6 +35,7 @@ import attrs
 import jsonpatch
 import jsonschema
 import kmock
+import yaml
 from kmock._internal import apps, dicts, enums
 
 CORE_RESOURCES: dict[str, tuple[str, bool, bool]] = {
@@ -504,3 +506,17 @@ def _without_nullables(schema: Any) -> Any:
     if schema.get("x-kubernetes-int-or-string"):
         result["type"] = ["integer", "string"]
     return result
+
+
+def write_kubeconfig(path: Path, server_url: str) -> Path:
+    """A kubeconfig for a plain-HTTP emulator at `server_url` (tests, benchmarks)."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "emulator", "cluster": {"server": server_url}}],
+        "users": [{"name": "tester", "user": {"token": "test-token"}}],
+        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "tester"}}],
+        "current-context": "emulator",
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
