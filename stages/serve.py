@@ -241,7 +241,7 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-def configure_app(limit: int) -> None:
+def configure_app(limit: int, dataplane: list[Any]) -> None:
     """Body limit, and malformed requests (non-JSON, missing fields) as 400 rather than FastAPI's 422."""
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
@@ -260,7 +260,88 @@ def configure_app(limit: int) -> None:
         return JSONResponse({"error": f"invalid v2 inference request: {problems}"}, status_code=400)
 
     model_server.app.add_exception_handler(RequestValidationError, bad_request)  # type: ignore[arg-type]
+    # the last added is the outermost: the body limit applies before anything reads a body
+    model_server.app.add_middleware(FastInfer, dataplane=dataplane)  # type: ignore[arg-type]
     model_server.app.add_middleware(BodyLimit, limit=limit)  # type: ignore[arg-type]
+
+
+class FastInfer:
+    """ASGI middleware answering `POST /v2/models/{name}/infer` with KServe's own raw-bytes decoder
+    (`InferRequest.from_bytes`, the path of its binary-tensor extension) and its dataplane.
+
+    KServe's generic FastAPI route validates the body into a pydantic model, converts it,
+    validates the response into another and serializes that: about 0.5 ms of CPU per request for
+    what orjson and the same dataplane do in a fraction. Every other path (health, readiness,
+    metadata) is KServe's. Errors keep the v2 shape `{"error": ...}`."""
+
+    def __init__(self, app: Any, dataplane: list[Any]) -> None:
+        self.app = app
+        self.dataplane = dataplane  # filled in by the server once KServe has built its dataplane
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if scope.get("method") == "POST" and path.startswith("/v2/models/") and path.endswith("/infer"):
+            name = path[len("/v2/models/") : -len("/infer")]
+            if name and "/" not in name and self.dataplane:
+                body = await _read_body(receive)
+                headers = dict(scope.get("headers") or [])
+                status, content = await self.infer(
+                    name, body, headers.get(b"inference-header-content-length")
+                )
+                await _respond(send, status, content)
+                return
+        await self.app(scope, receive, send)
+
+    async def infer(self, name: str, body: bytes, header: bytes | None) -> tuple[int, bytes]:
+        import orjson
+        from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
+        from kserve.protocol.infer_type import InferRequest
+
+        def error(status: int, message: str) -> tuple[int, bytes]:
+            return status, orjson.dumps({"error": message})
+
+        if header is not None and not (header.isdigit() and int(header) <= len(body)):
+            return error(400, "Inference-Header-Content-Length must be the length of the JSON header")
+        length = int(header) if header is not None else len(body)
+        try:
+            orjson.loads(body[:length])
+        except orjson.JSONDecodeError:
+            return error(400, "request body is not valid JSON")
+        dataplane = self.dataplane[0]
+        try:
+            request = InferRequest.from_bytes(body, length, name)
+            await dataplane.model_ready(name, True)
+            response, _ = await dataplane.infer(model_name=name, request=request, headers=None)
+            rest, _ = response.to_rest()
+        except InvalidInput as exc:
+            return error(400, str(exc))
+        except ModelNotFound as exc:
+            return error(404, str(exc))
+        except ModelNotReady as exc:
+            return error(503, str(exc))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            return error(400, f"invalid v2 inference request: {type(exc).__name__}: {str(exc)[:120]}")
+        except Exception as exc:  # the server keeps serving; no traceback leaves it
+            return error(500, f"inference failed: {type(exc).__name__}")
+        return 200, rest if isinstance(rest, bytes) else orjson.dumps(rest)
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+async def _respond(send: Any, status: int, content: bytes) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
 
 
 def serve(model_dir: Path, name: str, port: int, host: str, limit: int, stats_file: Path | None) -> None:
@@ -283,6 +364,7 @@ def serve(model_dir: Path, name: str, port: int, host: str, limit: int, stats_fi
 
         def start(self, models: list[Any]) -> None:
             self._register_and_check_atleast_one_model_is_ready(models)
+            dataplane.append(self.dataplane)
             self._rest_server = QuietRESTServer(
                 FASTAPI_APP_IMPORT_STRING,
                 self.dataplane,
@@ -301,7 +383,8 @@ def serve(model_dir: Path, name: str, port: int, host: str, limit: int, stats_fi
 
     model = make_model_class()(name, model_dir, stats_file)
     model.load()
-    configure_app(limit)
+    dataplane: list[Any] = []
+    configure_app(limit, dataplane)
     # TensorFlow and Keras leave a heap of long-lived objects; a full garbage collection walking
     # them during a request costs milliseconds of tail latency. Move them out of the collector's way.
     gc.collect()
