@@ -235,13 +235,17 @@ async def test_a_failed_pipelinerun_stalls_the_run_with_the_reason(
             "completionTime": "2026-01-01T01:00:00Z",
         },
     )
-    status = await wait_phase(api, "run-1", "Failed")
+    await wait_phase(api, "run-1", "Failed")
+    failed_step = [{"name": "train", "phase": "Failed", "message": 'step "train" exited with code 1'}]
+
+    async def step_failed() -> dict[str, Any] | None:  # the TaskRun's watch may come second
+        current = await run_status(api, "run-1")
+        return current if current.get("steps") == failed_step else None
+
+    status = await eventually(step_failed, what="the failed step mirrored")
     stalled = cond.condition(status["conditions"], "Stalled")
     assert stalled["status"] == "True" and stalled["reason"] == "PipelineRunTimeout"
     assert cond.condition(status["conditions"], "Ready")["status"] == "False"
-    assert status["steps"] == [
-        {"name": "train", "phase": "Failed", "message": 'step "train" exited with code 1'}
-    ]
 
     async def warning() -> dict[str, Any] | None:
         events = api.server.objects_of("v1/events", NAMESPACE)
