@@ -32,7 +32,9 @@ def run(quick: bool) -> list[dict[str, Any]]:
     quiet_tensorflow()
     from stages.datasets import three_body
     from stages.datasets.store import read_dataset, write_dataset
-    from stages.train_keras import TrainConfig, load_model_dir, make_predictor, train
+    from stages.model_dir import load_model_dir
+    from stages.predictor import Predictor
+    from stages.train_keras import TrainConfig, train
 
     simulations, steps, epochs = (30, 40, 5) if quick else (300, 100, 40)
     duration = 3.9
@@ -57,7 +59,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
         with contextlib.redirect_stdout(io.StringIO()):  # the epoch lines are not benchmark rows
             train(dataset, config, work / "model")
         _, model = load_model_dir(work / "model")
-        predict = make_predictor(model, 3)
+        predict = Predictor(model, 3)
 
         x_test, y_test = dataset.x("test"), dataset.y("test").astype(np.float64)
         starts = sorted({(float(a), float(b)) for a, b in x_test[:, 1:].astype(np.float64)})
@@ -72,7 +74,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
         rounds = []
         for _ in range(20):
             started = time.perf_counter()
-            predicted = predict(x_test).numpy()
+            predicted = predict(x_test)
             rounds.append(time.perf_counter() - started)
         network_seconds = min(rounds) / len(starts)
 

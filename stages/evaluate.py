@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> None:
 
         quiet_tensorflow()
         from stages.datasets.store import read_dataset
-        from stages.train_keras import load_model_dir, make_predictor
+        from stages.model_dir import load_model_dir
+        from stages.predictor import Predictor
 
         dataset = read_dataset(args.dataset.resolve())
         meta, model = load_model_dir(args.model.resolve())
@@ -229,14 +230,14 @@ def main(argv: list[str] | None = None) -> None:
                 f"model takes {meta['features']} -> {meta['targets']}, "
                 f"dataset has {dataset.feature_names} -> {dataset.target_names}"
             )
-        predict = make_predictor(model, len(meta["features"]))
+        predict = Predictor(model, len(meta["features"]))
         split = "test" if len(dataset.x("test")) else "validation"
-        held_out = regression_metrics(dataset.y(split), predict(dataset.x(split)).numpy())
+        held_out = regression_metrics(dataset.y(split), predict(dataset.x(split)))
         probe_x, probe_y = probe_rows(args.probe, dataset.manifest)
         probe: list[dict[str, Any]] = []
         probe_mae = float("nan")
         if len(probe_x):
-            predicted = predict(probe_x.astype(np.float32)).numpy().astype(np.float64)
+            predicted = predict(probe_x.astype(np.float32)).astype(np.float64)
             known = ~np.isnan(probe_y).any(axis=1)
             if known.any():
                 probe_mae = float(np.abs(predicted[known] - probe_y[known]).mean())
@@ -260,8 +261,8 @@ def main(argv: list[str] | None = None) -> None:
         scores = " ".join(f"{k}={held_out[k]:.6g}" for k in ("mae", "mse", "r2"))
         print(f"evaluate: {split} split {scores}")
         for row in probe:
-            predicted = [round(v, 4) for v in row["predicted"]]
-            print(f"evaluate: probe {row['x']} expected {row['expected']} predicted {predicted}")
+            rounded = [round(v, 4) for v in row["predicted"]]
+            print(f"evaluate: probe {row['x']} expected {row['expected']} predicted {rounded}")
         print(
             f"evaluate: skew={skew['skew']:.4g} (largest correlation change {skew['correlation_change']:.4g})"
         )

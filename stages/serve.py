@@ -3,10 +3,15 @@
     python -m stages.serve --model-dir DIR --name NAME --port PORT
 
 Speaks the Open Inference Protocol v2 on 127.0.0.1 (`/v2/health/live`, `/v2/health/ready`,
-`/v2/models/NAME/ready`, `/v2/models/NAME/infer`). A request carries one FP32 input of shape
-[N, features] under any name; anything else is a 400 with a message saying what was expected.
-Bodies over --max-body-bytes are refused with 413 before they are read. The model is called
-through a traced `tf.function` (`model(x, training=False)`), never `model.predict`.
+`/v2/models/NAME/ready`, `/v2/models/NAME/infer`, `/metrics`). A request carries one FP32 input
+of shape [N, features] under any name; anything else is a 400 with a message saying what was
+expected. Bodies over --max-body-bytes are refused with 413 before they are read. The model is
+called directly (`model(x, training=False)`, stages/predictor.py), never `model.predict`.
+
+Requests that arrive together share one model call (dynamic batching, as KServe's batcher and
+Triton do, but without a wait window): a request queues its rows and the queue is run at the next
+turn of the event loop, after every request already read from the sockets has queued its own.
+A lone request waits for nothing; under concurrent load one call serves several requests.
 
 It also keeps running statistics of the features it has served (count, mean, std, min, max,
 correlation) and writes them to --stats-file about once a second, in the format
@@ -16,22 +21,24 @@ correlation) and writes them to --stats-file about once a second, in the format
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
-import json
-import os
+import itertools
 import sys
-import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from stages.common import quiet_tensorflow, stage_parser
+from stages.predictor import SMALL_BATCH_LIMIT
+from stages.serving_http import BodyLimit, FastInfer
+from stages.serving_stats import FeatureStatistics
 
 PROG = "sluice-serve"
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
-STATS_INTERVAL_SECONDS = 1.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,59 +52,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class FeatureStatistics:
-    """Streaming mean/co-moment/min/max of served rows (Chan et al.'s pairwise update)."""
+class RequestBatcher:
+    """Joins the rows of requests queued in the same turn of the event loop into model calls of
+    at most `rows_per_call` rows (a larger request is called alone), and hands each request its
+    own slice of the answer."""
 
-    def __init__(self, names: list[str], path: Path | None) -> None:
-        n = len(names)
-        self.names = names
-        self.path = path
-        self.count = 0
-        self.mean = np.zeros(n)
-        self.comoment = np.zeros((n, n))
-        self.low = np.full(n, np.inf)
-        self.high = np.full(n, -np.inf)
-        self.written_at = 0.0
+    def __init__(self, call: Callable[[np.ndarray], np.ndarray], rows_per_call: int) -> None:
+        self.call = call
+        self.rows_per_call = rows_per_call
+        self.queue: list[tuple[np.ndarray, asyncio.Future[np.ndarray]]] = []
 
-    def update(self, x: np.ndarray) -> None:
-        batch = x.astype(np.float64)
-        m = len(batch)
-        batch_mean = batch.mean(axis=0)
-        centred = batch - batch_mean
-        delta = batch_mean - self.mean
-        total = self.count + m
-        self.comoment += centred.T @ centred + np.outer(delta, delta) * self.count * m / total
-        self.mean += delta * m / total
-        self.count = total
-        self.low = np.minimum(self.low, batch.min(axis=0))
-        self.high = np.maximum(self.high, batch.max(axis=0))
-        now = time.monotonic()
-        if self.path is not None and now - self.written_at >= STATS_INTERVAL_SECONDS:
-            self.written_at = now
-            self.write()
+    async def __call__(self, x: np.ndarray) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[np.ndarray] = loop.create_future()
+        if not self.queue:
+            # Two turns of the loop, not one: requests whose bytes the next poll of the sockets
+            # returns still join this call (measured: 1.1 requests per call with one turn, 1.8
+            # with two, under four concurrent clients), at the cost of one empty turn (~10 us).
+            loop.call_soon(loop.call_soon, self._run)
+        self.queue.append((x, future))
+        return await future
 
-    def as_dict(self) -> dict[str, Any]:
-        variance = np.diag(self.comoment) / max(self.count, 1)
-        std = np.sqrt(variance)
-        scale = np.sqrt(np.outer(np.diag(self.comoment), np.diag(self.comoment)))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            corr = np.where(scale > 0, self.comoment / scale, 0.0)
-        np.fill_diagonal(corr, 1.0)
-        return {
-            "rows": self.count,
-            "features": [
-                {"name": n, "min": float(lo), "max": float(hi), "mean": float(mu), "std": float(sd)}
-                for n, lo, hi, mu, sd in zip(self.names, self.low, self.high, self.mean, std, strict=True)
-            ],
-            "correlation": [[round(float(v), 6) for v in row] for row in np.clip(corr, -1, 1)],
-        }
+    def _run(self) -> None:
+        queue, self.queue = self.queue, []
+        group: list[tuple[np.ndarray, asyncio.Future[np.ndarray]]] = []
+        rows = 0
+        for item in queue:
+            if group and rows + len(item[0]) > self.rows_per_call:
+                self._call(group)
+                group, rows = [], 0
+            group.append(item)
+            rows += len(item[0])
+        if group:
+            self._call(group)
 
-    def write(self) -> None:
-        if self.path is None or self.count == 0:
+    def _call(self, group: list[tuple[np.ndarray, asyncio.Future[np.ndarray]]]) -> None:
+        try:
+            answers = self.call(group[0][0] if len(group) == 1 else np.concatenate([x for x, _ in group]))
+        except Exception as exc:  # every request of the call gets the error; the server goes on
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(exc)
             return
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self.as_dict()), encoding="utf-8")
-        os.replace(temporary, self.path)
+        start = 0
+        for x, future in group:
+            if not future.done():  # a client that went away cancelled its request
+                future.set_result(answers[start : start + len(x)])
+            start += len(x)
 
 
 def make_model_class() -> type:
@@ -106,13 +107,17 @@ def make_model_class() -> type:
     from kserve.errors import InvalidInput
     from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
-    from stages.train_keras import load_model_dir, make_predictor
+    from stages.model_dir import load_model_dir
+    from stages.predictor import Predictor
 
     class KerasRegressor(kserve.Model):  # type: ignore[misc]
         def __init__(self, name: str, model_dir: Path, stats_file: Path | None) -> None:
             super().__init__(name)
             self.model_dir = model_dir
             self.stats_file = stats_file
+            # Response ids when the request has none: unique per server without a uuid4 per request.
+            prefix = uuid.uuid4()
+            self.response_ids = (f"{prefix}-{n}" for n in itertools.count(1))
 
         def load(self) -> bool:
             import tensorflow as tf
@@ -123,11 +128,18 @@ def make_model_class() -> type:
             tf.config.threading.set_inter_op_parallelism_threads(1)
             meta, model = load_model_dir(self.model_dir)
             self.n_features = len(meta["features"])
-            self.predict_fn = make_predictor(model, self.n_features)
-            self.predict_fn(np.zeros((1, self.n_features), np.float32))  # trace before reporting ready
+            self.predictor = Predictor(model, self.n_features)
+            self.predictor.warm_up()  # compile before reporting ready
+            self.predictor(np.zeros((1, self.n_features), np.float32))
             self.statistics = FeatureStatistics(meta["features"], self.stats_file)
+            self.batcher = RequestBatcher(self.answer, SMALL_BATCH_LIMIT)
             self.ready = True
             return self.ready
+
+        def answer(self, x: np.ndarray) -> np.ndarray:
+            y = self.predictor(x)
+            self.statistics.add(x)
+            return y
 
         def features(self, payload: InferRequest) -> np.ndarray:
             if len(payload.inputs) != 1:
@@ -160,89 +172,23 @@ def make_model_class() -> type:
                 raise InvalidInput(f"input {tensor.name!r}: NaN or infinite values")
             return x
 
-        def predict(self, payload: InferRequest, headers: dict[str, str] | None = None) -> InferResponse:
-            x = self.features(payload)
-            y = self.predict_fn(x).numpy()
-            self.statistics.update(x)
-            output = InferOutput(
-                name="output_0", shape=list(y.shape), datatype="FP32", data=y.ravel().tolist()
-            )
+        async def predict(
+            self, payload: InferRequest, headers: dict[str, str] | None = None
+        ) -> InferResponse:
+            y = await self.batcher(self.features(payload))
+            output = InferOutput(name="output_0", shape=list(y.shape), datatype="FP32", data=y)
             return InferResponse(
-                response_id=payload.id or str(uuid.uuid4()), model_name=self.name, infer_outputs=[output]
+                response_id=payload.id or next(self.response_ids),
+                model_name=self.name,
+                infer_outputs=[output],
             )
 
     return KerasRegressor
 
 
-class BodyLimit:
-    """ASGI middleware: refuse request bodies over `limit` bytes with 413 before the app reads them."""
-
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
-            await self._drain(receive, int(length) if length.isdigit() else 0)
-            await self._refuse(send)
-            return
-        if length is not None:
-            await self.app(scope, receive, send)
-            return
-        # Chunked upload: buffer up to the limit, then replay to the app.
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            size += len(message.get("body", b""))
-            if size > self.limit:
-                if message.get("more_body"):
-                    await self._drain(receive, 0)
-                await self._refuse(send)
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
-        delivered = False
-
-        async def replay() -> dict[str, Any]:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _drain(self, receive: Any, length: int) -> None:
-        """Read and drop the rest of an oversized body (bounded), so the client, still sending,
-        reads the 413 instead of a connection reset."""
-        if length > 16 * self.limit:
-            return  # not worth reading: the client will see the connection close
-        drained = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request" or not message.get("more_body"):
-                return
-            drained += len(message.get("body", b""))
-            if drained > 16 * self.limit:
-                return  # a chunked body that never ends: stop reading, the connection closes
-
-    async def _refuse(self, send: Any) -> None:
-        body = json.dumps({"error": f"request body exceeds {self.limit} bytes"}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-
-def configure_app(limit: int, dataplane: list[Any]) -> None:
-    """Body limit, and malformed requests (non-JSON, missing fields) as 400 rather than FastAPI's 422."""
+def report_bad_requests_as_400() -> None:
+    """Malformed requests on KServe's own routes (non-JSON, missing fields) as 400 rather than
+    FastAPI's 422."""
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from kserve import model_server
@@ -260,95 +206,13 @@ def configure_app(limit: int, dataplane: list[Any]) -> None:
         return JSONResponse({"error": f"invalid v2 inference request: {problems}"}, status_code=400)
 
     model_server.app.add_exception_handler(RequestValidationError, bad_request)  # type: ignore[arg-type]
-    # the last added is the outermost: the body limit applies before anything reads a body
-    model_server.app.add_middleware(FastInfer, dataplane=dataplane)  # type: ignore[arg-type]
-    model_server.app.add_middleware(BodyLimit, limit=limit)  # type: ignore[arg-type]
-
-
-class FastInfer:
-    """ASGI middleware answering `POST /v2/models/{name}/infer` with KServe's own raw-bytes decoder
-    (`InferRequest.from_bytes`, the path of its binary-tensor extension) and its dataplane.
-
-    KServe's generic FastAPI route validates the body into a pydantic model, converts it,
-    validates the response into another and serializes that: about 0.5 ms of CPU per request for
-    what orjson and the same dataplane do in a fraction. Every other path (health, readiness,
-    metadata) is KServe's. Errors keep the v2 shape `{"error": ...}`."""
-
-    def __init__(self, app: Any, dataplane: list[Any]) -> None:
-        self.app = app
-        self.dataplane = dataplane  # filled in by the server once KServe has built its dataplane
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if scope.get("method") == "POST" and path.startswith("/v2/models/") and path.endswith("/infer"):
-            name = path[len("/v2/models/") : -len("/infer")]
-            if name and "/" not in name and self.dataplane:
-                body = await _read_body(receive)
-                headers = dict(scope.get("headers") or [])
-                status, content = await self.infer(
-                    name, body, headers.get(b"inference-header-content-length")
-                )
-                await _respond(send, status, content)
-                return
-        await self.app(scope, receive, send)
-
-    async def infer(self, name: str, body: bytes, header: bytes | None) -> tuple[int, bytes]:
-        import orjson
-        from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
-        from kserve.protocol.infer_type import InferRequest
-
-        def error(status: int, message: str) -> tuple[int, bytes]:
-            return status, orjson.dumps({"error": message})
-
-        if header is not None and not (header.isdigit() and int(header) <= len(body)):
-            return error(400, "Inference-Header-Content-Length must be the length of the JSON header")
-        length = int(header) if header is not None else len(body)
-        try:
-            orjson.loads(body[:length])
-        except orjson.JSONDecodeError:
-            return error(400, "request body is not valid JSON")
-        dataplane = self.dataplane[0]
-        try:
-            request = InferRequest.from_bytes(body, length, name)
-            await dataplane.model_ready(name, True)
-            response, _ = await dataplane.infer(model_name=name, request=request, headers=None)
-            rest, _ = response.to_rest()
-        except InvalidInput as exc:
-            return error(400, str(exc))
-        except ModelNotFound as exc:
-            return error(404, str(exc))
-        except ModelNotReady as exc:
-            return error(503, str(exc))
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            return error(400, f"invalid v2 inference request: {type(exc).__name__}: {str(exc)[:120]}")
-        except Exception as exc:  # the server keeps serving; no traceback leaves it
-            return error(500, f"inference failed: {type(exc).__name__}")
-        return 200, rest if isinstance(rest, bytes) else orjson.dumps(rest)
-
-
-async def _read_body(receive: Any) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks)
-
-
-async def _respond(send: Any, status: int, content: bytes) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": content})
 
 
 def serve(model_dir: Path, name: str, port: int, host: str, limit: int, stats_file: Path | None) -> None:
-    import asyncio
     import logging
 
     import kserve
+    from kserve import model_server
     from kserve.model_server import FASTAPI_APP_IMPORT_STRING
     from kserve.protocol.rest.server import RESTServer
 
@@ -364,7 +228,6 @@ def serve(model_dir: Path, name: str, port: int, host: str, limit: int, stats_fi
 
         def start(self, models: list[Any]) -> None:
             self._register_and_check_atleast_one_model_is_ready(models)
-            dataplane.append(self.dataplane)
             self._rest_server = QuietRESTServer(
                 FASTAPI_APP_IMPORT_STRING,
                 self.dataplane,
@@ -375,7 +238,12 @@ def serve(model_dir: Path, name: str, port: int, host: str, limit: int, stats_fi
                 event_loop=self.event_loop,
                 timeout_keep_alive=self.timeout_keep_alive,
             )
-            self._rest_server.config.host = host
+            config = self._rest_server.config
+            config.host = host
+            # The body limit comes first, before anything reads a body; the v2 infer route is
+            # answered before FastAPI's middleware stack. Loopback only: no proxy headers to trust.
+            config.app = BodyLimit(FastInfer(model_server.app, self.dataplane.model_registry), limit)
+            config.proxy_headers = False
             self.servers.append(self._rest_server.start())
             self.setup_event_loop()
             self.register_signal_handler()
@@ -383,8 +251,7 @@ def serve(model_dir: Path, name: str, port: int, host: str, limit: int, stats_fi
 
     model = make_model_class()(name, model_dir, stats_file)
     model.load()
-    dataplane: list[Any] = []
-    configure_app(limit, dataplane)
+    report_bad_requests_as_400()
     # TensorFlow and Keras leave a heap of long-lived objects; a full garbage collection walking
     # them during a request costs milliseconds of tail latency. Move them out of the collector's way.
     gc.collect()

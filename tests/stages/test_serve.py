@@ -7,6 +7,7 @@ import os
 import socket
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,7 @@ def test_local_server_answers_like_the_model_and_rejects_bad_requests(
     assert registered["model_dir"] == str(random_pairs.model)
 
     # Correct answers: the model's own output, for a batch, under any input name.
-    from stages.train_keras import load_model_dir
+    from stages.model_dir import load_model_dir
 
     _, model = load_model_dir(random_pairs.model)
     rows = np.array([[1.5, 2.5], [300.0, 400.0], [999.0, 0.5]], dtype=np.float32)
@@ -81,10 +82,25 @@ def test_local_server_answers_like_the_model_and_rejects_bad_requests(
     assert np.allclose(output["data"], model(rows, training=False).numpy().ravel(), atol=1e-4)
     assert np.allclose(output["data"], rows.sum(axis=1), atol=15)
 
+    # Concurrent requests share model calls; each still gets the answers to its own rows.
+    rng = np.random.default_rng(5)
+    batches = [rng.uniform(0, 1000, size=(1 + i % 5, 2)).astype(np.float32) for i in range(48)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        replies = list(pool.map(lambda b: post(url, infer_body(b)), batches))
+    for batch, (status, answer) in zip(batches, replies, strict=True):
+        assert status == 200, answer
+        assert answer["outputs"][0]["shape"] == [len(batch), 1]
+        expected = model(batch, training=False).numpy().ravel()
+        assert np.allclose(answer["outputs"][0]["data"], expected, atol=1e-3)
+
     base = url.removesuffix("/v2/models/sum-of-two/infer")
     for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/sum-of-two/ready"):
         with urllib.request.urlopen(base + path, timeout=5) as response:
             assert response.status == 200
+    # KServe's request metrics count the requests answered on the fast infer route.
+    with urllib.request.urlopen(base + "/metrics", timeout=5) as response:
+        metrics = response.read().decode()
+    assert 'request_predict_seconds_count{model_name="sum-of-two"} 49.0' in metrics
 
     bad = {
         "wrong shape": (infer_body([[1, 2, 3]]), "expected [N, 2]"),

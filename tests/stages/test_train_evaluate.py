@@ -59,7 +59,7 @@ def test_saved_model_export_takes_raw_inputs_like_the_keras_model(random_pairs: 
     """What KServe's TF runtime serves must answer like the Keras model, normalisation included."""
     import tensorflow as tf
 
-    from stages.train_keras import load_model_dir
+    from stages.model_dir import load_model_dir
 
     _, model = load_model_dir(random_pairs.model)
     exported = tf.saved_model.load(str(random_pairs.model / "saved_model/1"))

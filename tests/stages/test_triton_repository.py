@@ -148,7 +148,7 @@ def test_training_writes_a_triton_repository_beside_the_tf_serving_export(random
 def test_config_pbtxt_is_the_savedmodels_serving_signature(random_pairs: Trained) -> None:
     import tensorflow as tf
 
-    from stages.train_keras import load_model_dir
+    from stages.model_dir import load_model_dir
 
     folder = random_pairs.model / storage_path("seldon")
     config = parse_config((folder / "config.pbtxt").read_text())
