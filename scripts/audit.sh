@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Supply-chain checks for Sluice (CI and developers):
 #   1. git is new enough for the protections Sluice relies on (exit 1 if not);
-#   2. pip-audit of the installed Python dependencies against the PyPI vulnerability data
-#      (exit 1 on a known vulnerability). When the vulnerability service cannot be reached, or
-#      answers for none of the packages (a mirror that serves only the simple index), the script
-#      says so and exits 0 with a warning instead of failing CI for a reason unrelated to the code;
-#      SLUICE_AUDIT_STRICT=1 turns that warning into a failure.
+#   2. the installed Python packages are the versions pinned in requirements.lock (exit 1 if one
+#      differs: what is audited must be what runs);
+#   3. the pinned versions against known vulnerabilities (exit 1 on one): an offline OSV database
+#      when SLUICE_ADVISORY_DB names one (a folder or the PyPI all.zip of osv.dev), otherwise
+#      pip-audit over requirements.lock with PyPI's vulnerability data, then with OSV's API.
+#      When no advisory source can be reached (an air-gapped CI, a mirror that serves only the
+#      simple index), the script says so and exits 0 with a warning instead of failing CI for a
+#      reason unrelated to the code; SLUICE_AUDIT_STRICT=1 turns that warning into a failure.
 #
 # Usage: scripts/audit.sh [PYTHON]        (default: .venv/bin/python, else python3)
 set -euo pipefail
@@ -58,43 +61,75 @@ warn_or_fail() {
   fi
 }
 
-if ! "$PYTHON" -c "import pip_audit" >/dev/null 2>&1; then
-  warn_or_fail "pip-audit is not installed in $PYTHON (pip install pip-audit)"
-  exit "$status"
+LOCK="${SLUICE_LOCK:-requirements.lock}"  # another lock file: tests
+
+# --- installed == pinned ----------------------------------------------------------------------------
+drift="$("$PYTHON" - "$LOCK" <<'PY' 2>/dev/null || true
+import re, sys
+from importlib import metadata
+def norm(name): return re.sub(r"[-_.]+", "-", name).lower()
+pins = {}
+for line in open(sys.argv[1], encoding="utf-8"):
+    m = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#]+)", line)
+    if m:
+        pins[norm(m.group(1))] = m.group(2)
+installed = {norm(d.metadata["Name"]): d.version for d in metadata.distributions() if d.metadata["Name"]}
+# packages of extras not installed are fine; a different version of a pinned one is not
+print("; ".join(f"{n} {installed[n]} (pinned {v})" for n, v in sorted(pins.items()) if n in installed and installed[n] != v))
+PY
+)"
+if [ -n "$drift" ]; then
+  echo "audit: FAIL installed packages differ from $LOCK: $drift (run scripts/setup.sh)"
+  status=1
+else
+  echo "audit: ok   installed packages match $LOCK"
 fi
 
-report="$(mktemp)"
-trap 'rm -f "$report"' EXIT
-set +e
-timeout 600 "$PYTHON" -m pip_audit --progress-spinner off --skip-editable --format json --output "$report" \
-  --timeout 30 >/dev/null 2>"$report.err"
-audit_exit=$?
-set -e
-errors="$(tail -n 3 "$report.err" 2>/dev/null || true)"
-rm -f "$report.err"
-
-verdict="$("$PYTHON" - "$report" <<'PY'
+# --- known vulnerabilities of the pinned versions ---------------------------------------------------
+pip_audit_verdict() { # pip_audit_verdict SERVICE: one verdict line from pip-audit over the lock
+  local report errors code
+  report="$(mktemp)"
+  set +e
+  timeout 600 "$PYTHON" -m pip_audit --progress-spinner off --requirement "$LOCK" --no-deps --disable-pip \
+    --vulnerability-service "$1" --format json --output "$report" --timeout 30 >/dev/null 2>"$report.err"
+  code=$?
+  set -e
+  errors="$(tail -n 1 "$report.err" 2>/dev/null | cut -c1-200 || true)"
+  "$PYTHON" - "$report" "$1" "$code" "$errors" <<'PY'
 import json, sys
+report, service, code, errors = sys.argv[1:5]
 try:
-    data = json.load(open(sys.argv[1], encoding="utf-8"))
+    data = json.load(open(report, encoding="utf-8"))
 except (OSError, ValueError):
-    print("unreachable no report")
+    print(f"unreachable {service}: no report (pip-audit exit {code}{': ' + errors if errors else ''})")
     sys.exit()
 deps = data.get("dependencies", data if isinstance(data, list) else [])
 audited = [d for d in deps if "skip_reason" not in d]
 vulnerable = [d for d in audited if d.get("vulns")]
 if not audited:
-    print(f"unreachable none of {len(deps)} packages could be audited")
+    print(f"unreachable {service}: none of {len(deps)} packages could be audited")
 elif vulnerable:
-    lines = [f"{d['name']} {d['version']}: " + ", ".join(v["id"] for v in d["vulns"]) for d in vulnerable]
+    lines = [f"{d['name']}=={d['version']}: " + ", ".join(v["id"] for v in d["vulns"]) for d in vulnerable]
     print("vulnerable " + "; ".join(lines))
 else:
-    print(f"clean {len(audited)} packages audited, {len(deps) - len(audited)} skipped")
+    print(f"clean {len(audited)} packages audited with {service}, {len(deps) - len(audited)} skipped")
 PY
-)"
+  rm -f "$report" "$report.err"
+}
+
+if [ -n "${SLUICE_ADVISORY_DB:-}" ]; then
+  verdict="$("$PYTHON" scripts/osv_offline.py "$LOCK" "$SLUICE_ADVISORY_DB" 2>&1 || true)"
+elif ! "$PYTHON" -c "import pip_audit" >/dev/null 2>&1; then
+  verdict="unreachable pip-audit is not installed in $PYTHON (pip install pip-audit)"
+else
+  verdict="$(pip_audit_verdict pypi)"
+  case "$verdict" in
+    unreachable*) second="$(pip_audit_verdict osv)"; verdict="${verdict}; ${second#unreachable }" ;;
+  esac
+fi
 case "$verdict" in
   clean*) echo "audit: ok   ${verdict#clean }" ;;
   vulnerable*) echo "audit: FAIL known vulnerabilities: ${verdict#vulnerable }"; status=1 ;;
-  *) warn_or_fail "the vulnerability service could not be used (${verdict#unreachable }; pip-audit exit $audit_exit${errors:+: $errors})" ;;
+  *) warn_or_fail "no advisory source could be used (${verdict#unreachable })" ;;
 esac
 exit "$status"

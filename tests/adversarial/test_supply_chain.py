@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import shutil
 import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -63,6 +67,134 @@ def test_missing_audit_tool_warns_and_passes_unless_strict(
     tmp_path: Path, python_without_pip_audit: str
 ) -> None:
     done = audit(tmp_path, "2.45.2", python_without_pip_audit)
-    assert done.returncode == 0 and "WARN pip-audit is not installed" in done.stdout, done.stdout
+    assert (
+        done.returncode == 0
+        and "WARN no advisory source could be used (pip-audit is not installed" in done.stdout
+    ), done.stdout
     strict = audit(tmp_path, "2.45.2", python_without_pip_audit, SLUICE_AUDIT_STRICT="1")
-    assert strict.returncode == 1 and "FAIL pip-audit is not installed" in strict.stdout
+    assert (
+        strict.returncode == 1
+        and "FAIL no advisory source could be used (pip-audit is not installed" in strict.stdout
+    )
+
+
+# --- the pinned versions and the offline advisory database ----------------------------------------
+
+LOCK = REPO / "requirements.lock"
+
+
+def advisory(ident: str, package: str, events: list[dict[str, str]], **extra: object) -> dict[str, object]:
+    """An advisory in the OSV schema (https://ossf.github.io/osv-schema/), as osv.dev publishes them."""
+    return {
+        "schema_version": "1.6.0",
+        "id": ident,
+        "modified": "2026-01-01T00:00:00Z",
+        "affected": [
+            {
+                "package": {"ecosystem": "PyPI", "name": package},
+                "ranges": [{"type": "ECOSYSTEM", "events": events}],
+            }
+        ],
+        **extra,
+    }
+
+
+def write_db(folder: Path, *items: dict[str, object]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for item in items:
+        (folder / f"{item['id']}.json").write_text(json.dumps(item))
+    return folder
+
+
+def pinned(name: str) -> str:
+    for line in LOCK.read_text().splitlines():
+        if line.lower().startswith(name.lower() + "=="):
+            return line.split("==", 1)[1]
+    raise AssertionError(f"{name} is not pinned in requirements.lock")
+
+
+def test_the_lock_pins_every_package_of_the_environment_ci_installs() -> None:
+    from importlib import metadata
+
+    pins = {
+        line.split("==")[0].lower().replace("_", "-"): line.split("==")[1]
+        for line in LOCK.read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    for requirement in ("tensorflow-cpu", "kserve", "kopf", "kubernetes", "gitpython", "pip-audit", "pyyaml"):
+        assert requirement in pins, requirement
+    # CI installs with the lock as constraints: every pinned package present runs at its pin
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"].lower().replace("_", "-")
+        if name in pins:
+            assert dist.version == pins[name], (name, dist.version, pins[name])
+
+
+def test_an_advisory_on_a_pinned_version_fails_the_audit(tmp_path: Path) -> None:
+    version = pinned("PyYAML")
+    db = write_db(
+        tmp_path / "osv",
+        advisory("GHSA-test-yaml-0001", "pyyaml", [{"introduced": "0"}, {"fixed": version + ".post1"}]),
+        advisory("GHSA-test-old-0002", "PyYAML", [{"introduced": "0"}, {"fixed": "5.4"}]),  # fixed long ago
+        advisory("GHSA-test-gone-0003", "PyYAML", [{"introduced": "0"}], withdrawn="2026-02-01T00:00:00Z"),
+    )
+    done = audit(tmp_path, "2.45.2", sys.executable, SLUICE_ADVISORY_DB=str(db))
+    assert done.returncode == 1, done.stdout
+    assert f"FAIL known vulnerabilities: pyyaml=={version}: GHSA-test-yaml-0001" in done.stdout, done.stdout
+    assert "GHSA-test-old-0002" not in done.stdout and "GHSA-test-gone-0003" not in done.stdout
+
+
+def test_the_lock_clean_against_an_offline_database_passes_even_when_strict(tmp_path: Path) -> None:
+    db = tmp_path / "PyPI-all.zip"  # osv.dev's per-ecosystem archive, as a mirror would hold it
+    with zipfile.ZipFile(db, "w") as archive:
+        old = advisory("PYSEC-test-0004", "kopf", [{"introduced": "0"}, {"last_affected": "0.1"}])
+        archive.writestr("PYSEC-test-0004.json", json.dumps(old))
+    done = audit(tmp_path, "2.45.2", sys.executable, SLUICE_ADVISORY_DB=str(db), SLUICE_AUDIT_STRICT="1")
+    assert done.returncode == 0, done.stdout
+    pins = sum(1 for line in LOCK.read_text().splitlines() if "==" in line and not line.startswith("#"))
+    assert f"audit: ok   {pins} packages audited against 1 advisories" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize(
+    ("version", "events", "listed", "affected"),
+    [
+        (
+            "1.5",
+            [{"introduced": "1.0"}, {"fixed": "1.2"}, {"introduced": "2.0"}, {"fixed": "2.1"}],
+            [],
+            False,
+        ),
+        (
+            "2.0.5",
+            [{"introduced": "1.0"}, {"fixed": "1.2"}, {"introduced": "2.0"}, {"fixed": "2.1"}],
+            [],
+            True,
+        ),
+        ("1.3", [{"introduced": "0"}, {"last_affected": "1.3"}], [], True),
+        ("1.3.1", [{"introduced": "0"}, {"last_affected": "1.3"}], [], False),
+        ("2.0rc1", [{"introduced": "2.0a1"}, {"fixed": "2.0"}], [], True),
+        ("9.9", [], ["9.9"], True),  # named in `versions`, no range
+        ("3.0", [{"introduced": "0"}], [], True),  # never fixed
+    ],
+)
+def test_osv_range_semantics(
+    version: str, events: list[dict[str, str]], listed: list[str], affected: bool
+) -> None:
+    spec = importlib.util.spec_from_file_location("osv_offline", REPO / "scripts" / "osv_offline.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    item = advisory("X", "demo", events)
+    item["affected"][0]["versions"] = listed  # type: ignore[index]
+    assert module.affects(item, "demo", version) is affected
+
+
+def test_a_package_installed_at_another_version_than_its_pin_fails(tmp_path: Path) -> None:
+    lock = tmp_path / "requirements.lock"
+    lock.write_text(f"pytest==0.0.1\nPyYAML=={pinned('PyYAML')}\nnot-installed-anywhere==1.0\n")
+    db = write_db(tmp_path / "osv", advisory("GHSA-none", "left-pad", [{"introduced": "0"}]))
+    done = audit(tmp_path, "2.45.2", sys.executable, SLUICE_LOCK=str(lock), SLUICE_ADVISORY_DB=str(db))
+    assert done.returncode == 1
+    assert "FAIL installed packages differ from" in done.stdout and "pytest" in done.stdout, done.stdout
+    assert "pyyaml" not in done.stdout.split("differ from", 1)[1].split("\n", 1)[0]
+    assert "not-installed-anywhere" not in done.stdout  # extras that are not installed are fine
