@@ -15,7 +15,7 @@ from typing import Any
 import kopf
 
 from controller import settings as sluice_settings
-from controller.operator import memory
+from controller.operator import memory, untaken
 from controller.operator.health import Endpoint
 from controller.operator.kube import ApiError, KubeClient
 from controller.operator.runstatus import sync_run
@@ -111,6 +111,7 @@ def build_registry(rt: Runtime) -> kopf.OperatorRegistry:
         await rt.endpoint.start()
         rt.health.ready = True
         background.append(asyncio.get_running_loop().create_task(memory.trim_periodically()))
+        background.append(asyncio.get_running_loop().create_task(untaken.sweep_periodically(rt)))
         logger.info("sluice operator started; metrics on port %s", rt.endpoint.port)
 
     @kopf.on.cleanup(registry=registry)

@@ -8,7 +8,15 @@ from typing import Any
 from controller.operator.health import Endpoint, Health
 from controller.operator.kube import KubeClient, resource_path
 from controller.operator.metrics import OperatorMetrics
-from controller.operator.settings import GROUP, TEKTON_GROUP, TEKTON_VERSION, VERSION, OperatorConfig
+from controller.operator.settings import (
+    FINALIZER,
+    GROUP,
+    HANDLED_ANNOTATION,
+    TEKTON_GROUP,
+    TEKTON_VERSION,
+    VERSION,
+    OperatorConfig,
+)
 from controller.operator.state import Key, Locks, RunBook, TektonBook
 
 
@@ -17,7 +25,7 @@ class Runtime:
     config: OperatorConfig
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     health: Health = field(default_factory=Health)
-    runs: RunBook = field(default_factory=RunBook)
+    runs: RunBook = field(default_factory=lambda: RunBook(FINALIZER, HANDLED_ANNOTATION))
     tekton: TektonBook = field(default_factory=TektonBook)
     locks: Locks = field(default_factory=Locks)
     # The status Sluice last wrote on each WorkflowRun: the baseline for "did anything change?".

@@ -23,6 +23,10 @@ TEKTON_VERSION = "v1"
 
 # Finalizer that keeps a WorkflowRun until its PipelineRun is cancelled.
 FINALIZER = f"{GROUP}/finalizer"
+# kopf's record of the last configuration it handled (its diff base), on every object it took on.
+HANDLED_ANNOTATION = f"operator.{GROUP}/last-handled-configuration"
+# Set on a WorkflowRun kopf has not taken on, to give kopf a new event for it.
+NUDGE_ANNOTATION = f"{GROUP}/nudged-at"
 # Label on ConfigMaps that carry FuseML extension descriptions.
 LABEL_EXTENSION = f"{GROUP}/extension"
 # Component name reported on Kubernetes Events.
@@ -45,6 +49,9 @@ class OperatorConfig:
     watch_server_timeout: float = 300.0
     # After a status patch, kopf waits this long for the watch to show it (consistency).
     consistency_timeout: float = 5.0
+    # A WorkflowRun kopf has not taken on (no finalizer: its first write failed) and that has been
+    # quiet this long is nudged; runs are checked this often.
+    untaken_run_seconds: float = 30.0
     # /metrics and /healthz; port 0 picks a free port (tests).
     metrics_host: str = "0.0.0.0"
     metrics_port: int = 8080
@@ -79,6 +86,7 @@ class OperatorConfig:
             watch_reconnect_backoff=0.05,
             watch_server_timeout=30.0,
             consistency_timeout=0.5,
+            untaken_run_seconds=1.0,
             metrics_host="127.0.0.1",
             metrics_port=0,
         )

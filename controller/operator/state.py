@@ -7,6 +7,7 @@ is small: names, phases, times and the status Sluice itself wrote — no specs, 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ class RunInfo:
     generation: int
     status: dict[str, Any]
     deleting: bool = False
+    # kopf has taken the run on: its finalizer or its last-handled-configuration is on the object
+    taken: bool = True
+    seen: float = 0.0  # time.monotonic() of the last watch event
 
     @property
     def phase(self) -> str:
@@ -55,11 +59,16 @@ def _compact_tekton(body: Mapping[str, Any]) -> dict[str, Any]:
 class RunBook:
     """WorkflowRuns as last seen, by (namespace, name)."""
 
-    def __init__(self) -> None:
+    def __init__(self, finalizer: str = "", handled_annotation: str = "") -> None:
         self._runs: dict[Key, RunInfo] = {}
+        self.finalizer = finalizer
+        self.handled_annotation = handled_annotation
 
     def observe(self, body: Mapping[str, Any]) -> RunInfo:
         meta = body.get("metadata") or {}
+        taken = self.finalizer in (meta.get("finalizers") or []) or self.handled_annotation in (
+            meta.get("annotations") or {}
+        )
         key = (meta.get("namespace") or "default", meta.get("name") or "")
         info = RunInfo(
             namespace=key[0],
@@ -70,6 +79,8 @@ class RunBook:
             generation=int(meta.get("generation") or 1),
             status=dict(body.get("status") or {}),
             deleting=bool(meta.get("deletionTimestamp")),
+            taken=taken,
+            seen=time.monotonic(),
         )
         self._runs[key] = info
         return info
@@ -83,6 +94,11 @@ class RunBook:
     def of_workflow(self, namespace: str, workflow: str) -> list[RunInfo]:
         runs = [r for r in self._runs.values() if r.namespace == namespace and r.workflow == workflow]
         return sorted(runs, key=lambda r: (r.created, r.name))
+
+    def untaken(self, quiet_for: float) -> list[RunInfo]:
+        """Active runs kopf has not taken on, without a watch event for `quiet_for` seconds."""
+        before = time.monotonic() - quiet_for
+        return [r for r in self._runs.values() if not r.taken and r.active and r.seen <= before]
 
     def __len__(self) -> int:
         return len(self._runs)

@@ -161,6 +161,30 @@ async def test_stopped_between_create_and_status_and_during_failing_status_patch
     assert pipelineruns(api) == ["run-1"]
 
 
+async def test_a_run_whose_first_write_failed_is_picked_up_again_without_a_new_event(api: Api) -> None:
+    """kopf's first write on a new WorkflowRun (its finalizer) answered 409/422: kopf drops that
+    event and would see the run again only when it changes or the watch is relisted (minutes).
+    The operator's sweep of unstarted runs nudges it instead."""
+    server: ChaosApiServer = api.server  # type: ignore[assignment]
+    await api.apply(sum_of_two())
+    lost = server.inject(409, "PATCH", "workflowruns", times=1)
+    refused = server.inject(422, "PATCH", "workflowruns", times=1)
+    operator = await start_operator()
+    try:
+        await api.apply(workflow_run("run-1", inputs={"samples": 500}))
+        await api.apply(workflow_run("run-2", inputs={"samples": 500}))
+        await eventually(lambda: _truthy(lost.hits == 1 and refused.hits == 1), timeout=10, what="the faults")
+        for run in ("run-1", "run-2"):
+            status = await wait_phase(api, run, "Pending", timeout=15)
+            assert status["pipelineRunRef"] == {"name": run}
+    finally:
+        await operator.stop()
+    assert pipelineruns(api) == ["run-1", "run-2"]
+    for run in ("run-1", "run-2"):
+        body = await api.get(path(SLUICE, "workflowruns", run))
+        assert "sluice.dev/finalizer" in body["metadata"]["finalizers"]
+
+
 async def as_user(server: ChaosApiServer, call: Awaitable[Any]) -> Any:
     """A call made by the test in kubectl's or Tekton's place: not the subject, so no faults."""
     rate, server.rate = server.rate, 0.0
