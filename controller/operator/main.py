@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
@@ -243,8 +244,8 @@ async def operate(
     standalone: bool = True,
     peering_name: str | None = None,
     priority: int = 0,
-    stop_flag: asyncio.Event | None = None,
-    ready_flag: asyncio.Event | None = None,
+    stop_flag: asyncio.Event | threading.Event | None = None,
+    ready_flag: asyncio.Event | threading.Event | None = None,
 ) -> None:
     """Run the operator in the current event loop until `stop_flag` is set (tests, embedding)."""
     settings = kopf.OperatorSettings()
