@@ -13,9 +13,12 @@ compile use one traced graph function of shape [None, F].
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 SMALL_BATCH_LIMIT = 64
 
@@ -52,7 +55,9 @@ class Predictor:
                 function(tf.zeros([size, self.n_features], tf.float32))
                 compiled[size] = function
                 size *= 2
-        except Exception:  # an op without an XLA kernel (a custom layer): the graph path serves all
+        except Exception as exc:  # an op without an XLA kernel (a custom layer): the graph path serves all
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            logger.warning("model does not compile with XLA (%s); calling its graph function", first_line)
             return
         self._compiled = compiled
         self.xla = True

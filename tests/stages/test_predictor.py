@@ -66,3 +66,26 @@ def test_a_failed_call_fails_only_the_requests_in_it() -> None:
     assert np.array_equal(answers[2], after + 1)
     # and the batcher keeps working afterwards
     assert np.array_equal(run_together(batcher, [after])[0], after + 1)
+
+
+@pytest.mark.slow
+def test_a_model_xla_cannot_compile_is_served_by_the_graph_function() -> None:
+    """A codeset's model may hold an op without an XLA kernel (here a numpy_function): warm_up
+    keeps the traced graph function for every batch size instead of failing the server."""
+    import keras
+    import tensorflow as tf
+
+    def doubled(x: object) -> object:
+        y = tf.numpy_function(lambda a: (a * 2).astype(np.float32), [x], tf.float32)
+        y.set_shape(x.shape)  # type: ignore[attr-defined]
+        return y
+
+    inputs = keras.Input((2,))
+    model = keras.Model(
+        inputs, keras.layers.Dense(1, kernel_initializer="ones")(keras.layers.Lambda(doubled)(inputs))
+    )
+    predictor = Predictor(model, 2)
+    predictor.warm_up()
+    assert not predictor.xla
+    rows = np.array([[1.0, 2.0], [300.0, 400.0], [0.5, 0.25]], np.float32)
+    assert np.allclose(predictor(rows), (rows * 2).sum(axis=1, keepdims=True))
