@@ -3,7 +3,7 @@
 # test fixtures into .tools/) and run the whole suite, slow end-to-end tests included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh "ml,dev"
+bash scripts/setup.sh "ml,dev,fuzz"
 export PATH="$PWD/.venv/bin:$PATH"
 .venv/bin/ruff check .
 bash scripts/audit.sh   # git version floor; dependency audit (warns when the advisory service is out of reach)
