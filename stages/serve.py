@@ -58,9 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class RequestBatcher:
-    """Joins the rows of requests queued in the same turn of the event loop into model calls of
-    at most `rows_per_call` rows (a larger request is called alone), and hands each request its
-    own slice of the answer."""
+    """Joins the rows of the requests queued before a call runs (TURNS_BEFORE_A_CALL turns of the
+    event loop after the first of them) into model calls of at most `rows_per_call` rows (a
+    larger request is called alone), and hands each request its own slice of the answer."""
 
     def __init__(self, call: Callable[[np.ndarray], np.ndarray], rows_per_call: int) -> None:
         self.call = call
