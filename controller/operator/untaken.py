@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import logging
 import time
 
+from controller.operator.conditions import now_rfc3339
 from controller.operator.kube import ApiError
 from controller.operator.runtime import Runtime, sluice_path
 from controller.operator.settings import NUDGE_ANNOTATION
@@ -28,11 +28,10 @@ async def nudge_untaken_runs(rt: Runtime) -> int:
     """One sweep; returns how many runs were nudged."""
     nudged = 0
     for info in rt.runs.untaken(quiet_for=rt.config.untaken_run_seconds):
-        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         try:
             await rt.client.merge_patch(
                 sluice_path("workflowruns", info.namespace, info.name),
-                {"metadata": {"annotations": {NUDGE_ANNOTATION: now}}},
+                {"metadata": {"annotations": {NUDGE_ANNOTATION: now_rfc3339()}}},
             )
         except ApiError as exc:
             logger.warning("run %s/%s not taken on by kopf; nudge failed: %s", info.namespace, info.name, exc)
