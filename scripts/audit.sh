@@ -64,21 +64,10 @@ warn_or_fail() {
 LOCK="${SLUICE_LOCK:-requirements.lock}"  # another lock file: tests
 
 # --- installed == pinned ----------------------------------------------------------------------------
-drift="$("$PYTHON" - "$LOCK" <<'PY' 2>/dev/null || true
-import re, sys
-from importlib import metadata
-def norm(name): return re.sub(r"[-_.]+", "-", name).lower()
-pins = {}
-for line in open(sys.argv[1], encoding="utf-8"):
-    m = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#]+)", line)
-    if m:
-        pins[norm(m.group(1))] = m.group(2)
-installed = {norm(d.metadata["Name"]): d.version for d in metadata.distributions() if d.metadata["Name"]}
-# packages of extras not installed are fine; a different version of a pinned one is not
-print("; ".join(f"{n} {installed[n]} (pinned {v})" for n, v in sorted(pins.items()) if n in installed and installed[n] != v))
-PY
-)"
-if [ -n "$drift" ]; then
+if ! drift="$("$PYTHON" scripts/lock_audit.py drift "$LOCK" 2>&1)"; then
+  echo "audit: FAIL could not compare the installed packages with $LOCK: ${drift:0:200}"
+  status=1
+elif [ -n "$drift" ]; then
   echo "audit: FAIL installed packages differ from $LOCK: $drift (run scripts/setup.sh)"
   status=1
 else
@@ -118,7 +107,7 @@ PY
 }
 
 if [ -n "${SLUICE_ADVISORY_DB:-}" ]; then
-  verdict="$("$PYTHON" scripts/osv_offline.py "$LOCK" "$SLUICE_ADVISORY_DB" 2>&1 || true)"
+  verdict="$("$PYTHON" scripts/lock_audit.py osv "$LOCK" "$SLUICE_ADVISORY_DB" 2>&1 || true)"
 elif ! "$PYTHON" -c "import pip_audit" >/dev/null 2>&1; then
   verdict="unreachable pip-audit is not installed in $PYTHON (pip install pip-audit)"
 else

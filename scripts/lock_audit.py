@@ -1,16 +1,22 @@
-"""Audit pinned requirements against an offline copy of the OSV advisory database.
+"""requirements.lock, checked two ways (scripts/audit.sh runs both).
 
-    python scripts/osv_offline.py requirements.lock DB
+    python scripts/lock_audit.py drift requirements.lock
+    python scripts/lock_audit.py osv requirements.lock DB
 
-DB is a folder (or a .zip) of OSV JSON advisories, as published for the PyPI ecosystem at
+`drift`: the installed distributions whose version differs from their pin (packages of extras
+that are not installed are fine), as `name installed (pinned version); ...`, or nothing. Needs only
+the standard library, so it runs in any interpreter.
+
+`osv`: the pins against an offline copy of the OSV advisory database. DB is a folder (or a .zip)
+of OSV JSON advisories, as published for the PyPI ecosystem at
 https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip — what an air-gapped CI mirrors
 when it cannot reach api.osv.dev or PyPI's vulnerability data. A pin is vulnerable when an
 advisory (not withdrawn) lists its PyPI package and either names its version or puts it inside an
-ECOSYSTEM range: introduced <= version < fixed, or introduced <= version <= last_affected.
+ECOSYSTEM range: introduced <= version < fixed, or introduced <= version <= last_affected. Prints
+one line: `clean N packages audited against M advisories`, `vulnerable name==version: ID, ...;
+...` or `unreachable why`; scripts/audit.sh turns it into its verdict.
 
-Prints one line: `clean N packages audited against M advisories`, `vulnerable name==version: ID,
-...; ...` or `unreachable why`; scripts/audit.sh turns it into its verdict. Exit status 0 unless
-the arguments are wrong.
+Exit status 0 unless the arguments are wrong.
 """
 
 from __future__ import annotations
@@ -20,13 +26,16 @@ import re
 import sys
 import zipfile
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
-
 PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#]+)")
+
+
+def canonical(name: str) -> str:
+    """PEP 503's normalised project name (what packaging.utils.canonicalize_name returns)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def read_pins(lock: Path) -> dict[str, str]:
@@ -34,8 +43,19 @@ def read_pins(lock: Path) -> dict[str, str]:
     for line in lock.read_text(encoding="utf-8").splitlines():
         match = PIN.match(line)
         if match:
-            pins[canonicalize_name(match.group(1))] = match.group(2)
+            pins[canonical(match.group(1))] = match.group(2)
     return pins
+
+
+def drift(lock: Path) -> dict[str, tuple[str, str]]:
+    """name -> (installed version, pinned version) for every installed pin at another version."""
+    pins = read_pins(lock)
+    found: dict[str, tuple[str, str]] = {}
+    for dist in metadata.distributions():
+        name = canonical(dist.metadata["Name"] or "")
+        if name in pins and dist.version != pins[name]:
+            found[name] = (dist.version, pins[name])
+    return found
 
 
 def advisories(db: Path) -> Iterator[dict[str, Any]]:
@@ -49,21 +69,24 @@ def advisories(db: Path) -> Iterator[dict[str, Any]]:
         yield json.loads(path.read_text(encoding="utf-8"))
 
 
-def _version(text: str) -> Version | None:
+def _version(text: str) -> Any:
+    """packaging's Version, or None for a version string it cannot parse."""
+    from packaging.version import InvalidVersion, Version
+
     try:
         return Version(text)
     except InvalidVersion:
         return None
 
 
-def in_range(version: Version, events: list[dict[str, str]]) -> bool:
+def in_range(version: Any, events: list[dict[str, str]]) -> bool:
     """OSV range semantics for one ECOSYSTEM range: events sorted by version, `introduced` opens an
     affected interval, `fixed` closes it before the version, `last_affected` at it."""
-    points: list[tuple[Version, int, str]] = []
+    points: list[tuple[Any, int, str]] = []
     for event in events:
         for kind, order in (("introduced", 0), ("fixed", 1), ("last_affected", 2)):
             if kind in event:
-                at = Version("0") if event[kind] == "0" else _version(event[kind])
+                at = _version(event[kind])
                 if at is not None:
                     points.append((at, order, kind))
     affected = False
@@ -87,7 +110,7 @@ def affects(advisory: dict[str, Any], name: str, version: str) -> bool:
     parsed = _version(version)
     for entry in advisory.get("affected") or []:
         package = entry.get("package") or {}
-        if package.get("ecosystem") != "PyPI" or canonicalize_name(package.get("name", "")) != name:
+        if package.get("ecosystem") != "PyPI" or canonical(package.get("name", "")) != name:
             continue
         if version in (entry.get("versions") or []):
             return True
@@ -125,11 +148,15 @@ def audit(lock: Path, db: Path) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
-        return 2
-    print(audit(Path(argv[0]), Path(argv[1])))
-    return 0
+    if len(argv) == 2 and argv[0] == "drift":
+        found = sorted(drift(Path(argv[1])).items())
+        print("; ".join(f"{name} {got} (pinned {want})" for name, (got, want) in found))
+        return 0
+    if len(argv) == 3 and argv[0] == "osv":
+        print(audit(Path(argv[1]), Path(argv[2])))
+        return 0
+    print("usage: lock_audit.py drift LOCK | lock_audit.py osv LOCK DB", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,6 +84,17 @@ def test_missing_audit_tool_warns_and_passes_unless_strict(
 LOCK = REPO / "requirements.lock"
 
 
+def _load_lock_audit() -> Any:
+    spec = importlib.util.spec_from_file_location("lock_audit", REPO / "scripts" / "lock_audit.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+lock_audit = _load_lock_audit()
+
+
 def advisory(ident: str, package: str, events: list[dict[str, str]], **extra: object) -> dict[str, object]:
     """An advisory in the OSV schema (https://ossf.github.io/osv-schema/), as osv.dev publishes them."""
     return {
@@ -107,27 +119,15 @@ def write_db(folder: Path, *items: dict[str, object]) -> Path:
 
 
 def pinned(name: str) -> str:
-    for line in LOCK.read_text().splitlines():
-        if line.lower().startswith(name.lower() + "=="):
-            return line.split("==", 1)[1]
-    raise AssertionError(f"{name} is not pinned in requirements.lock")
+    return str(lock_audit.read_pins(LOCK)[lock_audit.canonical(name)])
 
 
 def test_the_lock_pins_every_package_of_the_environment_ci_installs() -> None:
-    from importlib import metadata
-
-    pins = {
-        line.split("==")[0].lower().replace("_", "-"): line.split("==")[1]
-        for line in LOCK.read_text().splitlines()
-        if "==" in line and not line.startswith("#")
-    }
+    pins = lock_audit.read_pins(LOCK)
     for requirement in ("tensorflow-cpu", "kserve", "kopf", "kubernetes", "gitpython", "pip-audit", "pyyaml"):
         assert requirement in pins, requirement
     # CI installs with the lock as constraints: every pinned package present runs at its pin
-    for dist in metadata.distributions():
-        name = dist.metadata["Name"].lower().replace("_", "-")
-        if name in pins:
-            assert dist.version == pins[name], (name, dist.version, pins[name])
+    assert lock_audit.drift(LOCK) == {}
 
 
 def test_an_advisory_on_a_pinned_version_fails_the_audit(tmp_path: Path) -> None:
@@ -151,7 +151,7 @@ def test_the_lock_clean_against_an_offline_database_passes_even_when_strict(tmp_
         archive.writestr("PYSEC-test-0004.json", json.dumps(old))
     done = audit(tmp_path, "2.45.2", sys.executable, SLUICE_ADVISORY_DB=str(db), SLUICE_AUDIT_STRICT="1")
     assert done.returncode == 0, done.stdout
-    pins = sum(1 for line in LOCK.read_text().splitlines() if "==" in line and not line.startswith("#"))
+    pins = len(lock_audit.read_pins(LOCK))
     assert f"audit: ok   {pins} packages audited against 1 advisories" in done.stdout, done.stdout
 
 
@@ -180,13 +180,9 @@ def test_the_lock_clean_against_an_offline_database_passes_even_when_strict(tmp_
 def test_osv_range_semantics(
     version: str, events: list[dict[str, str]], listed: list[str], affected: bool
 ) -> None:
-    spec = importlib.util.spec_from_file_location("osv_offline", REPO / "scripts" / "osv_offline.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     item = advisory("X", "demo", events)
     item["affected"][0]["versions"] = listed  # type: ignore[index]
-    assert module.affects(item, "demo", version) is affected
+    assert lock_audit.affects(item, "demo", version) is affected
 
 
 def test_a_package_installed_at_another_version_than_its_pin_fails(tmp_path: Path) -> None:
