@@ -122,16 +122,14 @@ class FastInfer:
             return error(400, "Inference-Header-Content-Length must be the length of the JSON header")
         length = int(header) if header is not None else len(body)
         try:
-            orjson.loads(body[:length])
-        except orjson.JSONDecodeError:
-            return error(400, "request body is not valid JSON")
-        try:
             request = InferRequest.from_bytes(body, length, name)
             started = time.perf_counter()
             response = await model.predict(request)
             self.timer(name).observe(time.perf_counter() - started)
             rest, _ = response.to_rest()
         except InvalidInput as exc:
+            if isinstance(exc.__context__, orjson.JSONDecodeError):  # raised by from_bytes' parse
+                return error(400, "request body is not valid JSON")
             return error(400, str(exc))
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             return error(400, f"invalid v2 inference request: {type(exc).__name__}: {str(exc)[:120]}")
