@@ -32,12 +32,15 @@ def _pairs(values: list[str], option: str) -> dict[str, str]:
 
 
 def _scalar(text: str) -> Any:
-    """A command-line value as a YAML scalar (`20000` -> 20000, `true` -> True); text otherwise."""
-    import yaml
+    """A command-line value as a YAML scalar (`20000` -> 20000, `true` -> True); text otherwise.
+
+    Read with the workflow loader's own parser (libyaml events, depth checked before anything is
+    built): PyYAML's pure-Python loader takes quadratic time on `[[[[...` before it gives up."""
+    from controller.spec.yamlload import YamlError, parse_yaml
 
     try:
-        value = yaml.safe_load(text)
-    except (yaml.YAMLError, RecursionError):  # `[[[[...` recurses once per bracket in PyYAML
+        value = parse_yaml(text, "--input").value
+    except YamlError:
         return text
     return value if isinstance(value, str | int | float | bool) else text
 
