@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh "ml,dev,fuzz"
 export PATH="$PWD/.venv/bin:$PATH"
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy   # the folders listed in pyproject.toml [tool.mypy]
 bash scripts/audit.sh   # git version floor; dependency audit (warns when the advisory service is out of reach)
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 .venv/bin/python -m benchmarks --quick > /dev/null

@@ -26,13 +26,13 @@ async def test_symlinks_inside_followed_outside_refused_big_files_refused(
 ) -> None:
     repo.commit(
         {
-            "shared/real.yaml": workflow_yaml("linked"),
+            "common/real.yaml": workflow_yaml("linked"),
             "wf/big.yaml": "#" * (settings.MAX_FILE_BYTES + 10),
             "wf/ignored.yaml": workflow_yaml("ignored"),
             "wf/dup.yaml": workflow_yaml("linked"),
         }
     )
-    repo.symlink("wf/link.yaml", "../shared/real.yaml")
+    repo.symlink("wf/link.yaml", "../common/real.yaml")
     sha = repo.symlink("wf/escape.yml", "../../outside.yaml")
     spec = parse_codeset(
         body(daemon.url(repo), ref={"branch": "main"}, sync={"path": "./wf/"}, ignore=["ignored.*"])

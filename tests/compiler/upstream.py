@@ -1,4 +1,4 @@
-"""Strict validation of generated objects against the upstream schemas in ../shared/schemas/upstream.
+"""Strict validation of generated objects against the upstream schemas in tests/data/upstream.
 
 Reusable by any test (compiler, operator, helm): `UpstreamSchemas().errors(obj)` returns a list of
 messages, empty when the object is valid.
@@ -26,7 +26,9 @@ from typing import Any
 import jsonschema
 import yaml
 
-_DEFAULT_ROOT = Path(__file__).resolve().parents[3] / "shared" / "schemas" / "upstream"
+# Unmodified upstream copies kept in the repository, with their provenance and licences
+# (tests/data/upstream/README.md).
+_DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "data" / "upstream"
 SCHEMAS_ROOT = Path(os.environ.get("SLUICE_UPSTREAM_SCHEMAS", str(_DEFAULT_ROOT)))
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from stages.common import StageError
+from tests.compiler.upstream import SCHEMAS_ROOT
 from tests.stages.conftest import Trained, run_stage
 
 pytest.importorskip("controller.compiler.serving")
@@ -30,14 +31,7 @@ from stages.deploy import apply_and_wait  # noqa: E402
 pytest.importorskip("kubernetes.client.exceptions")
 pytest.importorskip("kubernetes.config")
 
-CRD = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "schemas"
-    / "upstream"
-    / "kserve"
-    / "serving.kserve.io_inferenceservices.yaml"
-)
+CRD = SCHEMAS_ROOT / "kserve" / "serving.kserve.io_inferenceservices.yaml"
 ISVC = "/apis/serving.kserve.io/v1beta1/namespaces/ml/inferenceservices"
 URI = "pvc://run-artifacts/train/model/triton"
 APPLIES: list[dict[str, str]] = []  # query parameters of the server-side apply requests seen

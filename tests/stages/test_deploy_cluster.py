@@ -19,11 +19,12 @@ from stages.deploy import (
     ready_state,
     serving_url,
 )
+from tests.compiler.upstream import SCHEMAS_ROOT
 from tests.stages.conftest import run_stage
 
 serving = pytest.importorskip("controller.compiler.serving")
 
-UPSTREAM = Path(__file__).resolve().parents[3] / "shared" / "schemas" / "upstream"
+UPSTREAM = SCHEMAS_ROOT
 CRDS = {
     "kserve": (UPSTREAM / "kserve/serving.kserve.io_inferenceservices.yaml", "v1beta1"),
     "seldon": (UPSTREAM / "seldon/mlops.seldon.io_models.yaml", "v1alpha1"),
