@@ -102,10 +102,10 @@ async def _commit_to_pipelinerun(server: Any, repo: Any, tag: str, after_commit:
 
 async def _measure(quick: bool) -> list[dict[str, Any]]:
     from controller.operator.crds import all_crds
-    from tests.codesets.conftest import CodesetOperator
-    from tests.codesets.gitserver import Repo, SmartHTTP
-    from tests.operator.conftest import Api
-    from tests.operator.emulator import ApiServer, write_kubeconfig
+    from testsupport.emulator import ApiServer, write_kubeconfig
+    from testsupport.gitserver import Repo, SmartHTTP
+    from testsupport.kubeapi import Api
+    from testsupport.operators import CodesetOperator
 
     samples = 5 if quick else 20
     poll_interval = 1 if quick else 2

@@ -129,7 +129,7 @@ def _phase(server: Any, name: str) -> str | None:
 
 async def _measure(quick: bool) -> list[dict[str, Any]]:
     from controller.operator.crds import all_crds
-    from tests.operator.emulator import ApiServer, write_kubeconfig
+    from testsupport.emulator import ApiServer, write_kubeconfig
 
     latency_runs = 20 if quick else 100
     population = 50 if quick else 1000

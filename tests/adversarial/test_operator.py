@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 pytest.importorskip("controller.operator.main", reason="the operator is not importable")
-pytest.importorskip("tests.operator.emulator", reason="the operator's emulator harness is missing")
+pytest.importorskip("testsupport.emulator", reason="the operator's emulator harness is missing")
 
 import aiohttp
 import kmock
@@ -27,9 +27,9 @@ import kmock
 from tests.operator import tekton
 from tests.operator.conftest import NAMESPACE, Api, eventually, path, serve_emulator, start_operator
 from tests.operator.conftest import api as api
-from tests.operator.emulator import ApiServer, Fault
 from tests.operator.test_workflowruns import SLUICE, run_status, wait_phase, workflow_run
 from tests.operator.test_workflows import sum_of_two
+from testsupport.emulator import ApiServer, Fault
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,10 +12,10 @@ import pytest
 
 from controller.operator import conditions as cond
 from tests.codesets.conftest import CodesetOperator
-from tests.codesets.gitserver import GitDaemon, Repo, SmartHTTP
 from tests.codesets.test_gitops import codeset, codeset_status, wait_reason, wait_revision, workflow_yaml
 from tests.codesets.test_webhooks import make_secret
 from tests.operator.conftest import NAMESPACE, Api, eventually
+from testsupport.gitserver import GitDaemon, Repo, SmartHTTP
 
 TOKEN = "glpat-Sup3rS3cretT0ken-4711"
 

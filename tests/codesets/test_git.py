@@ -12,7 +12,7 @@ import pytest
 
 from controller.operator.codesets.git import Credentials, Git, GitError, GitLimits, classify
 from controller.operator.codesets.spec import GitRef
-from tests.codesets.gitserver import GitDaemon, HangingServer, Repo, SmartHTTP, free_port
+from testsupport.gitserver import GitDaemon, HangingServer, Repo, SmartHTTP, free_port
 
 TOKEN = "s3cr3t-token-Zq9xWv"
 

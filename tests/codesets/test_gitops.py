@@ -7,8 +7,8 @@ from typing import Any
 
 from controller.operator import conditions as cond
 from tests.codesets.conftest import CodesetOperator, start_codeset_operator
-from tests.codesets.gitserver import GitDaemon, Repo, SmartHTTP
 from tests.operator.conftest import NAMESPACE, Api, eventually, path
+from testsupport.gitserver import GitDaemon, Repo, SmartHTTP
 
 SLUICE = "sluice.dev/v1alpha1"
 TEKTON = "tekton.dev/v1"

@@ -9,7 +9,7 @@ from controller.operator.codesets.git import Credentials, Git
 from controller.operator.codesets.poller import Key, Poller, PollResult
 from controller.operator.codesets.snapshots import Snapshots
 from controller.operator.codesets.spec import GitRef, Source
-from tests.codesets.gitserver import GitDaemon, Repo, SmartHTTP, git
+from testsupport.gitserver import GitDaemon, Repo, SmartHTTP, git
 
 
 async def no_credentials(source: Source) -> Credentials | None:

@@ -9,8 +9,8 @@ from controller.operator.codesets.git import Git
 from controller.operator.codesets.snapshots import Snapshots
 from controller.operator.codesets.spec import GitRef, InvalidCodeset, Source, parse_codeset
 from controller.operator.codesets.sync import desired_workflows, merge_diff
-from tests.codesets.gitserver import GitDaemon, Repo
 from tests.codesets.test_gitops import workflow_yaml
+from testsupport.gitserver import GitDaemon, Repo
 
 
 def body(url: str, **spec: object) -> dict[str, object]:

@@ -12,9 +12,9 @@ import uuid
 import aiohttp
 
 from tests.codesets.conftest import CodesetOperator
-from tests.codesets.gitserver import GitDaemon, Repo
 from tests.codesets.test_gitops import codeset, codeset_status, wait_revision
 from tests.operator.conftest import NAMESPACE, Api, eventually
+from testsupport.gitserver import GitDaemon, Repo
 
 WEBHOOK_TOKEN = b"hook-secret-5b1d"
 

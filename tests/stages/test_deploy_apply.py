@@ -19,7 +19,7 @@ from tests.compiler.upstream import SCHEMAS_ROOT
 from tests.stages.conftest import Trained, run_stage
 
 pytest.importorskip("controller.compiler.serving")
-emulator = pytest.importorskip("tests.operator.emulator")
+emulator = pytest.importorskip("testsupport.emulator")
 serve_emulator = pytest.importorskip("tests.operator.conftest").serve_emulator
 kmock = pytest.importorskip("kmock")
 from kmock._internal import enums  # noqa: E402
