@@ -13,9 +13,10 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
+
+from controller import protocol
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -172,22 +173,20 @@ class Results:
         target = self.requested.get(name)
         if target is None:
             return
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, float):
-            text = format_number(value)
-        else:
-            text = str(value)
+        try:
+            text = protocol.result_text(value)
+        except ValueError as exc:  # a non-finite number
+            raise StageError(str(exc)) from None
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
 
 
 def format_number(value: float) -> str:
     """Numbers as a `when` gate reads them: plain decimal, no exponent, no NaN."""
-    if value != value or value in (float("inf"), float("-inf")):
-        raise StageError(f"refusing to write a non-finite result ({value})")
-    text = format(Decimal(repr(float(f"{value:.6g}"))), "f")
-    return text[:-2] if text.endswith(".0") else text
+    try:
+        return protocol.format_number(value)
+    except ValueError as exc:
+        raise StageError(str(exc)) from None
 
 
 def run_stage(prog: str, body: Callable[[], None]) -> NoReturn:

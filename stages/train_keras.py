@@ -6,7 +6,7 @@ training split and the inverse standardisation of the targets, so the saved mode
 features and returns raw targets: a serving path cannot skew from training by forgetting to
 scale. The loss is computed on standardised targets (so every optimizer sees the same scale);
 MAE and the other metrics are in target units. One line per epoch:
-`epoch N/M loss=... val_loss=... val_mae=...`.
+`epoch N/M loss=... val_loss=... val_mae=...` (the progress line of `controller.protocol`).
 
 Model directory (format `sluice.model/v1`, docs/stages.md): `model.keras`, `saved_model/1/`
 (the TensorFlow SavedModel in TF Serving's layout), `triton/` (a Triton model repository holding
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from controller.protocol import progress_line
 from stages.common import (
     Results,
     StageError,
@@ -269,12 +270,8 @@ def _epoch_printer(epochs: int) -> Any:
     class EpochLines(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
             logs = logs or {}
-            print(
-                f"epoch {epoch + 1}/{epochs} loss={logs.get('loss', float('nan')):.6g} "
-                f"val_loss={logs.get('val_loss', float('nan')):.6g} "
-                f"val_mae={logs.get('val_mae', float('nan')):.6g}",
-                flush=True,
-            )
+            metrics = {key: logs.get(key, float("nan")) for key in ("loss", "val_loss", "val_mae")}
+            print(progress_line(epoch + 1, epochs, metrics), flush=True)
 
     return EpochLines()
 

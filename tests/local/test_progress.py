@@ -49,3 +49,36 @@ def test_plain_lines_name_each_task_and_its_outcome() -> None:
         "✗ train failed 2.0s: step train exited with code 1",
         "✓ prepare cached 0.0s",
     ]
+
+
+def test_the_progress_line_is_written_and_read_by_one_protocol() -> None:
+    from controller.protocol import Progress, parse_progress, progress_line
+
+    line = progress_line(3, 10, {"loss": 0.123456789, "val_loss": float("nan"), "val_mae": 2e-7})
+    assert line == "epoch 3/10 loss=0.123457 val_loss=nan val_mae=2e-07"  # what train-keras prints
+    parsed = parse_progress(line)
+    assert parsed is not None and (parsed.epoch, parsed.epochs) == (3, 10)
+    assert parsed.metrics["loss"] == 0.123457 and parsed.metrics["val_mae"] == 2e-07
+    assert parsed.metrics["val_loss"] != parsed.metrics["val_loss"]  # nan
+    assert parse_progress("[train] epoch 2/5 loss=0.5") == Progress(2, 5, {"loss": 0.5})  # anywhere in a line
+    assert parse_progress("Epoch 2/5") is None  # Keras' own progress bar is not the protocol
+    assert parse_progress("prepare: wrote 20000 rows") is None
+    assert parse_progress("epoch 1/2 loss=1e") == Progress(1, 2, {})  # not a number: left out
+
+
+def test_results_are_written_as_the_protocol_says() -> None:
+    import pytest
+
+    from controller.protocol import format_number, result_text
+
+    assert [result_text(v) for v in (True, False, 3, 0.5, 1.0, "a b")] == [
+        "true",
+        "false",
+        "3",
+        "0.5",
+        "1",
+        "a b",
+    ]
+    assert format_number(0.000000123) == "0.000000123"
+    with pytest.raises(ValueError, match="non-finite"):
+        result_text(float("inf"))

@@ -38,10 +38,7 @@ from controller.executors.local.secrets import LocalSecrets, SecretError
 from controller.executors.local.store import RunRecord, TaskRecord
 from controller.executors.local.tekton import UnsupportedError, check_pipelinerun, parse_duration
 from controller.executors.local.variables import VariableError, substitute, task_result_refs
-
-MAX_RESULTS_BYTES = 4096  # Tekton's termination-message budget for all results of a task
-EPOCH_LINE = re.compile(r"\bepoch\s+(\d+)\s*/\s*(\d+)\b(.*)")
-METRIC = re.compile(r"([A-Za-z_][\w-]*)=([-+0-9.eE]+|nan|inf)")
+from controller.protocol import MAX_RESULTS_BYTES, parse_progress
 
 Listener = Callable[[TaskRecord, str], None]  # (task, event): start | line | end | retry
 
@@ -360,14 +357,11 @@ class LocalRun:
         record.cached = cached
 
     def _on_line(self, record: TaskRecord, line: str) -> None:
-        match = EPOCH_LINE.search(line)
-        if match:
-            record.progress = (int(match.group(1)), int(match.group(2)))
-            for key, value in METRIC.findall(match.group(3)):
-                try:
-                    record.metrics.setdefault(key, []).append(float(value))
-                except ValueError:
-                    continue
+        progress = parse_progress(line)
+        if progress is not None:
+            record.progress = (progress.epoch, progress.epochs)
+            for key, value in progress.metrics.items():
+                record.metrics.setdefault(key, []).append(value)
             self.listener(record, "line")
 
 

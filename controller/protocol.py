@@ -1,0 +1,70 @@
+"""What a step program and the engine that runs it agree on, line by line and file by file.
+
+Standard library only: the stages (which write) and the executors (which read) both import it.
+
+- Progress: a training stage prints one line per epoch, `epoch N/M loss=... val_loss=...`
+  (`progress_line`); the local executor reads such lines (`parse_progress`) into a progress bar
+  and per-epoch metric curves. Other lines are the step's log, nothing more.
+- Results: a step writes each requested result to its file, with no trailing newline
+  (`result_text`); numbers as a `when` gate reads them (`format_number`). All results of one
+  task together stay within `MAX_RESULTS_BYTES`, Tekton's termination-message budget.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+MAX_RESULTS_BYTES = 4096
+
+_EPOCH_LINE = re.compile(r"\bepoch\s+(\d+)\s*/\s*(\d+)\b(.*)")
+_METRIC = re.compile(r"([A-Za-z_][\w-]*)=([-+0-9.eE]+|nan|inf)")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress line: epoch `epoch` of `epochs` done, with that epoch's metrics."""
+
+    epoch: int
+    epochs: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def progress_line(epoch: int, epochs: int, metrics: Mapping[str, float]) -> str:
+    """`epoch 3/10 loss=0.25 val_loss=0.3`: each metric to 6 significant digits, in the given order."""
+    return " ".join([f"epoch {epoch}/{epochs}", *(f"{name}={value:.6g}" for name, value in metrics.items())])
+
+
+def parse_progress(line: str) -> Progress | None:
+    """The progress in a log line, or None when it is not a progress line. A metric whose value
+    is not a number is left out."""
+    match = _EPOCH_LINE.search(line)
+    if not match:
+        return None
+    metrics: dict[str, float] = {}
+    for name, value in _METRIC.findall(match.group(3)):
+        try:
+            metrics[name] = float(value)
+        except ValueError:
+            continue
+    return Progress(int(match.group(1)), int(match.group(2)), metrics)
+
+
+def format_number(value: float) -> str:
+    """A number as a `when` gate reads it: plain decimal to 6 significant digits, no exponent;
+    ValueError for NaN and infinities."""
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"refusing to write a non-finite result ({value})")
+    text = format(Decimal(repr(float(f"{value:.6g}"))), "f")
+    return text[:-2] if text.endswith(".0") else text
+
+
+def result_text(value: str | float | int | bool) -> str:
+    """A result file's content: `true`/`false`, a number by `format_number`, text as it is."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return format_number(value)
+    return str(value)
