@@ -18,9 +18,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from controller.executors.local.cache import (
+    Cache,
     cache_key,
     normalise,
     path_digest,
@@ -29,16 +30,26 @@ from controller.executors.local.cache import (
 )
 from controller.executors.local.resolve import ResolvedTask
 
-if TYPE_CHECKING:
-    from controller.executors.local.engine import LocalRun
-
 NO_CACHE_ANNOTATION = "sluice.dev/cache"
 _PATH_CHARS = r"[^\s'\"`;,:|&<>(){}\[\]=$]*"
 
 
+@dataclass(frozen=True)
+class RunArea:
+    """What a task's plan needs of its run: its name, its folders and the cache (not the run)."""
+
+    name: str
+    run_dir: Path
+    home: Path  # $SLUICE_HOME: its endpoints/ folder tells a task that registered an endpoint
+    secret_dir: Path
+    extra_roots: tuple[Path, ...]  # local codeset folders, read in place
+    workspace_paths: tuple[Path, ...]  # the folders the run's workspaces are bound to
+    cache: Cache
+
+
 @dataclass
 class Plan:
-    run: LocalRun
+    area: RunArea
     key: str
     cacheable: bool
     why_not: str
@@ -52,7 +63,7 @@ class Plan:
 
     def finish(self, results: dict[str, str]) -> list[dict[str, str]]:
         """After success: the outputs' digests (lineage), stored in the cache when allowed."""
-        run_dir = self.run.run_dir
+        run_dir = self.area.run_dir
         workspaces = run_dir / "workspaces"
         found = [p for p in self.candidates if p.exists()]
         by_result: dict[Path, str] = {}
@@ -73,7 +84,7 @@ class Plan:
             if path not in outputs:
                 record.append({"path": str(path), "sha256": path_digest(path), "result": name})
         cacheable, why = self.cacheable, self.why_not
-        if cacheable and _endpoints(self.run.home) != self.endpoints_before:
+        if cacheable and _endpoints(self.area.home) != self.endpoints_before:
             cacheable, why = False, "registered a local endpoint"
         if cacheable and any(path_digest(p) != d for p, d in self.inputs.items() if p.exists()):
             cacheable, why = False, "changed one of its inputs"
@@ -81,7 +92,7 @@ class Plan:
             cacheable, why = False, "wrote outside the run folder"
         if cacheable:
             named = {path.relative_to(run_dir).as_posix(): path for path in outputs}
-            self.run.cache.store(self.key, results, named, run_dir, self.run.name)
+            self.area.cache.store(self.key, results, named, run_dir, self.area.name)
         self.why_not = why
         return record
 
@@ -141,18 +152,14 @@ def _tree_without_git(path: Path) -> list[dict[str, Any]]:
     return [e for e in tree(path) if not e["path"].startswith(".git/")]
 
 
-def plan(run: LocalRun, task: dict[str, Any], resolved: ResolvedTask) -> Plan:
+def plan(area: RunArea, task: dict[str, Any], resolved: ResolvedTask) -> Plan:
     """Inputs, candidate outputs and the cache key of a resolved task, before it runs."""
     texts = _strings(resolved.params) + _strings(resolved.spec) + [str(s.cwd) for s in resolved.steps]
-    roots = [run.run_dir / "workspaces", *run.extra_roots]
-    roots += [
-        w.path for w in run.ctx.workspaces.values() if w.path is not None and not _under(w.path, run.run_dir)
-    ]
+    roots = [area.run_dir / "workspaces", *area.extra_roots]
+    roots += [path for path in area.workspace_paths if not _under(path, area.run_dir)]
     named = named_paths(texts, roots)
-    whole = {p for p in resolved.workspace_paths.values()} | {
-        w.path for w in run.ctx.workspaces.values() if w.path
-    }
-    whole.add(run.run_dir / "workspaces")
+    whole = {p for p in resolved.workspace_paths.values()} | set(area.workspace_paths)
+    whole.add(area.run_dir / "workspaces")
     cacheable, why = True, ""
     annotations = (task["taskSpec"].get("metadata") or {}).get("annotations") or {}
     argvs = [s.argv for s in resolved.steps]
@@ -166,16 +173,16 @@ def plan(run: LocalRun, task: dict[str, Any], resolved: ResolvedTask) -> Plan:
     candidates = [p for p in named if not p.exists()]
     secret_values = list(resolved.secret_values)
     for path in resolved.workspace_paths.values():
-        if _under(path, run.secret_dir):
+        if _under(path, area.secret_dir):
             secret_values += [f.read_text(encoding="utf-8") for f in sorted(path.glob("*")) if f.is_file()]
     material = normalise(
         {"params": resolved.params, "spec": resolved.spec, "results": resolved.result_names},
-        run.run_dir,
-        run.name,
+        area.run_dir,
+        area.name,
     )
-    digests = {str(normalise(str(p), run.run_dir, run.name)): d for p, d in inputs.items()}
+    digests = {str(normalise(str(p), area.run_dir, area.name)): d for p, d in inputs.items()}
     key = cache_key(material, digests, stage_code_version(argvs), secret_values)
-    return Plan(run, key, cacheable, why, inputs, candidates, _endpoints(run.home), secret_values)
+    return Plan(area, key, cacheable, why, inputs, candidates, _endpoints(area.home), secret_values)
 
 
 def outputs_record(run_dir: Path, entry: dict[str, Any], results: dict[str, str]) -> list[dict[str, str]]:
