@@ -207,10 +207,8 @@ def builtin_task(step: Step, task_name: str, scope: RunScope, run: RunInfo, prob
     args += ["--artifacts-dir", f"$(workspaces.{ARTIFACTS}.path)/{step.name}"]
     env = EnvList()
     env.extend(sluice_env(run))
-    if stage.name == "deploy":
-        # A cluster serving runtime reads the model from the run's artifacts claim (pvc://CLAIM/PATH).
-        env.set({"name": "SLUICE_ARTIFACTS_PVC", "value": f"$(workspaces.{ARTIFACTS}.claim)"})
-        env.set({"name": "SLUICE_ARTIFACTS_ROOT", "value": f"$(workspaces.{ARTIFACTS}.path)"})
+    for name, fact in stage.artifacts_env.items():  # e.g. deploy: the claim a serving runtime reads
+        env.set({"name": name, "value": f"$(workspaces.{ARTIFACTS}.{fact})"})
     env.extend(extension_env(step, scope))
     env.extend(user_env(step, scope, renderer, problems))
     container = {

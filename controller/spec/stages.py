@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 ParamType = Literal["string", "integer", "number", "boolean", "list", "object", "dataset", "model", "any"]
+# What a step can learn about the run's artifacts workspace: the claim's name, its mount path.
+WorkspaceFact = Literal["claim", "path"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,9 @@ class StageSpec:
     description: str
     params: dict[str, StageParam] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)  # output name -> output type
+    # Environment of the stage's step beyond the run-wide SLUICE_* variables: variable name ->
+    # the artifacts workspace's fact it carries (Tekton's `$(workspaces.artifacts.<fact>)`).
+    artifacts_env: dict[str, WorkspaceFact] = field(default_factory=dict)
 
 
 STAGES: dict[str, StageSpec] = {
@@ -107,6 +112,9 @@ STAGES: dict[str, StageSpec] = {
                 "resources": StageParam("object", description="model server requests/limits"),
             },
             outputs={"url": "string", "name": "string"},
+            # A cluster serving runtime reads the model from the run's artifacts claim
+            # (pvc://CLAIM/PATH, PATH relative to the mount).
+            artifacts_env={"SLUICE_ARTIFACTS_PVC": "claim", "SLUICE_ARTIFACTS_ROOT": "path"},
         ),
     ]
 }
