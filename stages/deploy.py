@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -59,15 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_duration(text: str | None, default: float) -> float:
+    """`--timeout` in seconds: a Go duration (`10m`, `1h30m`, `90s`) or a number of seconds (`90`)."""
+    from controller import units
+
     if text is None:
         return default
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*", text)
-    if not match:
-        raise StageError(f"timeout {text!r}: expected seconds or a duration such as 90s, 10m, 1h")
-    seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
-    if seconds <= 0:
-        raise StageError("timeout must be positive")
-    return seconds
+    try:
+        return units.parse_duration(text, positive=True, bare_unit="s")
+    except ValueError as exc:
+        raise StageError(f"timeout: {exc}") from None
 
 
 def model_name(given: str | None) -> str:

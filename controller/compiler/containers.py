@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from controller import settings
-from controller.spec.units import parse_quantity
+from controller.units import parse_quantity
 
 # The user id task pods run as: Pods must run as non-root, and images that
 # declare no user would otherwise start as root and be refused by the kubelet.

@@ -66,14 +66,6 @@ class UniqueNames:
         return candidate
 
 
-@functools.lru_cache(maxsize=1024)
-def duration(seconds: int) -> str:
-    """A Go duration string as Tekton spells it: 3600 -> `1h0m0s`, 300 -> `5m0s`."""
-    hours, rest = divmod(int(seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    return (f"{hours}h" if hours else "") + (f"{minutes}m" if hours or minutes else "") + f"{secs}s"
-
-
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 

@@ -27,7 +27,6 @@ from controller.compiler.naming import (
     MAX_LABEL,
     UniqueNames,
     dns_label,
-    duration,
     label_value,
     param_name,
     run_name_for,
@@ -37,6 +36,7 @@ from controller.compiler.tasks import RunInfo, TaskPlan, builtin_task, container
 from controller.compiler.values import CodesetPlan, CodesetSource, check_inputs, param_text, plan_codesets
 from controller.compiler.when import compile_when
 from controller.spec.model import InputRef, Literal_, StepOutputRef, Workflow
+from controller.units import format_duration
 
 TEKTON_API_VERSION = "tekton.dev/v1"
 NAMESPACE_FROM_CONTEXT = "$(context.taskRun.namespace)"
@@ -283,8 +283,8 @@ def compile_run(
     spec["workspaces"] = run_workspaces
     spec["taskRunTemplate"] = {"podTemplate": {"securityContext": pod_security_context()}}
     spec["timeouts"] = {
-        "pipeline": duration(tasks_seconds + SUMMARY_TIMEOUT_SECONDS),
-        "tasks": duration(tasks_seconds),
-        "finally": duration(SUMMARY_TIMEOUT_SECONDS),
+        "pipeline": format_duration(tasks_seconds + SUMMARY_TIMEOUT_SECONDS),
+        "tasks": format_duration(tasks_seconds),
+        "finally": format_duration(SUMMARY_TIMEOUT_SECONDS),
     }
     return {"apiVersion": TEKTON_API_VERSION, "kind": "PipelineRun", "metadata": metadata, "spec": spec}

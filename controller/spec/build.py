@@ -23,7 +23,7 @@ from controller.spec.model import (
 )
 from controller.spec.stages import STAGES
 from controller.spec.templates import TemplateReader
-from controller.spec.units import parse_duration, parse_quantity
+from controller.units import parse_duration, parse_quantity
 
 
 def scalar_text(value: Any) -> str:
@@ -52,7 +52,7 @@ def build_timeout(raw: str | None, path: str, out: Collector) -> int | None:
     if raw is None:
         return None
     try:
-        return parse_duration(raw)
+        return int(parse_duration(raw, minimum=1))  # whole seconds; the schema's grammar has no sign
     except ValueError as exc:
         out.error(path, "spec.duration", str(exc))
         return None

@@ -9,12 +9,12 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import math
 from pathlib import Path
 
 import numpy as np
 
+from controller.digests import file_sha256
 from stages.common import StageError
 from stages.datasets.table import Table
 
@@ -33,18 +33,10 @@ def ingest(source: Path, target: str | None) -> Table:
         table = _read_npz(source)
     else:
         raise StageError(f"source {source}: expected a .csv or .npz file")
-    table.parameters = {"source": str(source), "source_sha256": _file_sha256(source)}
+    table.parameters = {"source": str(source), "source_sha256": file_sha256(source)}
     if len(table.x) < 3:
         raise StageError(f"source {source}: {len(table.x)} rows; at least 3 are needed to split")
     return table
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _read_csv(source: Path, target: str | None) -> Table:

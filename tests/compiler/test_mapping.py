@@ -15,6 +15,7 @@ import pytest
 from controller.compiler import CodesetSource, CompileError, compile_run, run_name_for, to_yaml
 from controller.compiler.pipelinerun import _dependencies
 from controller.spec import load_workflow, load_workflow_text
+from controller.units import parse_duration
 from tests.compiler.conftest import EXAMPLES, PINNED, PROJECT, STAGES_IMAGE, compile_example
 
 
@@ -25,11 +26,6 @@ def tasks_of(run):
 
 def steps_of(run):
     return [step for task in tasks_of(run).values() for step in task["taskSpec"]["steps"]]
-
-
-def seconds(duration: str) -> int:
-    units = {"h": 3600, "m": 60, "s": 1}
-    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([hms])", duration))
 
 
 def test_diamond_middle_tasks_depend_only_on_the_first(registry):
@@ -123,8 +119,9 @@ def test_timeouts_cover_the_longest_chain_with_retries_and_finally(registry):
     assert tasks["simulate"]["timeout"] == "30m0s"
     assert tasks["train"]["timeout"] == "1h0m0s" and tasks["train"]["retries"] == 1
     # simulate 30m + train 2 x 1h + evaluate 1h + gate 2m + deploy 1h
-    assert seconds(timeouts["tasks"]) == 1800 + 2 * 3600 + 3600 + 120 + 3600
-    assert seconds(timeouts["pipeline"]) >= seconds(timeouts["tasks"]) + seconds(timeouts["finally"])
+    assert parse_duration(timeouts["tasks"]) == 1800 + 2 * 3600 + 3600 + 120 + 3600
+    tasks, pipeline, finally_ = (parse_duration(timeouts[k]) for k in ("tasks", "pipeline", "finally"))
+    assert pipeline >= tasks + finally_
 
 
 def test_summary_is_a_finally_task_reading_statuses_only(registry):

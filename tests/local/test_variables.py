@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from controller.executors.local.tekton import UnsupportedError, parse_duration
 from controller.executors.local.variables import (
     Scope,
     VariableError,
@@ -36,12 +35,3 @@ def test_errors_name_the_variable() -> None:
         substitute("$(params.arr[5])", _scope())
     with pytest.raises(VariableError, match=r"\$\(steps.s.exitCode.path\)"):
         check_resolved({"a": ["$(steps.s.exitCode.path)"]}, "here")
-
-
-def test_go_durations() -> None:
-    assert parse_duration("1h0m0s", "t") == 3600
-    assert parse_duration("1.5m", "t") == 90
-    assert parse_duration("250ms", "t") == 0.25
-    assert parse_duration("0", "t") is None
-    with pytest.raises(UnsupportedError):
-        parse_duration("10 minutes", "t")

@@ -15,7 +15,6 @@ from stages.common import StageError
 from stages.deploy import (
     check_triton_repository,
     cluster_model_uri,
-    parse_duration,
     ready_state,
     serving_url,
 )
@@ -164,9 +163,3 @@ def test_serving_urls() -> None:
         serving_url("SeldonDeployment", deployment, {}, "sum", "ml")
         == "http://sum-default.ml.svc.cluster.local:8000/v2/models/model/infer"
     )
-
-
-def test_durations() -> None:
-    assert parse_duration("90", 1) == 90 and parse_duration("10m", 1) == 600 and parse_duration(None, 7) == 7
-    with pytest.raises(StageError):
-        parse_duration("soon", 1)

@@ -24,18 +24,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from controller.digests import file_sha256
+
 CACHE_FORMAT = 1
 RUN_DIR_TOKEN = "$(sluice.run-dir)"
 RUN_NAME_TOKEN = "$(sluice.run)"
 _REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def tree(path: Path) -> list[dict[str, Any]]:

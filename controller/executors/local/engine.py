@@ -288,18 +288,6 @@ class LocalRun:
         self.listener(record, "end")
         self.record.save()
 
-    def _area(self) -> artifacts.RunArea:
-        """What a task's cache plan needs of this run (artifacts never sees the run itself)."""
-        return artifacts.RunArea(
-            name=self.name,
-            run_dir=self.run_dir,
-            home=self.home,
-            secret_dir=self.secret_dir,
-            extra_roots=tuple(self.extra_roots),
-            workspace_paths=tuple(w.path for w in self.ctx.workspaces.values() if w.path is not None),
-            cache=self.cache,
-        )
-
     async def _run_task(self, name: str, record: TaskRecord) -> None:
         is_final = name in self.finally_
         task = self.finally_[name] if is_final else self.tasks[name]
@@ -314,7 +302,7 @@ class LocalRun:
                 url = step.argv[step.argv.index("--url") + 1]
                 record.message = f"local folder {self.local_codesets[url]} used in place"
                 return
-        plan = artifacts.plan(self._area(), task, resolved)
+        plan = artifacts.plan(self, task, resolved)
         record.inputs = plan.inputs_record()
         record.cache_key = plan.key
         if self.use_cache and plan.cacheable:

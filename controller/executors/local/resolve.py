@@ -17,7 +17,7 @@ from typing import Any
 
 from controller.executors.local.process import Step
 from controller.executors.local.secrets import LocalSecrets
-from controller.executors.local.tekton import UnsupportedError, parse_duration
+from controller.executors.local.tekton import UnsupportedError, timeout_seconds
 from controller.executors.local.variables import Scope, Value, check_resolved, substitute, substitute_list
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -277,7 +277,7 @@ def resolve_task(
         )
         cwd = _working_dir(step.get("workingDir") or template.get("workingDir"), mounts, task_dir)
         argv = _argv(step, task_dir / "scripts", f"{j}-{step_name}")
-        timeout = parse_duration(step["timeout"], f"{step_where}.timeout") if "timeout" in step else None
+        timeout = timeout_seconds(step["timeout"], f"{step_where}.timeout") if "timeout" in step else None
         steps.append(Step(step_name, argv, env, cwd, timeout, step.get("onError") == "continue"))
     return ResolvedTask(
         name,

@@ -7,8 +7,9 @@ naming its JSON path. Nothing is silently skipped.
 
 from __future__ import annotations
 
-import re
 from typing import Any
+
+from controller.units import parse_duration
 
 
 class UnsupportedError(ValueError):
@@ -144,7 +145,7 @@ def check_pipelinerun(run: Any) -> None:
         _check(spec["taskRunTemplate"], "taskRunTemplate", "$.spec.taskRunTemplate")
     if "timeouts" in spec:
         for key, value in _check(spec["timeouts"], "timeouts", "$.spec.timeouts").items():
-            parse_duration(value, f"$.spec.timeouts.{key}")
+            timeout_seconds(value, f"$.spec.timeouts.{key}")
     _each(spec.get("params"), "param", "$.spec.params")
     for i, binding in enumerate(_each(spec.get("workspaces"), "workspaceBinding", "$.spec.workspaces")):
         if "secret" in binding:
@@ -157,29 +158,17 @@ def check_pipelinerun(run: Any) -> None:
         for i, task in enumerate(pipeline.get(section) or []):
             _check_task(task, f"$.spec.pipelineSpec.{section}[{i}]")
             if "timeout" in task:
-                parse_duration(task["timeout"], f"$.spec.pipelineSpec.{section}[{i}].timeout")
+                timeout_seconds(task["timeout"], f"$.spec.pipelineSpec.{section}[{i}].timeout")
     names = [t.get("name") for s in ("tasks", "finally") for t in pipeline.get(s) or []]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise UnsupportedError(f"$.spec.pipelineSpec: duplicate task name {duplicates[0]!r}")
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: Any, where: str) -> float | None:
-    """A Go duration (`1h0m0s`, `90s`, `1.5h`) in seconds; None for `0` (no timeout, as in Tekton)."""
-    if not isinstance(text, str) or not text:
-        raise UnsupportedError(f"{where}: {text!r} is not a duration")
-    if text in ("0", "0s"):
-        return None
-    pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or pos == 0:
-        raise UnsupportedError(f"{where}: {text!r} is not a duration such as 1h30m or 45s")
-    return total or None
+def timeout_seconds(text: Any, where: str) -> float | None:
+    """A Tekton timeout (a Go duration: `1h0m0s`, `90s`, `1.5h`) in seconds; None for zero (no timeout,
+    as in Tekton, which also refuses a negative one)."""
+    try:
+        return parse_duration(text) or None
+    except ValueError as exc:
+        raise UnsupportedError(f"{where}: {exc}") from None

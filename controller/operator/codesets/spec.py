@@ -14,7 +14,7 @@ from typing import Any, Literal
 import pathspec
 
 from controller import gitsafe
-from controller.spec.units import parse_duration
+from controller.units import parse_duration
 
 RefKind = Literal["head", "branch", "tag", "commit"]
 DEFAULT_INTERVAL_SECONDS = 60
@@ -137,7 +137,7 @@ def parse_codeset(body: Mapping[str, Any]) -> CodesetSpec:
     interval = DEFAULT_INTERVAL_SECONDS
     if spec.get("interval") is not None:
         try:
-            interval = parse_duration(str(spec["interval"]))
+            interval = int(parse_duration(str(spec["interval"]), minimum=1))
         except ValueError as exc:
             raise InvalidCodeset("$.spec.interval", str(exc)) from None
     webhook = spec.get("webhook")
