@@ -14,11 +14,12 @@ from typing import Any
 from controller import settings
 from controller.compiler.containers import compute_resources, security_context
 from controller.compiler.errors import Problems
-from controller.compiler.naming import duration, env_name, label_value
+from controller.compiler.naming import env_name, label_value
 from controller.compiler.references import ARTIFACTS, SOURCE, RunScope, TaskRenderer
 from controller.compiler.values import param_text
 from controller.spec.model import Step
 from controller.spec.stages import STAGES
+from controller.units import format_duration
 
 LABEL_STEP = f"{settings.API_GROUP}/step"
 LABEL_INTERNAL = f"{settings.API_GROUP}/internal"
@@ -178,7 +179,7 @@ def pipeline_task(
         task["workspaces"] = bound
     if retries:
         task["retries"] = retries
-    task["timeout"] = duration(timeout_seconds)
+    task["timeout"] = format_duration(timeout_seconds)
     spec: dict[str, Any] = {"metadata": {"labels": labels}}
     if description:
         spec["description"] = description

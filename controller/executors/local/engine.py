@@ -36,7 +36,7 @@ from controller.executors.local.resolve import (
 )
 from controller.executors.local.secrets import LocalSecrets, SecretError
 from controller.executors.local.store import RunRecord, TaskRecord
-from controller.executors.local.tekton import UnsupportedError, check_pipelinerun, parse_duration
+from controller.executors.local.tekton import UnsupportedError, check_pipelinerun, timeout_seconds
 from controller.executors.local.variables import VariableError, substitute, task_result_refs
 from controller.protocol import MAX_RESULTS_BYTES, parse_progress
 
@@ -155,10 +155,10 @@ class LocalRun:
     async def _run_sections(self) -> None:
         timeouts = self.spec.get("timeouts") or {}
         start = time.monotonic()
-        total = parse_duration(timeouts["pipeline"], "timeouts.pipeline") if "pipeline" in timeouts else None
-        tasks_limit = parse_duration(timeouts["tasks"], "timeouts.tasks") if "tasks" in timeouts else None
+        total = timeout_seconds(timeouts["pipeline"], "timeouts.pipeline") if "pipeline" in timeouts else None
+        tasks_limit = timeout_seconds(timeouts["tasks"], "timeouts.tasks") if "tasks" in timeouts else None
         finally_limit = (
-            parse_duration(timeouts["finally"], "timeouts.finally") if "finally" in timeouts else None
+            timeout_seconds(timeouts["finally"], "timeouts.finally") if "finally" in timeouts else None
         )
         if tasks_limit is None and total is not None and finally_limit is not None:
             tasks_limit = max(0.0, total - finally_limit)
@@ -288,6 +288,18 @@ class LocalRun:
         self.listener(record, "end")
         self.record.save()
 
+    def _area(self) -> artifacts.RunArea:
+        """What a task's cache plan needs of this run (artifacts never sees the run itself)."""
+        return artifacts.RunArea(
+            name=self.name,
+            run_dir=self.run_dir,
+            home=self.home,
+            secret_dir=self.secret_dir,
+            extra_roots=tuple(self.extra_roots),
+            workspace_paths=tuple(w.path for w in self.ctx.workspaces.values() if w.path is not None),
+            cache=self.cache,
+        )
+
     async def _run_task(self, name: str, record: TaskRecord) -> None:
         is_final = name in self.finally_
         task = self.finally_[name] if is_final else self.tasks[name]
@@ -302,7 +314,7 @@ class LocalRun:
                 url = step.argv[step.argv.index("--url") + 1]
                 record.message = f"local folder {self.local_codesets[url]} used in place"
                 return
-        plan = artifacts.plan(self, task, resolved)
+        plan = artifacts.plan(self._area(), task, resolved)
         record.inputs = plan.inputs_record()
         record.cache_key = plan.key
         if self.use_cache and plan.cacheable:
@@ -313,7 +325,7 @@ class LocalRun:
                 record.artifacts = artifacts.outputs_record(self.run_dir, entry, results)
                 return
         retries = int(task.get("retries") or 0)
-        limit = parse_duration(task["timeout"], f"{where}.timeout") if "timeout" in task else None
+        limit = timeout_seconds(task["timeout"], f"{where}.timeout") if "timeout" in task else None
         log_path = self.run_dir / record.log
         outcome = None
         for attempt in range(retries + 1):
