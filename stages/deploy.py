@@ -3,12 +3,13 @@
 - Local (`--target local`, or any target when `SLUICE_EXECUTOR=local`): start the KServe model
   server on 127.0.0.1 as a detached process (stages/endpoints.py), register it, and output the
   v2 infer URL once the model is ready.
-- Cluster (`--target kserve|seldon|seldon-v1`): server-side apply the compiler's serving manifest
-  (controller.compiler.serving), wait for Ready, output the v2 infer URL. Every cluster target
-  serves the Triton model repository sluice/train-keras writes, read from the run's artifacts
-  PVC unless `model-uri` names another location: `pvc://$SLUICE_ARTIFACTS_PVC/<model path under
-  the artifacts mount>/triton` (the repository: KServe, Seldon Core 1) or `.../triton/model`
-  (the model folder: Seldon Core 2).
+- Cluster (`--target kserve|seldon|seldon-v1`, the targets of `controller.serving.TARGETS`):
+  server-side apply the target's serving manifest, wait until the target says Ready, output the
+  URL it derives. Every cluster target serves the Triton model repository sluice/train-keras
+  writes, read from the run's artifacts PVC unless `model-uri` names another location:
+  `pvc://$SLUICE_ARTIFACTS_PVC/<model path under the artifacts mount>/<target's storage_path>`,
+  `triton` (the repository: KServe, Seldon Core 1) or `triton/model` (the model folder: Seldon
+  Core 2).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from controller.serving import TARGETS as SERVING_TARGETS
+from controller.serving import TRITON_MODEL_DIR, get_target, storage_path, target_for_kind
 from stages.common import (
     Results,
     StageError,
@@ -31,7 +34,7 @@ from stages.common import (
 
 PROG = "sluice/deploy"
 OUTPUTS = ("url", "name")
-TARGETS = ("kserve", "seldon", "seldon-v1", "local")
+TARGETS = (*SERVING_TARGETS, "local")
 DEFAULT_TIMEOUT_SECONDS = 600.0
 LOCAL_TIMEOUT_SECONDS = 120.0
 
@@ -101,8 +104,6 @@ def deploy_local(model_dir: Path, name: str, timeout: float) -> str:
 def check_triton_repository(model_dir: Path) -> None:
     """Cluster runtimes serve the Triton repository; a model directory without one (trained by
     an older Sluice) would only fail later, inside the model server."""
-    from controller.compiler.serving import TRITON_MODEL_DIR
-
     model = model_dir / TRITON_MODEL_DIR
     if not (model / "config.pbtxt").is_file() or not (model / "1/model.savedmodel/saved_model.pb").is_file():
         raise StageError(
@@ -113,8 +114,6 @@ def check_triton_repository(model_dir: Path) -> None:
 
 def cluster_model_uri(model_dir: Path, target: str) -> str:
     """Where the cluster serving runtime finds this model on the run's artifacts PVC."""
-    from controller.compiler.serving import storage_path
-
     claim = os.environ.get("SLUICE_ARTIFACTS_PVC")
     if not claim:
         raise StageError("cluster deploy needs model-uri or SLUICE_ARTIFACTS_PVC (the run's artifacts claim)")
@@ -129,22 +128,13 @@ def cluster_model_uri(model_dir: Path, target: str) -> str:
 
 # ---- cluster targets ----
 
-PLURALS = {
-    "InferenceService": "inferenceservices",
-    "Model": "models",
-    "SeldonDeployment": "seldondeployments",
-}
 FIELD_MANAGER = "sluice-deploy"
 
 
 def apply_and_wait(
     target: str, name: str, uri: str, namespace: str, options: dict[str, Any], timeout: float
 ) -> str:
-    try:
-        from controller.compiler.serving import serving_manifest
-    except ImportError:
-        raise StageError("cluster deploy needs controller.compiler.serving, which is not installed") from None
-    manifest = serving_manifest(target, name=name, model_uri=uri, namespace=namespace, **options)  # type: ignore[arg-type]
+    manifest = get_target(target).manifest(name=name, model_uri=uri, namespace=namespace, **options)
     api = _custom_objects_api()
     applied = server_side_apply(api, manifest)
     kind, resource = applied["kind"], f"{applied['kind']} {namespace}/{name}"
@@ -171,7 +161,8 @@ def _custom_objects_api() -> Any:
 def _coordinates(manifest: dict[str, Any]) -> tuple[str, str, str, str, str]:
     group, _, version = manifest["apiVersion"].rpartition("/")
     metadata = manifest["metadata"]
-    return group, version, metadata.get("namespace", "default"), PLURALS[manifest["kind"]], metadata["name"]
+    plural = target_for_kind(manifest["kind"]).plural
+    return group, version, metadata.get("namespace", "default"), plural, metadata["name"]
 
 
 def server_side_apply(api: Any, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -209,21 +200,8 @@ def _api_reason(exc: Any) -> str:
 
 def ready_state(kind: str, status: dict[str, Any]) -> tuple[bool, str]:
     """(ready, description of the Ready condition) from a serving resource's status."""
-    conditions = {c.get("type"): c for c in status.get("conditions") or [] if isinstance(c, dict)}
-    ready = conditions.get("Ready") or conditions.get("ModelReady")
-    if kind == "SeldonDeployment" and status.get("state"):
-        description = f"state={status['state']}" + (
-            f": {status.get('description')}" if status.get("description") else ""
-        )
-        return status["state"] == "Available", description
-    if ready is None:
-        return False, "no Ready condition yet"
-    description = f"Ready={ready.get('status')}"
-    if ready.get("reason"):
-        description += f" reason={ready['reason']}"
-    if ready.get("message"):
-        description += f": {ready['message']}"
-    return ready.get("status") == "True", description
+    readiness = target_for_kind(kind).readiness(status)
+    return readiness.ready, readiness.description
 
 
 def wait_ready(api: Any, manifest: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -241,10 +219,10 @@ def wait_ready(api: Any, manifest: dict[str, Any], timeout: float) -> dict[str, 
         except ApiException as exc:
             raise StageError(f"reading {resource} failed: {_api_reason(exc)}") from None
         status = current.get("status") or {}
-        ready, description = ready_state(manifest["kind"], status)
+        ready, description, failed = target_for_kind(manifest["kind"]).readiness(status)
         if ready:
             return dict(status)
-        if manifest["kind"] == "SeldonDeployment" and status.get("state") == "Failed":
+        if failed:
             raise StageError(f"{resource} failed: {description}")
         if time.monotonic() >= deadline:
             raise StageError(f"{resource} not Ready after {timeout:g}s: {description}")
@@ -255,25 +233,7 @@ def serving_url(
     kind: str, manifest: dict[str, Any], status: dict[str, Any], name: str, namespace: str
 ) -> str:
     """The prediction URL: v2 infer, under the name the runtime knows the model by."""
-    from controller.compiler.serving import served_model_name
-
-    if kind == "Model":  # Seldon Core 2: behind the seldon-mesh service, routed by Seldon-Model
-        return f"http://seldon-mesh.{namespace}/v2/models/{served_model_name('seldon', name)}/infer"
-    base = (status.get("url") or (status.get("address") or {}).get("url") or "").rstrip("/")
-    if kind == "InferenceService":
-        model = ((manifest.get("spec") or {}).get("predictor") or {}).get("model") or {}
-        base = base or f"http://{name}-predictor.{namespace}.svc.cluster.local"
-        if model.get("protocolVersion") == "v2":  # Triton: the model's folder in the repository
-            return f"{base}/v2/models/{served_model_name('kserve', name)}/infer"
-        return f"{base}/v1/models/{name}:predict"  # TF Serving names the model after the service
-    # Seldon Core 1 writes the full prediction URL (…/v2/models/<graph name>/infer) to
-    # status.address.url; until it has, build the same from the predictor service and the graph.
-    if base:
-        return base
-    predictor = ((manifest.get("spec") or {}).get("predictors") or [{}])[0]
-    graph = (predictor.get("graph") or {}).get("name") or served_model_name("seldon-v1", name)
-    service = f"{name}-{predictor.get('name') or 'default'}.{namespace}.svc.cluster.local:8000"
-    return f"http://{service}/v2/models/{graph}/infer"
+    return target_for_kind(kind).url(manifest, status, name, namespace)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -73,7 +73,7 @@ def triton_config(model_name: str, signature: dict[str, list[tuple[str, str, lis
 def write_triton_repository(directory: Path) -> str:
     """triton/<name>/config.pbtxt + triton/<name>/1/model.savedmodel/ from the SavedModel export;
     returns the model folder, relative to `directory`."""
-    from controller.compiler.serving import TRITON_MODEL_DIR, TRITON_MODEL_NAME
+    from controller.serving import TRITON_MODEL_DIR, TRITON_MODEL_NAME
 
     # Version 1, and Triton's default file name for a TensorFlow SavedModel.
     shutil.copytree(directory / SAVED_MODEL, directory / TRITON_MODEL_DIR / "1" / "model.savedmodel")

@@ -5,17 +5,18 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from controller.serving import TARGETS
+
 DEFAULT_REVISION = "HEAD"
 
-
-class ServingTarget(StrEnum):
-    kserve = "kserve"
-    seldon = "seldon"
-    seldon_v1 = "seldon-v1"
+if TYPE_CHECKING:
+    ServingTarget = str
+else:  # `--target` choices: the registry's targets, in its order
+    ServingTarget = StrEnum("ServingTarget", {name.replace("-", "_"): name for name in TARGETS})
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:
@@ -82,6 +83,7 @@ def compile_command(
     ] = None,
 ) -> None:
     """Print the Tekton PipelineRun (tekton.dev/v1, embedded pipelineSpec) a workflow compiles to."""
+    from controller import settings
     from controller.compiler import (
         CodesetSource,
         CompileError,
@@ -91,6 +93,7 @@ def compile_command(
         to_yaml,
     )
     from controller.spec import SpecError, load_workflow
+    from controller.spec.extension_files import ExtensionFileError, read_extension_files
 
     raw_inputs = _pairs(inputs or [], "--input")
     urls = _pairs(codesets or [], "--codeset")
@@ -106,8 +109,8 @@ def compile_command(
     registry = None
     if extensions is not None:
         try:
-            registry = ExtensionRegistry.from_files([extensions])
-        except ExtensionError as exc:
+            registry = ExtensionRegistry.from_sources(read_extension_files([extensions]))
+        except (ExtensionFileError, ExtensionError) as exc:
             _fail([f"{extensions}: {exc}" if str(extensions) not in str(exc) else str(exc)])
     sources = {name: CodesetSource(url, pinned.get(name, DEFAULT_REVISION)) for name, url in urls.items()}
     try:
@@ -117,6 +120,9 @@ def compile_command(
             codesets=sources,
             extensions=registry,
             namespace=namespace,
+            # the command line is an edge: the environment's switches are read here, once
+            stages_image=settings.stages_image(),
+            allow_local_git=settings.allow_local_git(),
         )
     except CompileError as exc:
         _fail([d.format() for d in exc.diagnostics])
@@ -144,11 +150,11 @@ def deploy_manifest(
 ) -> None:
     """Print the serving manifest the deploy stage would apply (KServe, Seldon Core 2 or 1)."""
     from controller.compiler import to_yaml
-    from controller.compiler.serving import ServingError, serving_manifest
+    from controller.serving import ServingError, serving_manifest
 
     try:
         manifest = serving_manifest(
-            target.value,  # type: ignore[arg-type]
+            str(target),
             name=name,
             model_uri=model_uri,
             namespace=namespace,

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
-from controller import settings
-from controller.units import parse_quantity
+from controller.resources import compute_resources
 
 # The user id task pods run as: Pods must run as non-root, and images that
 # declare no user would otherwise start as root and be refused by the kubelet.
@@ -37,62 +33,6 @@ def pod_security_context() -> dict[str, Any]:
         "fsGroup": RUN_AS_USER,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
-
-
-def _value(quantity: str) -> Decimal | None:
-    try:
-        return parse_quantity(quantity)
-    except ValueError:
-        return None
-
-
-def compute_resources(
-    requests: Mapping[str, str],
-    limits: Mapping[str, str],
-    *,
-    default_requests: Mapping[str, str] | None = None,
-    default_limits: Mapping[str, str] | None = None,
-) -> dict[str, dict[str, str]]:
-    """Requests and limits for cpu and memory always set, never a request above its limit.
-
-    A missing request defaults to the smaller of the default request and the given
-    limit; a missing limit to the larger of the default limit and the given request.
-    """
-    default_requests = settings.DEFAULT_REQUESTS if default_requests is None else default_requests
-    default_limits = settings.DEFAULT_LIMITS if default_limits is None else default_limits
-    out_requests, out_limits = _completed(
-        tuple(requests.items()),
-        tuple(limits.items()),
-        tuple(default_requests.items()),
-        tuple(default_limits.items()),
-    )
-    return {"requests": dict(out_requests), "limits": dict(out_limits)}  # fresh dicts: callers may edit
-
-
-@functools.lru_cache(maxsize=256)
-def _completed(
-    requests: tuple[tuple[str, str], ...],
-    limits: tuple[tuple[str, str], ...],
-    default_requests_items: tuple[tuple[str, str], ...],
-    default_limits_items: tuple[tuple[str, str], ...],
-) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
-    default_requests, default_limits = dict(default_requests_items), dict(default_limits_items)
-    out_requests = {str(k): str(v) for k, v in requests}
-    out_limits = {str(k): str(v) for k, v in limits}
-    for resource in ("cpu", "memory"):
-        if resource not in out_requests:
-            fallback = default_requests[resource]
-            limit = out_limits.get(resource)
-            if limit is not None and (_value(limit) or 0) < (_value(fallback) or 0):
-                fallback = limit
-            out_requests[resource] = fallback
-        if resource not in out_limits:
-            fallback = default_limits[resource]
-            request = out_requests[resource]
-            if (_value(request) or 0) > (_value(fallback) or 0):
-                fallback = request
-            out_limits[resource] = fallback
-    return tuple(sorted(out_requests.items())), tuple(sorted(out_limits.items()))
 
 
 def internal_resources() -> dict[str, dict[str, str]]:

@@ -1,0 +1,66 @@
+"""`kserve`: a KServe `InferenceService` (serving.kserve.io/v1beta1) over the Triton repository.
+
+modelFormat tensorflow with `protocolVersion: v2`, which KServe serves with its Triton runtime
+(its TF Serving runtime speaks v1 only); storageUri = the repository; resources, min/max
+replicas and an optional canary. Triton serves `/v2/models/<TRITON_MODEL_NAME>/infer`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controller.serving.target import (
+    Manifest,
+    ManifestRequest,
+    ServingTarget,
+    Status,
+    condition_readiness,
+    status_url,
+)
+from controller.serving.triton import TRITON_MODEL_NAME, TRITON_REPOSITORY
+
+
+def _spec(request: ManifestRequest) -> dict[str, Any]:
+    predictor: dict[str, Any] = {}
+    if request.min_replicas is not None:
+        predictor["minReplicas"] = request.min_replicas
+    if request.max_replicas is not None:
+        predictor["maxReplicas"] = request.max_replicas
+    if request.canary_traffic_percent is not None:
+        predictor["canaryTrafficPercent"] = request.canary_traffic_percent
+    predictor["model"] = {
+        "modelFormat": {"name": "tensorflow"},
+        # v2 selects KServe's Triton runtime (TF Serving speaks v1 only); Triton loads the
+        # repository at storageUri and serves /v2/models/<TRITON_MODEL_NAME>/infer.
+        "protocolVersion": "v2",
+        "storageUri": request.model_uri,
+        "resources": request.compute,
+    }
+    return {"predictor": predictor}
+
+
+def _served_name(name: str) -> str:
+    return TRITON_MODEL_NAME  # Triton keeps the repository's folder name
+
+
+def _url(manifest: Manifest, status: Status, name: str, namespace: str) -> str:
+    model = ((manifest.get("spec") or {}).get("predictor") or {}).get("model") or {}
+    base = status_url(status) or f"http://{name}-predictor.{namespace}.svc.cluster.local"
+    if model.get("protocolVersion") == "v2":  # Triton: the model's folder in the repository
+        return f"{base}/v2/models/{_served_name(name)}/infer"
+    return f"{base}/v1/models/{name}:predict"  # TF Serving names the model after the service
+
+
+KSERVE = ServingTarget(
+    name="kserve",
+    description="KServe InferenceService",
+    api_version="serving.kserve.io/v1beta1",
+    kind="InferenceService",
+    plural="inferenceservices",
+    storage_path=TRITON_REPOSITORY,
+    build=_spec,
+    served_name=_served_name,
+    readiness=condition_readiness,
+    url=_url,
+    canary=True,
+)

@@ -1,0 +1,129 @@
+"""`seldon` (Seldon Core 2 `Model`) and `seldon-v1` (Seldon Core 1 `SeldonDeployment`).
+
+- `seldon`: mlops.seldon.io/v1alpha1 `Model`, requirement tensorflow (a Triton server),
+  storageUri = the model folder inside the repository (`triton/<TRITON_MODEL_NAME>`); served
+  under the `Model`'s own name (its agent renames the Triton model) behind `seldon-mesh`.
+- `seldon-v1`: machinelearning.seldon.io/v1 `SeldonDeployment`, TRITON_SERVER with protocol v2,
+  modelUri = the repository; the graph is named after the Triton model, because Seldon puts the
+  graph name in the path it calls Triton with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controller.serving.target import (
+    Manifest,
+    ManifestRequest,
+    Readiness,
+    ServingTarget,
+    Status,
+    condition_readiness,
+    status_url,
+)
+from controller.serving.triton import TRITON_MODEL_DIR, TRITON_MODEL_NAME, TRITON_REPOSITORY
+
+# ---- Seldon Core 2 ----
+
+
+def _model_spec(request: ManifestRequest) -> dict[str, Any]:
+    spec: dict[str, Any] = {"storageUri": request.model_uri, "requirements": ["tensorflow"]}
+    if request.min_replicas is not None:
+        spec["replicas"] = max(request.min_replicas, 1)
+        spec["minReplicas"] = request.min_replicas
+    if request.max_replicas is not None:
+        spec["maxReplicas"] = request.max_replicas
+    spec["memory"] = request.compute["limits"]["memory"]  # Core 2 schedules models onto servers by memory
+    return spec
+
+
+def _model_served_name(name: str) -> str:
+    return name
+
+
+def _model_url(manifest: Manifest, status: Status, name: str, namespace: str) -> str:
+    # Behind the seldon-mesh service, routed by the Seldon-Model header.
+    return f"http://seldon-mesh.{namespace}/v2/models/{_model_served_name(name)}/infer"
+
+
+SELDON = ServingTarget(
+    name="seldon",
+    description="Seldon Core 2 Model",
+    api_version="mlops.seldon.io/v1alpha1",
+    kind="Model",
+    plural="models",
+    storage_path=TRITON_MODEL_DIR,
+    build=_model_spec,
+    served_name=_model_served_name,
+    readiness=condition_readiness,
+    url=_model_url,
+)
+
+# ---- Seldon Core 1 ----
+
+
+def _deployment_spec(request: ManifestRequest) -> dict[str, Any]:
+    # The container that carries resources is matched to the graph node by name.
+    container = {"name": TRITON_MODEL_NAME, "resources": request.compute}
+    component: dict[str, Any] = {"spec": {"containers": [container]}}
+    if request.max_replicas is not None:
+        component["hpaSpec"] = {
+            "minReplicas": max(request.min_replicas or 1, 1),
+            "maxReplicas": request.max_replicas,
+            "metrics": [
+                # Seldon Core 1 embeds autoscaling/v2beta1's metric spelling
+                {"type": "Resource", "resource": {"name": "cpu", "targetAverageUtilization": 80}}
+            ],
+        }
+    predictor: dict[str, Any] = {
+        "name": "default",
+        "replicas": 1 if request.min_replicas is None else request.min_replicas,
+        "graph": {
+            # Seldon calls Triton at /v2/models/<graph name>/infer: the name of the Triton model.
+            "name": TRITON_MODEL_NAME,
+            "type": "MODEL",
+            "implementation": "TRITON_SERVER",
+            "modelUri": request.model_uri,
+        },
+        "componentSpecs": [component],
+        "traffic": 100,
+    }
+    return {"protocol": "v2", "predictors": [predictor]}
+
+
+def _deployment_served_name(name: str) -> str:
+    return TRITON_MODEL_NAME  # Triton keeps the repository's folder name
+
+
+def _deployment_readiness(status: Status) -> Readiness:
+    state = status.get("state")
+    if not state:
+        return condition_readiness(status)
+    description = f"state={state}" + (f": {status.get('description')}" if status.get("description") else "")
+    return Readiness(state == "Available", description, failed=state == "Failed")
+
+
+def _deployment_url(manifest: Manifest, status: Status, name: str, namespace: str) -> str:
+    # Seldon Core 1 writes the full prediction URL (…/v2/models/<graph name>/infer) to
+    # status.address.url; until it has, build the same from the predictor service and the graph.
+    written = status_url(status)
+    if written:
+        return written
+    predictor = ((manifest.get("spec") or {}).get("predictors") or [{}])[0]
+    graph = (predictor.get("graph") or {}).get("name") or _deployment_served_name(name)
+    service = f"{name}-{predictor.get('name') or 'default'}.{namespace}.svc.cluster.local:8000"
+    return f"http://{service}/v2/models/{graph}/infer"
+
+
+SELDON_V1 = ServingTarget(
+    name="seldon-v1",
+    description="Seldon Core 1 SeldonDeployment",
+    api_version="machinelearning.seldon.io/v1",
+    kind="SeldonDeployment",
+    plural="seldondeployments",
+    storage_path=TRITON_REPOSITORY,
+    build=_deployment_spec,
+    served_name=_deployment_served_name,
+    readiness=_deployment_readiness,
+    url=_deployment_url,
+)

@@ -1,0 +1,173 @@
+"""`ServingTarget`: everything Sluice knows about one serving platform, in one object.
+
+A target declares the resource it creates (`api_version`, `kind`, `plural`), where under a
+`sluice.model/v1` directory its runtime reads the model (`storage_path`), and four hooks:
+`build` (the resource's `spec`), `served_name` (the model name in its v2 URL), `readiness`
+(Ready or not, from the resource's status) and `url` (the prediction URL once Ready).
+`ServingTarget.manifest` checks the arguments every platform shares and wraps `build`'s spec
+with the metadata Sluice puts on everything. Pure: the same arguments give the same manifest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from controller import settings
+from controller.resources import compute_resources
+
+LABEL_MODEL = f"{settings.API_GROUP}/model"
+SERVING_REQUESTS = {"cpu": "100m", "memory": "256Mi"}
+SERVING_LIMITS = {"cpu": "1", "memory": "1Gi"}
+_NAME_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+class ServingError(ValueError):
+    """Arguments no serving platform would accept."""
+
+
+@dataclass(frozen=True)
+class ManifestRequest:
+    """Checked arguments of a serving manifest; `compute` is the completed requests/limits."""
+
+    name: str
+    model_uri: str
+    min_replicas: int | None
+    max_replicas: int | None
+    canary_traffic_percent: int | None
+    compute: dict[str, dict[str, str]]
+
+
+class Readiness(NamedTuple):
+    """A serving resource's state: Ready, failed for good (stop waiting), and in words."""
+
+    ready: bool
+    description: str
+    failed: bool = False
+
+
+Manifest = Mapping[str, Any]
+Status = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ServingTarget:
+    name: str  # --target NAME
+    description: str  # what it creates, for help texts and docs
+    api_version: str
+    kind: str
+    plural: str  # the resource's plural, for the Kubernetes API path
+    storage_path: str  # where under a model directory the runtime reads the model
+    build: Callable[[ManifestRequest], dict[str, Any]]  # -> the resource's spec
+    served_name: Callable[[str], str]  # resource name -> model name in the v2 URL
+    readiness: Callable[[Status], Readiness]
+    url: Callable[[Manifest, Status, str, str], str]  # (manifest, status, name, namespace) -> URL
+    canary: bool = False  # takes canary_traffic_percent
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def version(self) -> str:
+        return self.api_version.rpartition("/")[2]
+
+    def served_model_name(self, name: str) -> str:
+        """The model name in the v2 URL of the resource called `name`."""
+        return self.served_name(name)
+
+    def manifest(
+        self,
+        *,
+        name: str,
+        model_uri: str,
+        namespace: str | None = None,
+        min_replicas: int | None = None,
+        max_replicas: int | None = None,
+        canary_traffic_percent: int | None = None,
+        resources: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> dict[str, Any]:
+        """The serving resource for the model at `model_uri` (see `storage_path`); ServingError on
+        bad arguments."""
+        _check(self, name, model_uri, min_replicas, max_replicas, canary_traffic_percent)
+        request = ManifestRequest(
+            name, model_uri, min_replicas, max_replicas, canary_traffic_percent, _resources(resources)
+        )
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "metadata": _metadata(name, namespace),
+            "spec": self.build(request),
+        }
+
+
+def _check(
+    target: ServingTarget,
+    name: str,
+    model_uri: str,
+    min_replicas: int | None,
+    max_replicas: int | None,
+    canary_traffic_percent: int | None,
+) -> None:
+    if not _NAME_RE.match(name) or len(name) > 45:
+        # KServe builds host names and Knative service names from it: a short DNS-1035 label.
+        raise ServingError(f"name {name!r} must be a DNS-1035 label of at most 45 characters")
+    if not model_uri or any(c.isspace() for c in model_uri):
+        raise ServingError("model URI must be a non-empty URI without spaces")
+    for label, value in (("min_replicas", min_replicas), ("max_replicas", max_replicas)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ServingError(f"{label} must be an integer >= 0")
+    if min_replicas is not None and max_replicas is not None and max_replicas < min_replicas:
+        raise ServingError("max_replicas must be >= min_replicas")
+    if max_replicas == 0:
+        raise ServingError("max_replicas must be at least 1")
+    if canary_traffic_percent is not None:
+        if not target.canary:
+            from controller.serving.registry import TARGETS
+
+            takers = " and ".join(t.name for t in TARGETS.values() if t.canary)
+            raise ServingError(f"canary_traffic_percent is only supported by the {takers} target")
+        if isinstance(canary_traffic_percent, bool) or not 0 <= canary_traffic_percent <= 100:
+            raise ServingError("canary_traffic_percent must be between 0 and 100")
+
+
+def _metadata(name: str, namespace: str | None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name}
+    if namespace:
+        metadata["namespace"] = namespace
+    metadata["labels"] = {"app.kubernetes.io/managed-by": "sluice", LABEL_MODEL: name}
+    return metadata
+
+
+def _resources(resources: Mapping[str, Mapping[str, str]] | None) -> dict[str, dict[str, str]]:
+    given = resources or {}
+    unknown = set(given) - {"requests", "limits"}
+    if unknown:
+        raise ServingError(f"resources may only have requests and limits, not {', '.join(sorted(unknown))}")
+    return compute_resources(
+        dict(given.get("requests") or {}),
+        dict(given.get("limits") or {}),
+        default_requests=SERVING_REQUESTS,
+        default_limits=SERVING_LIMITS,
+    )
+
+
+def condition_readiness(status: Status) -> Readiness:
+    """Ready from the `Ready` (or Seldon Core 2's `ModelReady`) condition, with its reason."""
+    conditions = {c.get("type"): c for c in status.get("conditions") or [] if isinstance(c, dict)}
+    ready = conditions.get("Ready") or conditions.get("ModelReady")
+    if ready is None:
+        return Readiness(False, "no Ready condition yet")
+    description = f"Ready={ready.get('status')}"
+    if ready.get("reason"):
+        description += f" reason={ready['reason']}"
+    if ready.get("message"):
+        description += f": {ready['message']}"
+    return Readiness(ready.get("status") == "True", description)
+
+
+def status_url(status: Status) -> str:
+    """The URL a controller wrote to `status.url` or `status.address.url`, without a trailing /."""
+    return str(status.get("url") or (status.get("address") or {}).get("url") or "").rstrip("/")
