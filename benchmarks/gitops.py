@@ -101,7 +101,7 @@ async def _commit_to_pipelinerun(server: Any, repo: Any, tag: str, after_commit:
 
 
 async def _measure(quick: bool) -> list[dict[str, Any]]:
-    from controller.operator.crds import all_crds
+    from controller.api.crds import all_crds
     from testsupport.emulator import ApiServer, write_kubeconfig
     from testsupport.gitserver import Repo, SmartHTTP
     from testsupport.kubeapi import Api

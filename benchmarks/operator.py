@@ -128,7 +128,7 @@ def _phase(server: Any, name: str) -> str | None:
 
 
 async def _measure(quick: bool) -> list[dict[str, Any]]:
-    from controller.operator.crds import all_crds
+    from controller.api.crds import all_crds
     from testsupport.emulator import ApiServer, write_kubeconfig
 
     latency_runs = 20 if quick else 100

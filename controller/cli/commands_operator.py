@@ -19,7 +19,7 @@ def crds(
     ] = None,
 ) -> None:
     """Print the CustomResourceDefinitions of Workflow, Codeset and WorkflowRun (sluice.dev/v1alpha1)."""
-    from controller.operator.crds import all_crds, render, render_all
+    from controller.api.crds import all_crds, render, render_all
 
     if output_dir is None:
         sys.stdout.write(render_all())

@@ -18,11 +18,10 @@ import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from controller.api.conditions import READY, RECONCILING, STALLED
+
 Health = Literal["progressing", "ready", "stalled", "done"]
 
-READY = "Ready"
-RECONCILING = "Reconciling"
-STALLED = "Stalled"
 MESSAGE_LIMIT = 512
 
 

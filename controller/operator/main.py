@@ -9,26 +9,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import kopf
 
 from controller import settings as sluice_settings
+from controller.api.meta import GROUP, VERSION, WORKFLOW_RUN
 from controller.operator import memory, untaken
 from controller.operator.health import Endpoint
 from controller.operator.kube import ApiError, KubeClient
 from controller.operator.runstatus import sync_run
 from controller.operator.runtime import Runtime
-from controller.operator.settings import (
-    GROUP,
-    TEKTON_GROUP,
-    TEKTON_VERSION,
-    VERSION,
-    OperatorConfig,
-    apply_to_kopf,
-)
+from controller.operator.settings import TEKTON_GROUP, TEKTON_VERSION, OperatorConfig, apply_to_kopf
 from controller.operator.workflowruns import delete_run, start_run
 from controller.operator.workflows import reconcile_workflow
 
@@ -58,7 +51,7 @@ class Retrier:
         if attempt >= RETRY_ATTEMPTS:
             logger.error("giving up on %s after %d attempts", what, attempt)
             return
-        delay = min(self._runtime.config.retry_delay * (2**attempt), 300.0)
+        delay = self._runtime.config.backoff(attempt)
 
         async def later() -> None:
             await asyncio.sleep(delay)
@@ -167,23 +160,8 @@ def build_registry(rt: Runtime) -> kopf.OperatorRegistry:
     @kopf.on.resume(GROUP, VERSION, "workflowruns", registry=registry)
     @kopf.on.create(GROUP, VERSION, "workflowruns", registry=registry)
     async def run_started(body: kopf.Body, retry: int, **_: Any) -> None:
-        started = time.monotonic()
-        result = "success"
-        try:
+        with rt.metrics.time_reconcile(WORKFLOW_RUN):
             await start_run(rt, body, retry)
-        except kopf.PermanentError:
-            result = "permanent"
-            raise
-        except kopf.TemporaryError:
-            result = "temporary"
-            raise
-        except Exception:
-            result = "error"
-            raise
-        finally:
-            rt.metrics.reconcile_seconds.labels(kind="WorkflowRun", result=result).observe(
-                time.monotonic() - started
-            )
 
     @kopf.on.delete(GROUP, VERSION, "workflowruns", registry=registry)
     async def run_deleted(body: kopf.Body, **_: Any) -> None:
@@ -218,17 +196,8 @@ def build_registry(rt: Runtime) -> kopf.OperatorRegistry:
         await _mirror(namespace, run)
 
     async def _mirror(namespace: str, run: str) -> None:
-        started = time.monotonic()
-        result = "success"
-        try:
+        with rt.metrics.time_reconcile("PipelineRun"):
             await retrier.run(0, lambda: sync_run(rt, namespace, run), f"status of run {namespace}/{run}")
-        except Exception:
-            result = "error"
-            raise
-        finally:
-            rt.metrics.reconcile_seconds.labels(kind="PipelineRun", result=result).observe(
-                time.monotonic() - started
-            )
 
     # Codesets (Git polling, webhooks, GitOps sync, triggers) share this runtime and registry.
     from controller.operator.codesets import handlers as codeset_handlers

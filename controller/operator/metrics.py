@@ -6,16 +6,18 @@ Labels are bounded: namespace, kind, phase, verb, result and an error class
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections import Counter as Tally
 from collections.abc import Iterator
 
+import kopf
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from controller.api.workflowrun import PHASES
 from controller.operator.kube import error_class
-
-PHASES = ("Pending", "Running", "Succeeded", "Failed", "Cancelled")
 
 
 class RunPhases(Collector):
@@ -74,6 +76,29 @@ class OperatorMetrics:
             ["namespace", "phase"],
             registry=self.registry,
         )
+
+    @contextlib.contextmanager
+    def time_reconcile(self, kind: str) -> Iterator[None]:
+        """Observe how long the block takes in `sluice_reconcile_duration_seconds{kind,result}`.
+
+        result: `success`; `permanent` / `temporary` for kopf's permanent and temporary errors (a
+        stalled object, a wait); `error` for anything else raised.
+        """
+        started = time.monotonic()
+        result = "success"
+        try:
+            yield
+        except kopf.PermanentError:
+            result = "permanent"
+            raise
+        except kopf.TemporaryError:
+            result = "temporary"
+            raise
+        except Exception:
+            result = "error"
+            raise
+        finally:
+            self.reconcile_seconds.labels(kind=kind, result=result).observe(time.monotonic() - started)
 
     def api_error(self, kind: str, verb: str, status: int) -> None:
         self.api_errors.labels(kind=kind, verb=verb, code=error_class(status)).inc()

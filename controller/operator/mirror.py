@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
+from controller.api.conditions import CANCELLED, FAILED, PENDING, RUNNING, SUCCEEDED
+from controller.api.workflowrun import TERMINAL_PHASES, Phase, StepPhase
 from controller.operator import conditions as cond
 
-Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled"]
-StepPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled", "Skipped"]
-TERMINAL_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed", "Cancelled"})
 # On a PipelineRun: the pipeline tasks that are workflow steps, in order (the compiler also emits
 # internal tasks: codeset clones, `when` gates, the summary), so `steps[]` lists only the user's.
 STEPS_ANNOTATION = "sluice.dev/steps"
@@ -121,17 +120,17 @@ def run_status(
 
     health: cond.Health
     if phase == "Succeeded":
-        health, reason, message = "ready", "Succeeded", tekton_message or "the run succeeded"
+        health, reason, message = "ready", SUCCEEDED, tekton_message or "the run succeeded"
     elif phase == "Failed":
-        health, reason = "stalled", tekton_reason or "Failed"
+        health, reason = "stalled", tekton_reason or FAILED
         message = tekton_message or "the run failed"
     elif phase == "Cancelled":
-        health, reason, message = "done", "Cancelled", tekton_message or "the run was cancelled"
+        health, reason, message = "done", CANCELLED, tekton_message or "the run was cancelled"
     elif phase == "Running":
-        health, reason = "progressing", "Running"
+        health, reason = "progressing", RUNNING
         message = f"PipelineRun {pipelinerun_name} is running"
     else:
-        health, reason = "progressing", "Pending"
+        health, reason = "progressing", PENDING
         message = f"PipelineRun {pipelinerun_name} is pending"
 
     status: dict[str, Any] = {

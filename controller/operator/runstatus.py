@@ -11,13 +11,15 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from controller.api.meta import WORKFLOW_RUN, object_stub
+from controller.api.workflowrun import TERMINAL_PHASES
 from controller.operator import conditions as cond
 from controller.operator.events import post_event
 from controller.operator.kube import ApiError
-from controller.operator.mirror import TERMINAL_PHASES, run_status
+from controller.operator.mirror import run_status
 from controller.operator.runtime import Runtime, sluice_path
-from controller.operator.settings import GROUP, VERSION
 from controller.operator.state import RunInfo
+from controller.settings import LABEL_RUN
 
 logger = logging.getLogger("sluice.operator.runs")
 
@@ -35,11 +37,7 @@ def _merged(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, A
 
 
 def _run_ref(info: RunInfo) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "WorkflowRun",
-        "metadata": {"name": info.name, "namespace": info.namespace, "uid": info.uid},
-    }
+    return object_stub(WORKFLOW_RUN, info.namespace, info.name, info.uid)
 
 
 async def write_run_status(rt: Runtime, info: RunInfo, desired: Mapping[str, Any]) -> bool:
@@ -97,7 +95,7 @@ async def sync_run(rt: Runtime, namespace: str, name: str) -> None:
         if pipelinerun is None:
             return
         labels = (pipelinerun.get("metadata") or {}).get("labels") or {}
-        if labels.get(f"{GROUP}/run") not in (None, name):
+        if labels.get(LABEL_RUN) not in (None, name):
             return
         desired = run_status(
             pipelinerun,

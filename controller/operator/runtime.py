@@ -5,16 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from controller.api.meta import GROUP, VERSION
 from controller.operator.health import Endpoint, Health
 from controller.operator.kube import KubeClient, resource_path
 from controller.operator.metrics import OperatorMetrics
 from controller.operator.settings import (
     FINALIZER,
-    GROUP,
     HANDLED_ANNOTATION,
     TEKTON_GROUP,
     TEKTON_VERSION,
-    VERSION,
     OperatorConfig,
 )
 from controller.operator.state import Key, Locks, RunBook, TektonBook

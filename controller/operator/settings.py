@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from controller import settings as sluice_settings
+from controller.api.meta import GROUP
 
 if TYPE_CHECKING:
     import kopf
 
-GROUP = sluice_settings.API_GROUP
-VERSION = sluice_settings.API_VERSION
 TEKTON_GROUP = "tekton.dev"
 TEKTON_VERSION = "v1"
 
@@ -31,6 +29,15 @@ NUDGE_ANNOTATION = f"{GROUP}/nudged-at"
 LABEL_EXTENSION = f"{GROUP}/extension"
 # Component name reported on Kubernetes Events.
 EVENT_COMPONENT = "sluice-operator"
+# No retry of a failed reconcile waits longer than this.
+MAX_RETRY_DELAY = 300.0
+
+
+def retry_backoff(first: float, attempt: int) -> float:
+    """Seconds before retry `attempt` (0 for the first) of a failed reconcile: `first`, doubling
+    per attempt, at most MAX_RETRY_DELAY. The one backoff of the operator's own retries, kopf's
+    handler retries included (`apply_to_kopf`)."""
+    return min(first * 2 ** min(attempt, 16), MAX_RETRY_DELAY)  # min(): no float overflow
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,11 +62,20 @@ class OperatorConfig:
     # /metrics and /healthz; port 0 picks a free port (tests).
     metrics_host: str = "0.0.0.0"
     metrics_port: int = 8080
+    # The compiler's two switches, read from the environment here (the operator's edge), never by
+    # the compiler: the image built-in stages run in (None: the default) and whether codesets may
+    # use file:// and loopback Git URLs (SLUICE_STAGES_IMAGE, SLUICE_ALLOW_LOCAL_GIT).
+    stages_image: str | None = None
+    allow_local_git: bool = False
     # Messages on conditions and events are cut to this many characters.
     message_limit: int = 512
     # The ServiceAccount task pods run as (the Helm chart creates one per watched namespace with
     # only what the deploy stage needs); None leaves Tekton's default.
     run_service_account: str | None = None
+
+    def backoff(self, attempt: int) -> float:
+        """The delay before retry `attempt` (0 for the first), from `retry_delay`."""
+        return retry_backoff(self.retry_delay, attempt)
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -73,6 +89,7 @@ class OperatorConfig:
             metrics_host=host or base.metrics_host,
             run_service_account=os.environ.get("SLUICE_RUN_SERVICE_ACCOUNT") or base.run_service_account,
             worker_limit=int(workers) if workers else base.worker_limit,
+            **_compiler_switches(),
         )
 
     @classmethod
@@ -89,7 +106,17 @@ class OperatorConfig:
             untaken_run_seconds=1.0,
             metrics_host="127.0.0.1",
             metrics_port=0,
+            **_compiler_switches(),  # tests set them as `sluice operator` is given them: by environment
         )
+
+
+def _compiler_switches() -> dict[str, Any]:
+    from controller import settings as sluice_settings
+
+    return {
+        "stages_image": sluice_settings.stages_image(),
+        "allow_local_git": sluice_settings.allow_local_git(),
+    }
 
 
 def apply_to_kopf(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
@@ -103,7 +130,7 @@ def apply_to_kopf(settings: kopf.OperatorSettings, config: OperatorConfig) -> No
     # An idle per-object worker holds its slot for 5 s by default: 200 new objects at once would
     # then start at ~13/s. Release slots quickly instead.
     settings.queueing.idle_timeout = 0.5
-    settings.queueing.error_delays = _delays(config.retry_delay)
+    settings.queueing.error_delays = tuple(config.backoff(attempt) for attempt in range(8))
     # Unexpected handler exceptions are retried after this long (kopf's default is a minute).
     settings.execution.default_backoff = config.retry_delay
     settings.persistence.consistency_timeout = config.consistency_timeout
@@ -112,8 +139,3 @@ def apply_to_kopf(settings: kopf.OperatorSettings, config: OperatorConfig) -> No
     settings.posting.enabled = False
     settings.execution.max_workers = 4  # sync handlers are not used; keep the thread pool small
     settings.peering.standalone = True
-
-
-def _delays(first: float) -> tuple[float, ...]:
-    """Growing delays for kopf's retries of unexpected handler errors, starting at `first`."""
-    return tuple(first * factor for factor in (1, 2, 4, 8, 16, 32, 64, 128))

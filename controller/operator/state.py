@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.operator.mirror import STEPS_ANNOTATION, TERMINAL_PHASES
+from controller.api.workflowrun import TERMINAL_PHASES, parse_workflowrun_spec
+from controller.operator.mirror import STEPS_ANNOTATION
 
 Key = tuple[str, str]  # (namespace, name)
 
@@ -74,7 +75,7 @@ class RunBook:
             namespace=key[0],
             name=key[1],
             uid=meta.get("uid") or "",
-            workflow=((body.get("spec") or {}).get("workflowRef") or {}).get("name") or "",
+            workflow=parse_workflowrun_spec(body).workflow,
             created=meta.get("creationTimestamp") or "",
             generation=int(meta.get("generation") or 1),
             status=dict(body.get("status") or {}),

@@ -17,15 +17,32 @@ import kopf
 import yaml
 
 from controller import settings as sluice_settings
+from controller.api.conditions import (
+    CANCELLED,
+    CODESET_NOT_FOUND,
+    COMPILE_FAILED,
+    CONCURRENCY_FORBIDDEN,
+    CONFLICT,
+    CREATED,
+    INVALID_SPEC,
+    INVALID_WORKFLOW,
+    NAME_CONFLICT,
+    REPLACED,
+    REVISION_UNKNOWN,
+    WORKFLOW_NOT_FOUND,
+)
+from controller.api.meta import WORKFLOW_RUN, object_stub, owner_reference
+from controller.api.workflow import parse_workflow
+from controller.api.workflowrun import TERMINAL_PHASES, parse_workflowrun_spec
 from controller.operator import conditions as cond
 from controller.operator.events import post_event
 from controller.operator.kube import ApiError, resource_path
-from controller.operator.mirror import STEPS_ANNOTATION, TERMINAL_PHASES, pipelinerun_phase
+from controller.operator.mirror import STEPS_ANNOTATION, pipelinerun_phase
 from controller.operator.runstatus import sync_run, update_workflow, write_run_status
 from controller.operator.runtime import Runtime, sluice_path, tekton_path
-from controller.operator.settings import GROUP, LABEL_EXTENSION, VERSION
+from controller.operator.settings import LABEL_EXTENSION
 from controller.operator.state import RunInfo
-from controller.operator.workflows import diagnostic_message, workflow_object
+from controller.operator.workflows import diagnostic_message
 
 logger = logging.getLogger("sluice.operator.runs")
 
@@ -46,10 +63,6 @@ class Invalid(Exception):
         self.reason = reason
         self.message = message
         super().__init__(message)
-
-
-def retry_delay(rt: Runtime, retry: int) -> float:
-    return min(rt.config.retry_delay * (2 ** min(retry, 10)), 300.0)
 
 
 async def _status(
@@ -90,13 +103,13 @@ async def start_run(rt: Runtime, body: Mapping[str, Any], retry: int) -> None:
         raise kopf.PermanentError(exc.message) from None
     except Waiting as exc:
         await _status(rt, info, "progressing", exc.reason, exc.message)
-        raise kopf.TemporaryError(exc.message, delay=retry_delay(rt, retry)) from None
+        raise kopf.TemporaryError(exc.message, delay=rt.config.backoff(retry)) from None
     except ApiError as exc:
-        raise kopf.TemporaryError(f"API error: {exc}", delay=retry_delay(rt, retry)) from None
+        raise kopf.TemporaryError(f"API error: {exc}", delay=rt.config.backoff(retry)) from None
     rt.tekton.observe_pipelinerun(info.namespace, created)
     pr_name = created["metadata"]["name"]
     await post_event(
-        rt.client, body, type_="Normal", reason="Created", message=f"PipelineRun {pr_name} created"
+        rt.client, body, type_="Normal", reason=CREATED, message=f"PipelineRun {pr_name} created"
     )
     # The first status (pipelineRunRef, Pending) plus whatever Tekton already reports: one write.
     await sync_run(rt, info.namespace, info.name)
@@ -106,36 +119,36 @@ async def start_run(rt: Runtime, body: Mapping[str, Any], retry: int) -> None:
 async def _compile(rt: Runtime, info: RunInfo, body: Mapping[str, Any]) -> dict[str, Any] | None:
     from controller.compiler import CodesetSource, CompileError, compile_run
     from controller.compiler.extensions import ExtensionRegistry
-    from controller.spec import SpecError, load_workflow_object
+    from controller.spec import SpecError
 
-    spec = body.get("spec") or {}
-    if not info.workflow:
-        raise Invalid("InvalidSpec", "$.spec.workflowRef.name: a WorkflowRun names its Workflow")
-    workflow_body = await rt.client.get(sluice_path("workflows", info.namespace, info.workflow))
+    spec = parse_workflowrun_spec(body)
+    if not spec.workflow:
+        raise Invalid(INVALID_SPEC, "$.spec.workflowRef.name: a WorkflowRun names its Workflow")
+    workflow_body = await rt.client.get(sluice_path("workflows", info.namespace, spec.workflow))
     if workflow_body is None:
-        raise Waiting("WorkflowNotFound", f"Workflow {info.workflow} does not exist (yet)")
+        raise Waiting(WORKFLOW_NOT_FOUND, f"Workflow {spec.workflow} does not exist (yet)")
     try:
-        workflow = load_workflow_object(workflow_object(workflow_body), f"workflow {info.workflow}")
+        workflow = parse_workflow(workflow_body)
     except SpecError as exc:
-        raise Invalid("InvalidWorkflow", f"Workflow {info.workflow}: {diagnostic_message(exc)}") from None
+        raise Invalid(INVALID_WORKFLOW, f"Workflow {spec.workflow}: {diagnostic_message(exc)}") from None
 
     if not await _concurrency_allows(rt, info, workflow.run_policy.concurrency):
         return None
 
-    inputs = dict(spec.get("inputs") or {})
-    revisions = dict(spec.get("codesetRevisions") or {})
+    inputs = dict(spec.inputs)
+    revisions = dict(spec.codeset_revisions)
     codesets: dict[str, Any] = {}
     for item in workflow.codeset_inputs:
         codeset_name = inputs.get(item.name) or item.default
         if not isinstance(codeset_name, str) or not codeset_name:
-            raise Invalid("InvalidSpec", f"$.spec.inputs.{item.name}: name a Codeset for this input")
+            raise Invalid(INVALID_SPEC, f"$.spec.inputs.{item.name}: name a Codeset for this input")
         codeset = await rt.client.get(sluice_path("codesets", info.namespace, codeset_name))
         if codeset is None:
-            raise Waiting("CodesetNotFound", f"Codeset {codeset_name} does not exist (yet)")
+            raise Waiting(CODESET_NOT_FOUND, f"Codeset {codeset_name} does not exist (yet)")
         cs_spec = codeset.get("spec") or {}
         revision = revisions.get(item.name) or (codeset.get("status") or {}).get("revision")
         if not revision:
-            raise Waiting("RevisionUnknown", f"Codeset {codeset_name} has no fetched revision yet")
+            raise Waiting(REVISION_UNKNOWN, f"Codeset {codeset_name} has no fetched revision yet")
         secret = (cs_spec.get("secretRef") or {}).get("name")
         codesets[item.name] = CodesetSource(url=cs_spec.get("url", ""), revision=revision, secret_name=secret)
         inputs.pop(item.name, None)
@@ -151,11 +164,13 @@ async def _compile(rt: Runtime, info: RunInfo, body: Mapping[str, Any]) -> dict[
             extensions=extensions,
             namespace=info.namespace,
             run_name=info.name,
+            stages_image=rt.config.stages_image,
+            allow_local_git=rt.config.allow_local_git,
         )
     except (CompileError, SpecError) as exc:
         diagnostics = getattr(exc, "diagnostics", None)
         text = diagnostic_message(exc) if diagnostics else cond.one_line(str(exc))
-        raise Invalid("CompileFailed", text) from None
+        raise Invalid(COMPILE_FAILED, text) from None
     if rt.config.run_service_account:
         template = pipelinerun["spec"].setdefault("taskRunTemplate", {})
         template["serviceAccountName"] = rt.config.run_service_account
@@ -180,15 +195,9 @@ def _owned(
         labels.setdefault(sluice_settings.LABEL_REVISION, str(revisions[first])[:63])
     meta["labels"] = labels
     meta["annotations"] = {**(meta.get("annotations") or {}), STEPS_ANNOTATION: steps}
+    # blockOwnerDeletion: a foreground deletion of the run waits until its PipelineRun is gone
     meta["ownerReferences"] = [
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "WorkflowRun",
-            "name": info.name,
-            "uid": info.uid,
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
+        owner_reference(WORKFLOW_RUN, info.name, info.uid, controller=True, block_owner_deletion=True)
     ]
     return {**pipelinerun, "metadata": meta}
 
@@ -205,14 +214,14 @@ async def _create_or_adopt(
     # AlreadyExists: ours from before a crash/restart -> adopt; anyone else's -> wait, then give up.
     existing = await rt.client.get(tekton_path("pipelineruns", info.namespace, info.name))
     if existing is None:
-        raise Waiting("Conflict", "the API server reported a conflict creating the PipelineRun; retrying")
+        raise Waiting(CONFLICT, "the API server reported a conflict creating the PipelineRun; retrying")
     owners = (existing.get("metadata") or {}).get("ownerReferences") or []
     if any(o.get("uid") == info.uid for o in owners):
         return existing
     message = f"PipelineRun {info.name} already exists and belongs to another object"
     if retry >= 5:
-        raise Invalid("NameConflict", message)
-    raise Waiting("NameConflict", message)
+        raise Invalid(NAME_CONFLICT, message)
+    raise Waiting(NAME_CONFLICT, message)
 
 
 async def _concurrency_allows(rt: Runtime, info: RunInfo, policy: str) -> bool:
@@ -228,7 +237,7 @@ async def _concurrency_allows(rt: Runtime, info: RunInfo, policy: str) -> bool:
             rt,
             info,
             "done",
-            "ConcurrencyForbidden",
+            CONCURRENCY_FORBIDDEN,
             f"not started: {names} still running (runPolicy.concurrency: Forbid)",
             phase="Cancelled",
             completionTime=cond.now_rfc3339(),
@@ -238,13 +247,9 @@ async def _concurrency_allows(rt: Runtime, info: RunInfo, policy: str) -> bool:
         await cancel_pipelinerun(rt, other.namespace, str(other.status["pipelineRunRef"]["name"]), other.uid)
         await post_event(
             rt.client,
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "WorkflowRun",
-                "metadata": {"name": other.name, "namespace": other.namespace, "uid": other.uid},
-            },
+            object_stub(WORKFLOW_RUN, other.namespace, other.name, other.uid),
             type_="Normal",
-            reason="Replaced",
+            reason=REPLACED,
             message=f"cancelled: replaced by {info.name} (runPolicy.concurrency: Replace)",
         )
     return True
@@ -297,7 +302,7 @@ async def delete_run(rt: Runtime, body: Mapping[str, Any]) -> None:
                     rt.client,
                     body,
                     type_="Normal",
-                    reason="Cancelled",
+                    reason=CANCELLED,
                     message=f"PipelineRun {pr_name} cancelled: the run was deleted",
                 )
     except ApiError as exc:

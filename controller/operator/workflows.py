@@ -8,33 +8,17 @@ converges at once. Invalid input is permanent: `Stalled` with the JSON path, no 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from typing import Any
 
+from controller.api.conditions import INVALID_SPEC, VALID
+from controller.api.meta import WORKFLOW
+from controller.api.workflow import parse_workflow
 from controller.operator import conditions as cond
 from controller.operator.events import post_event
 from controller.operator.runtime import Runtime, sluice_path
 
 logger = logging.getLogger("sluice.operator.workflows")
-
-
-def workflow_object(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The parts of a Workflow from the API that the loader validates (no server-set metadata)."""
-    meta = body.get("metadata") or {}
-    clean_meta: dict[str, Any] = {"name": meta.get("name")}
-    if meta.get("namespace"):
-        clean_meta["namespace"] = meta["namespace"]
-    if meta.get("labels"):
-        clean_meta["labels"] = dict(meta["labels"])
-    if meta.get("generation") is not None:
-        clean_meta["generation"] = meta["generation"]
-    return {
-        "apiVersion": body.get("apiVersion"),
-        "kind": body.get("kind"),
-        "metadata": clean_meta,
-        "spec": body.get("spec"),
-    }
 
 
 def diagnostic_message(exc: Exception) -> str:
@@ -52,18 +36,18 @@ def diagnostic_message(exc: Exception) -> str:
 
 def desired_status(body: Mapping[str, Any]) -> tuple[dict[str, Any], str, str]:
     """(status fields to write, reason, message) for a Workflow object."""
-    from controller.spec import SpecError, load_workflow_object
+    from controller.spec import SpecError
 
     meta = body.get("metadata") or {}
     generation = int(meta.get("generation") or 1)
     previous = (body.get("status") or {}).get("conditions")
     try:
-        workflow = load_workflow_object(workflow_object(body), f"workflow {meta.get('name')}")
+        workflow = parse_workflow(body)
     except SpecError as exc:
         health: cond.Health = "stalled"
-        reason, message = "InvalidSpec", diagnostic_message(exc)
+        reason, message = INVALID_SPEC, diagnostic_message(exc)
     else:
-        health, reason = "ready", "Valid"
+        health, reason = "ready", VALID
         message = f"valid workflow with {len(workflow.steps)} step{'s' if len(workflow.steps) != 1 else ''}"
     status = {
         "observedGeneration": generation,
@@ -79,9 +63,7 @@ async def reconcile_workflow(rt: Runtime, event_type: str | None, body: Mapping[
         meta = body.get("metadata") or {}
         rt.workflows_written.pop((meta.get("namespace") or "default", meta.get("name") or ""), None)
         return
-    started = time.monotonic()
-    result = "success"
-    try:
+    with rt.metrics.time_reconcile(WORKFLOW):
         status, reason, message = desired_status(body)
         meta = body.get("metadata") or {}
         key = (meta.get("namespace") or "default", meta.get("name") or "")
@@ -95,7 +77,7 @@ async def reconcile_workflow(rt: Runtime, event_type: str | None, body: Mapping[
         rt.workflows_written[key] = status
         old_reason = (cond.condition(current.get("conditions"), cond.READY) or {}).get("reason")
         if old_reason != reason:
-            invalid = reason == "InvalidSpec"
+            invalid = reason == INVALID_SPEC
             await post_event(
                 rt.client,
                 body,
@@ -103,10 +85,3 @@ async def reconcile_workflow(rt: Runtime, event_type: str | None, body: Mapping[
                 reason=reason,
                 message=message if invalid else "the workflow is valid",
             )
-    except Exception:
-        result = "error"
-        raise
-    finally:
-        rt.metrics.reconcile_seconds.labels(kind="Workflow", result=result).observe(
-            time.monotonic() - started
-        )

@@ -9,7 +9,7 @@ from pathlib import Path
 import kmock
 import pytest
 
-from controller.operator.crds import all_crds
+from controller.api.crds import all_crds
 from testsupport.emulator import ApiServer, write_kubeconfig
 
 # the client, the helpers and the operator thread live in testsupport (benchmarks use them too);

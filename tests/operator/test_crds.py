@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.operator import crds
+from controller.api import crds
+from controller.api.codeset import INTERVAL_PATTERN, PATH_PATTERN
+from controller.api.workflow import workflow_json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {
@@ -78,7 +80,7 @@ def test_workflow_crd_embeds_the_loader_schema() -> None:
     spec = crds.all_crds()["workflows.yaml"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"][
         "properties"
     ]["spec"]
-    source = crds.workflow_json_schema()["$defs"]
+    source = workflow_json_schema()["$defs"]
     step = spec["properties"]["steps"]["items"]
     assert step["properties"]["name"]["pattern"] == source["dnsLabel"]["pattern"]
     assert step["properties"]["with"]["x-kubernetes-preserve-unknown-fields"] is True
@@ -106,7 +108,7 @@ def test_workflow_crd_embeds_the_loader_schema() -> None:
     ],
 )
 def test_interval_pattern_admits_one_second_or_more(interval: str, ok: bool) -> None:
-    assert bool(re.match(crds.INTERVAL_PATTERN, interval)) is ok
+    assert bool(re.match(INTERVAL_PATTERN, interval)) is ok
 
 
 @pytest.mark.parametrize(
@@ -122,7 +124,7 @@ def test_interval_pattern_admits_one_second_or_more(interval: str, ok: bool) -> 
     ],
 )
 def test_sync_path_pattern_is_relative_and_stays_inside(value: str, ok: bool) -> None:
-    assert bool(re.match(crds.PATH_PATTERN, value)) is ok
+    assert bool(re.match(PATH_PATTERN, value)) is ok
 
 
 def test_printer_columns_and_codeset_fields() -> None:

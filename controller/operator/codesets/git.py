@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controller import gitsafe
-from controller.operator.codesets.spec import GitRef
+from controller.api.codeset import GitRef
+from controller.api.conditions import AUTHENTICATION_FAILED, FETCH_FAILED, REF_NOT_FOUND
 
 ASKPASS_SCRIPT = """#!/bin/sh
 # Sluice's GIT_ASKPASS: answers git's prompt from this process's environment, never from argv.
@@ -141,12 +142,12 @@ def classify(stderr: str, secrets: Sequence[str] = ()) -> tuple[str, str, str]:
     fatal = [line for line in lines if line.lower().startswith(("fatal:", "error:", "remote:"))]
     line = (fatal or lines or ["git failed without a message"])[-1][:300]
     if any(hint in lower for hint in _AUTH_HINTS):
-        return "AuthenticationFailed", "auth", line
+        return AUTHENTICATION_FAILED, "auth", line
     if any(hint in lower for hint in _UNREACHABLE_HINTS):
-        return "FetchFailed", "unreachable", line
+        return FETCH_FAILED, "unreachable", line
     if any(hint in lower for hint in _NOT_FOUND_HINTS):
-        return "FetchFailed", "not_found", line
-    return "FetchFailed", "other", line
+        return FETCH_FAILED, "not_found", line
+    return FETCH_FAILED, "other", line
 
 
 def scrub(text: str, secrets: Sequence[str] = ()) -> str:
@@ -262,7 +263,7 @@ async def _run(
         _kill(process)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(process.wait(), 5)
-        raise GitError("FetchFailed", "timeout", f"git {args[1]} timed out after {timeout:g}s") from None
+        raise GitError(FETCH_FAILED, "timeout", f"git {args[1]} timed out after {timeout:g}s") from None
     except asyncio.CancelledError:
         _kill(process)
         raise
@@ -272,9 +273,9 @@ async def _run(
     if watch_dir and max_dir_bytes and not too_large:
         too_large = _tree_size(watch_dir) > max_dir_bytes  # it finished between two checks
     if too_large:
-        raise GitError("FetchFailed", "too_large", f"repository larger than {max_dir_bytes} bytes")
+        raise GitError(FETCH_FAILED, "too_large", f"repository larger than {max_dir_bytes} bytes")
     if len(stdout) > max_output:
-        raise GitError("FetchFailed", "too_large", f"git {args[1]} printed more than {max_output} bytes")
+        raise GitError(FETCH_FAILED, "too_large", f"git {args[1]} printed more than {max_output} bytes")
     assert process.returncode is not None
     return Completed(stdout, stderr.decode("utf-8", "replace"), process.returncode)
 
@@ -331,7 +332,7 @@ class Git:
             found[name.strip()] = sha.strip()
         commit = found.get(f"{ref.full_name}^{{}}") or found.get(ref.full_name)
         if not commit or not gitsafe.is_commit_sha(commit):
-            raise GitError("RefNotFound", "not_found", f"{ref.kind} {ref.name!r} not found in the repository")
+            raise GitError(REF_NOT_FOUND, "not_found", f"{ref.kind} {ref.name!r} not found in the repository")
         return commit
 
     async def fetch(self, url: str, shas: Sequence[str], repo: str, credentials: Credentials | None) -> None:
@@ -339,7 +340,7 @@ class Git:
         gitsafe.validate_url(url)
         for sha in shas:
             if not gitsafe.is_commit_sha(sha):
-                raise GitError("FetchFailed", "other", "refusing to fetch something that is not a commit SHA")
+                raise GitError(FETCH_FAILED, "other", "refusing to fetch something that is not a commit SHA")
         secrets = credentials.secret_values() if credentials else []
         _init_bare(repo)
         with credential_env(credentials) as env:
@@ -377,7 +378,7 @@ class Git:
             max_output=self.limits.max_output_bytes * 4,
         )
         if done.returncode != 0:
-            raise GitError("FetchFailed", "other", f"git ls-tree failed: {scrub(done.stderr)[:200]}")
+            raise GitError(FETCH_FAILED, "other", f"git ls-tree failed: {scrub(done.stderr)[:200]}")
         entries: list[TreeEntry] = []
         for record in done.stdout.split(b"\x00"):
             if not record:
@@ -404,7 +405,7 @@ class Git:
             max_output=self.limits.max_fetch_bytes,
         )
         if done.returncode != 0:
-            raise GitError("FetchFailed", "other", f"git cat-file failed: {scrub(done.stderr)[:200]}")
+            raise GitError(FETCH_FAILED, "other", f"git cat-file failed: {scrub(done.stderr)[:200]}")
         blobs: dict[str, bytes] = {}
         data, offset = done.stdout, 0
         while offset < len(data):

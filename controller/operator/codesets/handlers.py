@@ -12,9 +12,9 @@ from typing import Any
 
 import kopf
 
+from controller.api.meta import GROUP, VERSION
 from controller.operator.codesets.tracker import CodesetConfig, CodesetTracker
 from controller.operator.runtime import Runtime
-from controller.operator.settings import GROUP, VERSION
 
 _TRACKERS: weakref.WeakKeyDictionary[kopf.OperatorRegistry, CodesetTracker] = weakref.WeakKeyDictionary()
 # Runtime is an unhashable dataclass: keyed by id, with a weak reference to notice reuse of an id.

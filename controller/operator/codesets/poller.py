@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from controller.api.conditions import FETCH_FAILED
 from controller.operator.codesets.git import Credentials, Git, GitError
 from controller.operator.codesets.spec import Source
 from controller.operator.conditions import now_rfc3339
@@ -183,7 +184,7 @@ class Poller:
                 error = exc
             except Exception as exc:  # e.g. the API server did not answer when reading the Secret
                 logger.warning("codeset poll could not run: %s", type(exc).__name__)
-                error = GitError("FetchFailed", "other", "could not prepare the Git call; will retry")
+                error = GitError(FETCH_FAILED, "other", "could not prepare the Git call; will retry")
             elapsed = time.monotonic() - started
         if self._on_poll is not None:
             changed = watch.last is None or watch.last.sha != sha

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller import settings
+from controller.api.codeset import CodesetSpec
+from controller.api.meta import CODESET, GROUP, VERSION, WORKFLOW, owner_reference
 from controller.operator.codesets.snapshots import Snapshot
-from controller.operator.codesets.spec import CodesetSpec
 from controller.operator.kube import ApiError, KubeClient, resource_path
-from controller.operator.settings import GROUP, VERSION
 
 SOURCE_ANNOTATION = f"{GROUP}/source-file"
 WORKFLOW_SUFFIXES = (".yaml", ".yml")
@@ -168,7 +168,7 @@ def _validate_files(
 def _placement_problem(
     document: Mapping[str, Any], spec: CodesetSpec, names: Mapping[str, str]
 ) -> tuple[str, str] | None:
-    if document.get("kind") != "Workflow":
+    if document.get("kind") != WORKFLOW:
         return ("$", "only native `kind: Workflow` files are synced (FuseML files run with `sluice run`)")
     meta = document.get("metadata") or {}
     if meta.get("namespace") and meta["namespace"] != spec.namespace:
@@ -181,17 +181,6 @@ def _placement_problem(
     return None
 
 
-def _owner(spec: CodesetSpec) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Codeset",
-        "name": spec.name,
-        "uid": spec.uid,
-        "controller": True,
-        "blockOwnerDeletion": False,
-    }
-
-
 def _manifest(item: Desired, spec: CodesetSpec, revision: str) -> dict[str, Any]:
     meta = item.document.get("metadata") or {}
     labels = {
@@ -202,13 +191,16 @@ def _manifest(item: Desired, spec: CodesetSpec, revision: str) -> dict[str, Any]
     annotations = {**(meta.get("annotations") or {}), SOURCE_ANNOTATION: item.file}
     return {
         "apiVersion": item.document.get("apiVersion"),
-        "kind": "Workflow",
+        "kind": WORKFLOW,
         "metadata": {
             "name": item.name,
             "namespace": spec.namespace,
             "labels": labels,
             "annotations": annotations,
-            "ownerReferences": [_owner(spec)],
+            # the Codeset manages it; deleting the Codeset need not wait for its Workflows
+            "ownerReferences": [
+                owner_reference(CODESET, spec.name, spec.uid, controller=True, block_owner_deletion=False)
+            ],
         },
         "spec": item.document.get("spec") or {},
     }
@@ -218,7 +210,7 @@ def _managed_by(obj: Mapping[str, Any], spec: CodesetSpec) -> bool:
     meta = obj.get("metadata") or {}
     owners = meta.get("ownerReferences") or []
     labelled = (meta.get("labels") or {}).get(settings.LABEL_CODESET) == spec.name
-    return labelled and any(o.get("uid") == spec.uid and o.get("kind") == "Codeset" for o in owners)
+    return labelled and any(o.get("uid") == spec.uid and o.get("kind") == CODESET for o in owners)
 
 
 def merge_diff(old: Any, new: Any) -> Any:

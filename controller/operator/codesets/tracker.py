@@ -19,34 +19,35 @@ import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from controller.api.codeset import CodesetSpec, InvalidCodeset, parse_codeset, webhook_path
+from controller.api.conditions import (
+    AUTHENTICATION_FAILED,
+    FETCH_FAILED,
+    INVALID_SPEC,
+    INVALID_WORKFLOW,
+    NEW_REVISION,
+    REF_NOT_FOUND,
+    SUCCEEDED,
+)
+from controller.api.meta import CODESET, GROUP, VERSION, object_stub
 from controller.operator import conditions as cond
 from controller.operator.codesets.git import Credentials, Git, GitError, GitLimits
 from controller.operator.codesets.metrics import CodesetMetrics
 from controller.operator.codesets.poller import Key, Poller, PollResult
 from controller.operator.codesets.snapshots import Snapshots
-from controller.operator.codesets.spec import (
-    CodesetSpec,
-    InvalidCodeset,
-    Source,
-    parse_codeset,
-    source_of,
-    webhook_path,
-)
+from controller.operator.codesets.spec import Source, source_of
 from controller.operator.codesets.sync import SyncOutcome, apply_workflows, desired_workflows
 from controller.operator.codesets.triggers import TriggerOutcome, trigger_runs
 from controller.operator.codesets.webhooks import WebhookReceiver, WebhookTarget
 from controller.operator.events import post_event
 from controller.operator.kube import ApiError, resource_path
 from controller.operator.runtime import Runtime
-from controller.operator.settings import GROUP, VERSION
 
 logger = logging.getLogger("sluice.operator.codesets")
 
 REQUEST_ANNOTATION = f"{GROUP}/reconcile-requested-at"
 # Reasons after which the same commit must be handled again, not skipped as "already done".
-_RETRY_REASONS = frozenset(
-    {"FetchFailed", "AuthenticationFailed", "RefNotFound", "InvalidSpec", "SyncFailed"}
-)
+_RETRY_REASONS = frozenset({FETCH_FAILED, AUTHENTICATION_FAILED, REF_NOT_FOUND, INVALID_SPEC})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,7 +140,7 @@ class CodesetTracker:
             self.poller.unsubscribe(key)
             self.specs.pop(key, None)
             generation = int(meta.get("generation") or 1)
-            await self._write(key, {"observedGeneration": generation}, "stalled", "InvalidSpec", str(exc))
+            await self._write(key, {"observedGeneration": generation}, "stalled", INVALID_SPEC, str(exc))
             return
         previous = self.specs.get(key)
         self.specs[key] = spec
@@ -201,9 +202,9 @@ class CodesetTracker:
     def _retry_later(self, key: Key, result: PollResult, exc: ApiError) -> None:
         """The API failed beyond the client's own retries: try the same result again with backoff
         (the next poll may be an hour away), unless a newer result arrives first."""
-        attempt = self._attempts.get(key, 0) + 1
-        self._attempts[key] = attempt
-        delay = min(self.rt.config.retry_delay * (2 ** min(attempt, 8)), 300.0)
+        attempt = self._attempts.get(key, 0)
+        self._attempts[key] = attempt + 1
+        delay = self.rt.config.backoff(attempt)
         logger.warning("codeset %s/%s: API error %s; retrying in %.1fs", *key, exc.status, delay)
 
         def again() -> None:
@@ -278,17 +279,17 @@ class CodesetTracker:
             message = f"{what}: {count} workflow file problem{'s' if count != 1 else ''}: " + "; ".join(
                 outcome.errors
             )
-            await self._write(key, fields, "stalled", "InvalidWorkflow", message, warn=True)
+            await self._write(key, fields, "stalled", INVALID_WORKFLOW, message, warn=True)
         else:
             synced = (
                 f"; {len(outcome.workflows)} workflows synced from {spec.sync_path or '.'}" if outcome else ""
             )
-            await self._write(key, fields, "ready", "Succeeded", f"tracking {what}{synced}")
+            await self._write(key, fields, "ready", SUCCEEDED, f"tracking {what}{synced}")
         if forced is not None and self._forced.get(key) == forced:
             del self._forced[key]
         if status.get("revision") != sha:
             started = f"; started {len(triggered.created)} runs" if triggered and triggered.created else ""
-            await self._event(key, "Normal", "NewRevision", f"fetched {what}{started}")
+            await self._event(key, "Normal", NEW_REVISION, f"fetched {what}{started}")
 
     # --- status and events -----------------------------------------------------------------------
 
@@ -336,11 +337,9 @@ class CodesetTracker:
 
     async def _event(self, key: Key, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None:
         body = self.bodies.get(key) or {}
-        involved = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "Codeset",
-            "metadata": {**(body.get("metadata") or {}), "namespace": key[0], "name": key[1]},
-        }
+        stub = object_stub(CODESET, *key)
+        # the last seen metadata too: the Event names the uid and resourceVersion it is about
+        involved = {**stub, "metadata": {**(body.get("metadata") or {}), **stub["metadata"]}}
         await post_event(self.rt.client, involved, type_=type_, reason=reason, message=message)
 
     # --- credentials and webhooks ----------------------------------------------------------------
@@ -353,11 +352,11 @@ class CodesetTracker:
             return None
         secret = await self._secret(source.namespace, source.secret_name)
         if secret is None:
-            raise GitError("AuthenticationFailed", "secret", f"Secret {source.secret_name} not found")
+            raise GitError(AUTHENTICATION_FAILED, "secret", f"Secret {source.secret_name} not found")
         credentials = Credentials.from_secret(secret)
         if credentials.empty:
             raise GitError(
-                "AuthenticationFailed",
+                AUTHENTICATION_FAILED,
                 "secret",
                 f"Secret {source.secret_name} has no username+password, token or identity",
             )

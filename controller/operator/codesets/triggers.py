@@ -11,14 +11,13 @@ the one place that policy lives.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from controller import settings
-from controller.operator.codesets.spec import CodesetSpec
+from controller.api.codeset import CodesetSpec
+from controller.api.meta import API_VERSION, GROUP, VERSION, WORKFLOW, WORKFLOW_RUN, owner_reference
+from controller.api.workflow import parse_workflow
 from controller.operator.kube import ApiError, KubeClient, resource_path
-from controller.operator.settings import GROUP, VERSION
 
 logger = logging.getLogger("sluice.operator.codesets.triggers")
 
@@ -32,15 +31,9 @@ class TriggerOutcome:
     waiting: list[str] = field(default_factory=list)  # another codeset input has no revision yet
 
 
-def _workflow_object(body: Mapping[str, Any]) -> dict[str, Any]:
-    from controller.operator.workflows import workflow_object
-
-    return workflow_object(body)
-
-
 async def trigger_runs(client: KubeClient, spec: CodesetSpec, revision: str) -> TriggerOutcome:
     from controller.compiler import run_name_for
-    from controller.spec import SpecError, load_workflow_object
+    from controller.spec import SpecError
 
     outcome = TriggerOutcome()
     workflows = await client.list(resource_path(GROUP, VERSION, "workflows", spec.namespace))
@@ -50,7 +43,7 @@ async def trigger_runs(client: KubeClient, spec: CodesetSpec, revision: str) -> 
         if meta.get("deletionTimestamp"):
             continue
         try:
-            workflow = load_workflow_object(_workflow_object(body), f"workflow {meta.get('name')}")
+            workflow = parse_workflow(body)
         except SpecError:
             continue  # the Workflow reconciler reports it as Stalled
         if workflow.run_policy.trigger == "manual":
@@ -72,8 +65,8 @@ async def trigger_runs(client: KubeClient, spec: CodesetSpec, revision: str) -> 
             continue
         name = run_name_for(workflow, {}, revisions)
         run = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "WorkflowRun",
+            "apiVersion": API_VERSION,
+            "kind": WORKFLOW_RUN,
             "metadata": {
                 "name": name,
                 "namespace": spec.namespace,
@@ -83,15 +76,15 @@ async def trigger_runs(client: KubeClient, spec: CodesetSpec, revision: str) -> 
                     settings.LABEL_REVISION: revision,
                 },
                 "annotations": {TRIGGER_ANNOTATION: f"Codeset/{spec.name}"},
+                # owned, not controlled, by its Workflow: deleting the Workflow collects its runs
                 "ownerReferences": [
-                    {
-                        "apiVersion": f"{GROUP}/{VERSION}",
-                        "kind": "Workflow",
-                        "name": workflow.name,
-                        "uid": meta.get("uid"),
-                        "controller": False,
-                        "blockOwnerDeletion": False,
-                    }
+                    owner_reference(
+                        WORKFLOW,
+                        workflow.name,
+                        str(meta.get("uid") or ""),
+                        controller=False,
+                        block_owner_deletion=False,
+                    )
                 ],
             },
             "spec": {"workflowRef": {"name": workflow.name}, "inputs": {}, "codesetRevisions": revisions},

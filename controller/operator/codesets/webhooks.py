@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from controller.api.codeset import GitRef
 from controller.operator.codesets.metrics import CodesetMetrics
-from controller.operator.codesets.spec import GitRef
 
 logger = logging.getLogger("sluice.operator.codesets.webhooks")
 
