@@ -15,76 +15,34 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.adversarial.conftest import REPO
+from tests.stages.conftest import prepare, train
+from testsupport.gitserver import free_port
 
 pytestmark = pytest.mark.slow  # trains a (tiny) network once
 MODEL = "adder"
 LIMIT = 4 * 1024 * 1024  # the server's default body limit
 
 
-def _stage(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, "-m", f"stages.{module}", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     tmp = tmp_path_factory.mktemp("serving")
-    done = _stage(
-        "prepare",
-        "--generator",
-        "sum-of-two",
-        "--samples",
-        "400",
-        "--artifacts-dir",
-        str(tmp),
-        "--result",
-        f"dataset={tmp / 'dataset.path'}",
-        cwd=tmp,
+    dataset = prepare(tmp, "sum-of-two", "--samples", "400")
+    model, _ = train(
+        tmp, dataset, "--layers", '[{"dense":4,"activation":"relu"},{"dense":1}]', "--epochs", "1"
     )
-    assert done.returncode == 0, done.stderr
-    dataset = (tmp / "dataset.path").read_text()
-    done = _stage(
-        "train_keras",
-        "--dataset",
-        dataset,
-        "--layers",
-        '[{"dense":4,"activation":"relu"},{"dense":1}]',
-        "--epochs",
-        "1",
-        "--artifacts-dir",
-        str(tmp),
-        "--result",
-        f"model={tmp / 'model.path'}",
-        cwd=tmp,
-    )
-    assert done.returncode == 0, done.stderr
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "stages.serve",
             "--model-dir",
-            (tmp / "model.path").read_text(),
+            str(model),
             "--name",
             MODEL,
             "--port",

@@ -72,22 +72,23 @@ class Trained:
 SUM_LAYERS = '[{"dense":20,"activation":"relu"},{"dense":20,"activation":"relu"},{"dense":1}]'
 
 
+def _sum_network(tmp: Path, generator: str) -> Trained:
+    """The sum-of-two network, trained (seeded) on 8000 samples of `generator`."""
+    dataset = prepare(tmp, generator, "--samples", "8000", "--seed", "1")
+    model, run = train(tmp, dataset, "--layers", SUM_LAYERS, "--epochs", "8", "--seed", "1")
+    return Trained(dataset, model, run)
+
+
 @pytest.fixture(scope="session")
 def random_pairs(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """The fix: a network trained on independent random pairs."""
-    tmp = tmp_path_factory.mktemp("random-pairs")
-    dataset = prepare(tmp, "sum-of-two", "--samples", "8000", "--seed", "1")
-    model, run = train(tmp, dataset, "--layers", SUM_LAYERS, "--epochs", "8", "--seed", "1")
-    return Trained(dataset, model, run)
+    return _sum_network(tmp_path_factory.mktemp("random-pairs"), "sum-of-two")
 
 
 @pytest.fixture(scope="session")
 def equal_pairs(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """The article's mistake: the same network trained on (i, i) only."""
-    tmp = tmp_path_factory.mktemp("equal-pairs")
-    dataset = prepare(tmp, "sum-of-two-equal-pairs", "--samples", "8000", "--seed", "1")
-    model, run = train(tmp, dataset, "--layers", SUM_LAYERS, "--epochs", "8", "--seed", "1")
-    return Trained(dataset, model, run)
+    return _sum_network(tmp_path_factory.mktemp("equal-pairs"), "sum-of-two-equal-pairs")
 
 
 @pytest.fixture
