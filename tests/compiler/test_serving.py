@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from controller.compiler.serving import (
+from controller.serving import (
+    TARGETS,
     TRITON_MODEL_DIR,
     TRITON_MODEL_NAME,
     TRITON_REPOSITORY,
@@ -17,7 +18,7 @@ from controller.compiler.serving import (
 URI = "pvc://pvc-1a2b3c/train/model/triton"
 
 
-@pytest.mark.parametrize("target", ["kserve", "seldon", "seldon-v1"])
+@pytest.mark.parametrize("target", list(TARGETS))  # a new target is validated against its CRD too
 @pytest.mark.parametrize(
     "options",
     [

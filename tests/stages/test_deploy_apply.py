@@ -18,7 +18,6 @@ from stages.common import StageError
 from tests.compiler.upstream import SCHEMAS_ROOT
 from tests.stages.conftest import Trained, run_stage
 
-pytest.importorskip("controller.compiler.serving")
 emulator = pytest.importorskip("testsupport.emulator")
 serve_emulator = pytest.importorskip("tests.operator.conftest").serve_emulator
 kmock = pytest.importorskip("kmock")

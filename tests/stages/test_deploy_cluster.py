@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
+from controller import serving
 from stages.common import StageError
 from stages.deploy import (
     check_triton_repository,
@@ -20,8 +21,6 @@ from stages.deploy import (
 )
 from tests.compiler.upstream import SCHEMAS_ROOT
 from tests.stages.conftest import run_stage
-
-serving = pytest.importorskip("controller.compiler.serving")
 
 UPSTREAM = SCHEMAS_ROOT
 CRDS = {

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from controller.compiler.serving import TRITON_MODEL_NAME, storage_path
+from controller.serving import TRITON_MODEL_NAME, storage_path
 from stages.common import StageError
 from stages.triton_export import TRITON_MAX_BATCH_SIZE, triton_config
 from tests.stages.conftest import Trained
