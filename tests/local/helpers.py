@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,16 @@ from controller.executors.local.engine import LocalRun
 from controller.executors.local.store import RunRecord
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie is dead for our purposes)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split()[2] == "Z")
 
 
 def fixture(name: str) -> dict[str, Any]:

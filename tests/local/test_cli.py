@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.local.helpers import FIXTURES
+from tests.local.helpers import FIXTURES, alive
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,15 +74,6 @@ def test_bad_input_is_one_line_exit_1(home: Path, tmp_path: Path) -> None:
     assert sluice(home, "run").returncode == 2
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split()[2] == "Z")
-
-
 def test_ctrl_c_cancels_and_leaves_no_child(home: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "controller.cli.main", "run", str(FIXTURES / "sleeper.yaml")],
@@ -97,15 +88,15 @@ def test_ctrl_c_cancels_and_leaves_no_child(home: Path) -> None:
     while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
         time.sleep(0.05)
     child = int(pid_file.read_text())
-    assert _alive(child)
+    assert alive(child)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert "cancelled" in err
     deadline = time.monotonic() + 5
-    while _alive(child) and time.monotonic() < deadline:
+    while alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(child)
+    assert not alive(child)
     record = json.loads(next((home / "runs").glob("sleeper-*/run.json")).read_text())
     assert record["phase"] == "Cancelled"
     phases = {s["name"]: s["phase"] for s in record["steps"]}

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import pytest
 
 from controller.executors.local.tekton import UnsupportedError
-from tests.local.helpers import artifacts_workspace, fixture, pipelinerun, run_local, script_task
+from tests.local.helpers import alive, artifacts_workspace, fixture, pipelinerun, run_local, script_task
 
 
 def test_diamond_middle_tasks_overlap_and_results_flow(home: Path) -> None:
@@ -126,16 +125,6 @@ def test_retries_rerun_a_failed_task(home: Path, tmp_path: Path) -> None:
     assert "after 1 retries" in record.tasks["never"].message
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead for our purposes
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split()[2] == "Z")
-
-
 def test_task_timeout_kills_the_step_and_its_children(home: Path, tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
     slow = script_task("slow", f"sleep 60 &\necho $! > {pid_file}\nwait", timeout="1s")
@@ -145,9 +134,9 @@ def test_task_timeout_kills_the_step_and_its_children(home: Path, tmp_path: Path
     assert (record.phase, record.tasks["slow"].reason) == ("Failed", "TimedOut")
     child = int(pid_file.read_text())
     deadline = time.monotonic() + 5
-    while _alive(child) and time.monotonic() < deadline:
+    while alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(child)
+    assert not alive(child)
 
 
 def test_tasks_timeout_still_runs_finally(home: Path) -> None:

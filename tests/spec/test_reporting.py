@@ -63,50 +63,25 @@ def test_format_with_and_without_a_path() -> None:
 
 LONG = "k" * 1000
 
+
+def steps(*flows: str) -> str:
+    """A native workflow whose steps are these YAML flow mappings."""
+    return native("spec:\n  steps:\n" + "".join(f"    - {{{flow}}}\n" for flow in flows))
+
+
 LONG_VALUES = [
     text(f"{LONG}: 1\n{LONG}: 2\n"),  # duplicate key
-    native(f"""
-        spec:
-          steps: [{{name: a, uses: sluice/prepare, with: {{{LONG}: 1}}}}]
-        """),  # unknown parameter
-    native(f"""
-        spec:
-          steps: [{{name: a, image: b, args: ["{{{{ inputs.{LONG}. }}}}"]}}]
-        """),  # malformed reference
-    native(f"""
-        spec:
-          steps: [{{name: a, image: b, args: ["{{{{ {LONG}.x }}}}"]}}]
-        """),  # unknown root
-    native(f"""
-        spec:
-          steps: [{{name: a, image: b, args: ["{{{{ inputs.{LONG} }}}}"]}}]
-        """),  # unknown input
-    native(f"""
-        spec:
-          steps: [{{name: a, image: b, args: ["{{{{ steps.{LONG}.outputs.o }}}}"]}}]
-        """),  # unknown step
-    native(f"""
-        spec:
-          steps:
-            - {{name: a, image: b}}
-            - {{name: c, image: b, args: ["{{{{ steps.a.outputs.{LONG} }}}}"]}}
-        """),  # unknown output
-    native(f"""
-        spec:
-          steps: [{{name: a, image: b, when: "{LONG[:900]} > 1"}}]
-        """),  # when.type
-    native(f"""
-        spec:
-          steps: [{{name: a, image: b, env: {{X: "{{{{ extensions.{LONG}.url }}}}"}}}}]
-        """),  # unknown extension
-    native(f"""
-        spec:
-          steps: [{{name: a, image: !{LONG} b}}]
-        """),  # tag
-    native(f"""
-        spec:
-          steps: [{{name: a, image: b, {LONG}: 1}}]
-        """),  # unknown field
+    steps(f"name: a, uses: sluice/prepare, with: {{{LONG}: 1}}"),  # unknown parameter
+    steps(f'name: a, image: b, args: ["{{{{ inputs.{LONG}. }}}}"]'),  # malformed reference
+    steps(f'name: a, image: b, args: ["{{{{ {LONG}.x }}}}"]'),  # unknown root
+    steps(f'name: a, image: b, args: ["{{{{ inputs.{LONG} }}}}"]'),  # unknown input
+    steps(f'name: a, image: b, args: ["{{{{ steps.{LONG}.outputs.o }}}}"]'),  # unknown step
+    # unknown output
+    steps("name: a, image: b", f'name: c, image: b, args: ["{{{{ steps.a.outputs.{LONG} }}}}"]'),
+    steps(f'name: a, image: b, when: "{LONG[:900]} > 1"'),  # when.type
+    steps(f'name: a, image: b, env: {{X: "{{{{ extensions.{LONG}.url }}}}"}}'),  # unknown extension
+    steps(f"name: a, image: !{LONG} b"),  # tag
+    steps(f"name: a, image: b, {LONG}: 1"),  # unknown field
 ]
 
 
