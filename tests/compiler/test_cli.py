@@ -31,18 +31,20 @@ def test_compile_prints_the_pipelinerun(upstream):
     assert again.stdout == done.stdout
 
 
+# the FuseML example with its codeset given by URL
+COMPILE_FUSEML = (
+    "compile",
+    "workflows/fuseml-mlflow-e2e.yaml",
+    "--codeset=mlflow-codeset=https://github.com/fuseml/examples.git",
+)
+
+
 def test_compile_fuseml_with_codeset_and_extensions():
     done = sluice(
-        "compile",
-        "workflows/fuseml-mlflow-e2e.yaml",
-        "--codeset",
-        "mlflow-codeset=https://github.com/fuseml/examples.git",
-        "--codeset-revision",
-        f"mlflow-codeset={PINNED}",
-        "--extensions",
-        "tests/compiler/extensions",
-        "--input",
-        "predictor=1.0",
+        *COMPILE_FUSEML,
+        f"--codeset-revision=mlflow-codeset={PINNED}",
+        "--extensions=tests/compiler/extensions",
+        "--input=predictor=1.0",
     )
     assert done.returncode == 0, done.stderr
     run = yaml.safe_load(done.stdout)
@@ -59,14 +61,7 @@ def test_invalid_input_is_reported_with_file_line_and_path():
 
 
 def test_unresolvable_extension_is_a_clear_error():
-    done = sluice(
-        "compile",
-        "workflows/fuseml-mlflow-e2e.yaml",
-        "--codeset",
-        "mlflow-codeset=https://github.com/fuseml/examples.git",
-        "--extensions",
-        "tests/compiler/extensions/kserve",
-    )
+    done = sluice(*COMPILE_FUSEML, "--extensions=tests/compiler/extensions/kserve")
     assert done.returncode == 1
     assert "step 'trainer': extension selector 'mlflow-tracking'" in done.stderr
 
@@ -82,15 +77,7 @@ def test_usage_errors_exit_2():
 
 def test_deploy_manifest(upstream):
     done = sluice(
-        "deploy-manifest",
-        "--target",
-        "seldon-v1",
-        "--name",
-        "sum",
-        "--model-uri",
-        "s3://b/m",
-        "--namespace",
-        "ml",
+        "deploy-manifest", "--target=seldon-v1", "--name=sum", "--model-uri=s3://b/m", "--namespace=ml"
     )
     assert done.returncode == 0, done.stderr
     manifest = yaml.safe_load(done.stdout)

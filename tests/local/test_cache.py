@@ -6,46 +6,29 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from tests.local.helpers import artifacts_workspace, pipelinerun, run_local
+from tests.local.helpers import artifacts_workspace, pipelinerun, run_local, script_task
 
 
 def _two_stage(name: str, samples: str, counter: Path) -> dict[str, Any]:
     """`make` writes an artifact folder and returns its path; `use` reads it (the stage contract)."""
-    make = {
-        "name": "make",
-        "params": [{"name": "n", "value": "$(params.samples)"}],
-        "workspaces": [{"name": "artifacts", "workspace": "artifacts"}],
-        "taskSpec": {
-            "params": [{"name": "n"}],
-            "results": [{"name": "data"}],
-            "workspaces": [{"name": "artifacts"}],
-            "steps": [
-                {
-                    "name": "make",
-                    "image": "x",
-                    "script": f"echo make >> {counter}\nmkdir -p $(workspaces.artifacts.path)/make/data\n"
-                    "seq $(params.n) > $(workspaces.artifacts.path)/make/data/rows.txt\n"
-                    "printf '%s' $(workspaces.artifacts.path)/make/data > $(results.data.path)",
-                }
-            ],
-        },
-    }
-    use = {
-        "name": "use",
-        "params": [{"name": "data", "value": "$(tasks.make.results.data)"}],
-        "taskSpec": {
-            "params": [{"name": "data"}],
-            "results": [{"name": "lines"}],
-            "steps": [
-                {
-                    "name": "count",
-                    "image": "x",
-                    "script": f"echo use >> {counter}\n"
-                    "printf '%s' $(wc -l < $(params.data)/rows.txt) > $(results.lines.path)",
-                }
-            ],
-        },
-    }
+    make = script_task(
+        "make",
+        f"echo make >> {counter}\nmkdir -p $(workspaces.artifacts.path)/make/data\n"
+        "seq $(params.n) > $(workspaces.artifacts.path)/make/data/rows.txt\n"
+        "printf '%s' $(workspaces.artifacts.path)/make/data > $(results.data.path)",
+        params=[{"name": "n"}],
+        results=[{"name": "data"}],
+        workspaces=[{"name": "artifacts"}],
+    )
+    make["params"] = [{"name": "n", "value": "$(params.samples)"}]
+    make["workspaces"] = [{"name": "artifacts", "workspace": "artifacts"}]
+    use = script_task(
+        "use",
+        f"echo use >> {counter}\nprintf '%s' $(wc -l < $(params.data)/rows.txt) > $(results.lines.path)",
+        params=[{"name": "data"}],
+        results=[{"name": "lines"}],
+    )
+    use["params"] = [{"name": "data", "value": "$(tasks.make.results.data)"}]
     obj = pipelinerun(
         name, [make, use], params=[{"name": "samples", "default": "5"}], workspaces=[{"name": "artifacts"}]
     )
