@@ -14,9 +14,9 @@ from controller.serving import TARGETS
 DEFAULT_REVISION = "HEAD"
 
 if TYPE_CHECKING:
-    ServingTarget = str
+    TargetName = str
 else:  # `--target` choices: the registry's targets, in its order
-    ServingTarget = StrEnum("ServingTarget", {name.replace("-", "_"): name for name in TARGETS})
+    TargetName = StrEnum("TargetName", {name.replace("-", "_"): name for name in TARGETS})
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:
@@ -131,7 +131,7 @@ def compile_command(
 
 
 def deploy_manifest(
-    target: Annotated[ServingTarget, typer.Option("--target", help="Serving platform.")],
+    target: Annotated[TargetName, typer.Option("--target", help="Serving platform.")],
     name: Annotated[str, typer.Option("--name", help="Name of the served model.")],
     model_uri: Annotated[
         str,

@@ -98,7 +98,7 @@ def test_canary_is_refused_by_the_targets_without_it() -> None:
 
 
 def test_every_list_of_target_names_is_the_registrys() -> None:
-    from controller.cli.commands_compile import ServingTarget as CliTargets
+    from controller.cli.commands_compile import TargetName as CliTargets
     from controller.spec.stages import STAGES
     from stages.deploy import TARGETS as DEPLOY_TARGETS
 
