@@ -1,4 +1,10 @@
-"""Settings in one place. Environment variables override the defaults."""
+"""Settings in one place: constants, and the few environment switches read at the edges.
+
+Nothing here reads the environment at import. The functions below (`stages_image`,
+`allow_local_git`, `sluice_home`) are read once by an edge - the command line, the operator's
+configuration, a stage process - and passed on as arguments: the compiler and the spec never call
+them (tests/test_layering.py checks it).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +19,9 @@ WORKFLOW_API_VERSION = f"{API_GROUP}/{API_VERSION}"
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 
-# The image built-in stages run in on a cluster; versioned, never `latest`.
-STAGES_IMAGE = os.environ.get("SLUICE_STAGES_IMAGE", "ghcr.io/sluice-dev/sluice-stages:0.1.0")
+# The image built-in stages run in on a cluster; versioned, never `latest`. SLUICE_STAGES_IMAGE
+# overrides it (`stages_image()`).
+DEFAULT_STAGES_IMAGE = "ghcr.io/sluice-dev/sluice-stages:0.1.0"
 
 # Defaults the compiler applies when a workflow gives none.
 DEFAULT_REQUESTS = {"cpu": "250m", "memory": "512Mi"}
@@ -28,6 +35,11 @@ LABEL_WORKFLOW = f"{API_GROUP}/workflow"
 LABEL_RUN = f"{API_GROUP}/run"
 LABEL_CODESET = f"{API_GROUP}/codeset"
 LABEL_REVISION = f"{API_GROUP}/revision"
+
+
+def stages_image() -> str:
+    """`SLUICE_STAGES_IMAGE`, else the default stages image (read at the edges only)."""
+    return os.environ.get("SLUICE_STAGES_IMAGE", DEFAULT_STAGES_IMAGE)
 
 
 def allow_local_git() -> bool:

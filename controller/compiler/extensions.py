@@ -13,22 +13,20 @@ a Secret reference (through `servicecredentials` or `{secretKeyRef: {name,
 key}}`), and steps receive it as `valueFrom.secretKeyRef`. The referenced
 Secret must exist in the run's namespace (a Pod can only read its own
 namespace's Secrets); FuseML's `namespace` on a transform is kept for reference.
+
+No file I/O here: description files are read (with the hardened YAML loader) by
+`controller.spec.extension_files.read_extension_files` at the edge, and their documents given to
+`ExtensionRegistry.from_sources`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from controller.compiler.versions import VersionConstraintError, check_constraint, parse_version, satisfies
 from controller.spec.model import ExtensionSelector, SecretKeyRef
-
-MAX_FILE_BYTES = 1024 * 1024
 
 
 class ExtensionError(ValueError):
@@ -294,7 +292,7 @@ def _pick_credential(service: Service) -> Credential | None:
 
 
 class ExtensionRegistry:
-    """Every extension read from description files; resolves step selectors."""
+    """Every extension of the given description documents; resolves step selectors."""
 
     def __init__(self, extensions: Iterable[Extension] = ()):
         self.extensions: tuple[Extension, ...] = tuple(sorted(extensions, key=lambda e: (e.id, e.source)))
@@ -308,13 +306,10 @@ class ExtensionRegistry:
         return cls(parse_extension(doc, f"{source}[{i}]") for i, doc in enumerate(documents))
 
     @classmethod
-    def from_files(cls, paths: Iterable[str | os.PathLike[str]]) -> ExtensionRegistry:
-        """Files, or folders searched for `description.yaml` at any depth and `*.yaml` at the top."""
-        extensions: list[Extension] = []
-        for path in paths:
-            for file in _description_files(Path(path)):
-                extensions.extend(_read_file(file))
-        return cls(extensions)
+    def from_sources(cls, documents: Iterable[tuple[str, Any]]) -> ExtensionRegistry:
+        """(source, document) pairs, as `controller.spec.extension_files.read_extension_files`
+        returns them; the source names the document in messages."""
+        return cls(parse_extension(doc, source) for source, doc in documents)
 
     def resolve(self, selector: ExtensionSelector) -> ResolvedExtension:
         """The best service for a selector (highest version, then ids); ExtensionError if none."""
@@ -368,34 +363,3 @@ def _service_matches(service: Service, selector: ExtensionSelector) -> bool:
         and (selector.service_resource is None or selector.service_resource == service.resource)
         and (selector.service_category is None or selector.service_category == service.category)
     )
-
-
-def _description_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        found = {p for p in path.rglob("description.y*ml")} | {p for p in path.glob("*.y*ml")}
-        return sorted(p for p in found if p.is_file() and p.suffix in (".yaml", ".yml"))
-    if not path.exists():
-        raise ExtensionError(f"{path}: no such file or folder")
-    return [path]
-
-
-def _read_file(file: Path) -> list[Extension]:
-    try:
-        if file.stat().st_size > MAX_FILE_BYTES:
-            raise ExtensionError(f"{file}: larger than {MAX_FILE_BYTES} bytes")
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ExtensionError(f"{file}: {exc.strerror or 'cannot read'}") from None
-    except UnicodeDecodeError:
-        raise ExtensionError(f"{file}: not UTF-8 text") from None
-    try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
-        raise ExtensionError(f"{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
-    except RecursionError:  # PyYAML's composer recurses once per nesting level
-        raise ExtensionError(f"{file}: invalid YAML: nested too deeply") from None
-    if len(documents) == 1:
-        return [parse_extension(documents[0], str(file))]
-    return [parse_extension(doc, f"{file}[{i}]") for i, doc in enumerate(documents)]

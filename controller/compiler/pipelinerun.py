@@ -175,12 +175,18 @@ def compile_run(
     namespace: str | None = None,
     run_name: str | None = None,
     stages_image: str | None = None,
+    allow_local_git: bool = False,
 ) -> dict[str, Any]:
-    """Compile a validated workflow into a `tekton.dev/v1` PipelineRun; CompileError lists every problem."""
+    """Compile a validated workflow into a `tekton.dev/v1` PipelineRun; CompileError lists every problem.
+
+    Everything it depends on is an argument: `stages_image` (default `settings.DEFAULT_STAGES_IMAGE`)
+    and `allow_local_git` (admit file:// and loopback codeset URLs) are read from the environment
+    by the caller (`sluice compile`/`sluice run`, the operator's configuration), never here.
+    """
     problems = Problems(workflow)
     given = dict(inputs or {})
     values = check_inputs(workflow, given, problems)
-    plans = plan_codesets(workflow, values, codesets or {}, problems)
+    plans = plan_codesets(workflow, values, codesets or {}, problems, allow_local_git=allow_local_git)
     resolved = resolve_extensions(workflow, extensions, problems)
     problems.raise_if_any()
 
@@ -191,7 +197,7 @@ def compile_run(
         workflow=workflow.name,
         run=name,
         namespace=target_namespace or NAMESPACE_FROM_CONTEXT,
-        stages_image=stages_image or settings.STAGES_IMAGE,
+        stages_image=stages_image or settings.DEFAULT_STAGES_IMAGE,
     )
     names = UniqueNames()
     step_tasks = {s.name: names.claim(dns_label(s.name)) for s in workflow.steps}

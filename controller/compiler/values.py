@@ -89,8 +89,11 @@ def plan_codesets(
     values: Mapping[str, Any],
     sources: Mapping[str, CodesetSource],
     problems: Problems,
+    *,
+    allow_local_git: bool = False,
 ) -> dict[str, CodesetPlan]:
-    """One plan per codeset input, with its URL and revision checked by `controller.gitsafe`."""
+    """One plan per codeset input, with its URL and revision checked by `controller.gitsafe`
+    (file:// and loopback URLs only with `allow_local_git`)."""
     plans: dict[str, CodesetPlan] = {}
     for name in sources:
         declared = workflow.input(name)
@@ -110,7 +113,7 @@ def plan_codesets(
             )
             continue
         try:
-            url = validate_url(source.url)
+            url = validate_url(source.url, allow_local=allow_local_git)
             validate_ref(source.revision)
         except GitSafetyError as exc:
             problems.error(path, "codeset.unsafe", f"codeset {declared.name!r}: {exc}", at=at)

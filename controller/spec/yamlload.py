@@ -143,7 +143,16 @@ def _events(text: str) -> Iterator[Any]:
 
 def parse_yaml(text: str, file: str, *, max_depth: int = settings.MAX_DEPTH) -> Parsed:
     """Parse exactly one YAML document into plain JSON-like values with positions."""
+    return _parse(text, file, max_depth, False)[0]
 
+
+def parse_yaml_documents(text: str, file: str, *, max_depth: int = settings.MAX_DEPTH) -> list[Parsed]:
+    """Parse every document of a YAML stream (`---` separated) with the same limits; empty
+    (null) documents are left out, so an empty text gives an empty list."""
+    return _parse(text, file, max_depth, True)
+
+
+def _parse(text: str, file: str, max_depth: int, several: bool) -> list[Parsed]:
     def fail(code: str, message: str, pos: tuple[int, int] = (0, 0), path: str = "") -> YamlError:
         return YamlError(Diagnostic(file, pos[0], pos[1], path, code, message))
 
@@ -152,6 +161,7 @@ def parse_yaml(text: str, file: str, *, max_depth: int = settings.MAX_DEPTH) -> 
     root: Any = None
     documents = 0
     seen_root = False
+    found: list[Parsed] = []
 
     def attach(value: Any, pos: tuple[int, int]) -> str:
         nonlocal root, seen_root
@@ -198,7 +208,7 @@ def parse_yaml(text: str, file: str, *, max_depth: int = settings.MAX_DEPTH) -> 
             kind = type(event)
             if kind is yaml.DocumentStartEvent:
                 documents += 1
-                if documents > 1:
+                if documents > 1 and not several:
                     raise fail(
                         "yaml.multiple-documents", "exactly one YAML document is allowed", _mark(event)
                     )
@@ -237,6 +247,10 @@ def parse_yaml(text: str, file: str, *, max_depth: int = settings.MAX_DEPTH) -> 
                 stack.append(_Frame(container, path))
             elif kind in (yaml.MappingEndEvent, yaml.SequenceEndEvent):
                 stack.pop()
+            elif kind is yaml.DocumentEndEvent and several:
+                if seen_root and root is not None:
+                    found.append(Parsed(root, positions))
+                positions, root, seen_root = {}, None, False
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
@@ -257,9 +271,11 @@ def parse_yaml(text: str, file: str, *, max_depth: int = settings.MAX_DEPTH) -> 
         ) from None
     except yaml.YAMLError as exc:
         raise fail("yaml.syntax", f"YAML syntax error: {str(exc).splitlines()[0]}") from None
+    if several:
+        return found
     if not seen_root or root is None:
         raise fail("yaml.empty", "the file holds no YAML document", (1, 1))
-    return Parsed(root, positions)
+    return [Parsed(root, positions)]
 
 
 def decode(data: bytes, file: str, *, max_bytes: int = settings.MAX_FILE_BYTES) -> str:

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from controller.compiler import CodesetSource, CompileError, ExtensionRegistry, compile_run
 from controller.spec import SpecError, validate_document
+from controller.spec.extension_files import read_extension_files
 from tests.adversarial.conftest import REPO
 from tests.compiler.upstream import shared
 
@@ -27,7 +28,7 @@ EXAMPLES = sorted((REPO / "workflows").glob("*.yaml")) + sorted(
     (REPO / "tests/compiler/workflows").glob("*.yaml")
 )
 DOCUMENTS = [yaml.safe_load(p.read_text()) for p in EXAMPLES]
-REGISTRY = ExtensionRegistry.from_files([REPO / "tests" / "compiler" / "extensions"])
+REGISTRY = ExtensionRegistry.from_sources(read_extension_files([REPO / "tests" / "compiler" / "extensions"]))
 SHA = "4f1c0a7e9b2d3c5a6e8f0b1d2c3a4e5f6a7b8c9d"
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 OUTCOMES: dict[str, int] = {"spec-error": 0, "compile-error": 0, "pipelinerun": 0}

@@ -142,11 +142,16 @@ steps:
 @pytest.mark.parametrize(
     ("case", "document", "fragment"),
     [
-        ("nesting-100000", "[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        # read with the workflow loader's hardened parser: refused with file:line:col
+        ("nesting-100000", "[" * 100_000 + "]" * 100_000, "description.yaml:1:1001: invalid YAML: nesting"),
         ("python-tag", 'name: !!python/object/apply:os.system ["touch ../../PWNED"]\n', "invalid YAML"),
-        ("alias-bomb", alias_bomb(), "an extension needs 'name' or 'id'"),
-        ("invalid-utf8", b"name: \xff\xfe\n", "not UTF-8 text"),
-        ("2.5-MiB", "name: x\ndescription: " + "y" * 2_621_440 + "\n", "larger than 1048576 bytes"),
+        ("alias-bomb", alias_bomb(), "description.yaml:4:5: invalid YAML: anchors (&name) are not allowed"),
+        ("invalid-utf8", b"name: \xff\xfe\n", "description.yaml:1:7: file is not valid UTF-8"),
+        (
+            "2.5-MiB",
+            "name: x\ndescription: " + "y" * 2_621_440 + "\n",
+            "larger than the limit of 1048576 bytes",
+        ),
     ],
     ids=lambda value: value if isinstance(value, str) and len(value) < 20 else "",
 )

@@ -9,6 +9,7 @@ import pytest
 
 from controller.compiler import CodesetSource, ExtensionRegistry, compile_run
 from controller.spec import load_workflow
+from controller.spec.extension_files import read_extension_files
 from controller.spec.model import Workflow
 from tests.compiler import tektonlint
 from tests.compiler.upstream import UpstreamSchemas, shared
@@ -52,7 +53,7 @@ def compile_example(name: str, registry: ExtensionRegistry, **overrides: Any) ->
 
 @pytest.fixture(scope="session")
 def registry() -> ExtensionRegistry:
-    return ExtensionRegistry.from_files([EXTENSIONS])
+    return ExtensionRegistry.from_sources(read_extension_files([EXTENSIONS]))
 
 
 @pytest.fixture(scope="session")

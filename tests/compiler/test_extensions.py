@@ -6,8 +6,14 @@ import pytest
 
 from controller.compiler.extensions import ExtensionError, ExtensionRegistry
 from controller.compiler.versions import VersionConstraintError, check_constraint, satisfies
+from controller.spec.extension_files import ExtensionFileError, read_extension_files
 from controller.spec.model import ExtensionSelector, SecretKeyRef
 from tests.compiler.conftest import EXTENSIONS
+
+
+def from_files(*paths) -> ExtensionRegistry:
+    """What `sluice compile --extensions` does: read at the edge, then the registry."""
+    return ExtensionRegistry.from_sources(read_extension_files(paths))
 
 
 def s3(version: str, ext_id: str, **extra) -> dict:
@@ -104,18 +110,18 @@ def test_malformed_description_files_are_clear_errors(tmp_path):
     bad = tmp_path / "description.yaml"
     bad.write_text("name: x\nservices: {id: s}\n")
     with pytest.raises(ExtensionError, match=r"description.yaml: services: expected a list"):
-        ExtensionRegistry.from_files([bad])
+        from_files(bad)
     bad.write_text("name: [unclosed\n")
-    with pytest.raises(ExtensionError, match=r"description.yaml:\d+:\d+: invalid YAML"):
-        ExtensionRegistry.from_files([bad])
-    with pytest.raises(ExtensionError, match="no such file"):
-        ExtensionRegistry.from_files([tmp_path / "missing"])
+    with pytest.raises(ExtensionFileError, match=r"description.yaml:\d+:\d+: invalid YAML"):
+        from_files(bad)
+    with pytest.raises(ExtensionFileError, match="no such file"):
+        from_files(tmp_path / "missing")
     twice = tmp_path / "two"
     twice.mkdir()
     (twice / "a.yaml").write_text("name: same\n")
     (twice / "b.yaml").write_text("name: same\n")
     with pytest.raises(ExtensionError, match="registered twice: same"):
-        ExtensionRegistry.from_files([twice])
+        from_files(twice)
 
 
 def test_multi_document_files_and_transform_for_unlisted_credential():
@@ -186,3 +192,53 @@ def test_version_constraints(version, constraint, expected):
 def test_malformed_constraints(constraint):
     with pytest.raises(VersionConstraintError):
         check_constraint(constraint)
+
+
+# --- description files are read at the edge, with the workflow loader's hardened YAML parser ------
+
+
+def billion_laughs() -> str:
+    lines = ["name: bomb", 'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{n}: &a{n} [{','.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 10)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        (billion_laughs(), 2, r"invalid YAML: anchors \(&name\) are not allowed"),
+        ("name: deep\nx: " + "[" * 100_000 + "]" * 100_000 + "\n", 2, "nesting deeper than 64 levels"),
+        ("name: x\nconfiguration:\n  a: 1\n  a: 2\n", 4, "duplicate key 'a'"),
+        ('name: !!python/object/apply:os.system ["true"]\n', 1, "tag .* is not allowed"),
+        ("name: ok\n---\nname: *undefined\n", 3, r"aliases \(\*name\) are not allowed"),
+    ],
+    ids=["alias-bomb", "nesting-100000", "duplicate-key", "python-tag", "alias-in-second-document"],
+)
+def test_hostile_description_files_are_refused_with_file_and_line(tmp_path, text, line, message):
+    bad = tmp_path / "description.yaml"
+    bad.write_text(text)
+    with pytest.raises(ExtensionFileError, match=rf"^{bad}:{line}:\d+: .*{message}"):
+        read_extension_files([tmp_path])
+
+
+def test_oversized_and_non_utf8_description_files_are_refused(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text("name: x\ndescription: " + "y" * (1024 * 1024) + "\n")
+    with pytest.raises(ExtensionFileError, match=rf"^{big}: file is larger than the limit of 1048576 bytes"):
+        read_extension_files([big])
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"name: \xff\xfe\n")
+    with pytest.raises(ExtensionFileError, match=rf"^{binary}:1:7: file is not valid UTF-8"):
+        read_extension_files([binary])
+
+
+def test_several_documents_in_one_file_are_named_by_index(tmp_path):
+    both = tmp_path / "both.yaml"
+    both.write_text("name: one\n---\n---\nname: two\nservices: {}\n")
+    documents = read_extension_files([both])
+    assert documents == [(f"{both}[0]", {"name": "one"}), (f"{both}[1]", {"name": "two", "services": {}})]
+    with pytest.raises(ExtensionError, match=rf"{both}\[1\]: services: expected a list"):
+        ExtensionRegistry.from_sources(documents)
+    assert read_extension_files([tmp_path / "both.yaml"]) == documents
+    (tmp_path / "empty.yaml").write_text("")
+    assert read_extension_files([tmp_path / "empty.yaml"]) == []

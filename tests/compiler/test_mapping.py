@@ -238,8 +238,11 @@ def test_fuseml_ovms_extension_references(registry):
 def test_unresolvable_extension_names_step_and_selector(registry):
     workflow = load_workflow(str(EXAMPLES["fuseml-mlflow-seldon"]))
     from controller.compiler import ExtensionRegistry
+    from controller.spec.extension_files import read_extension_files
 
-    only_kserve = ExtensionRegistry.from_files([PROJECT / "tests/compiler/extensions/kserve"])
+    only_kserve = ExtensionRegistry.from_sources(
+        read_extension_files([PROJECT / "tests/compiler/extensions/kserve"])
+    )
     with pytest.raises(CompileError) as caught:
         compile_run(
             workflow,

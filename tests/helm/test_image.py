@@ -83,4 +83,4 @@ def test_chart_app_version_is_the_package_version() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert chart["appVersion"] == project["version"] == chart["version"]
     # The stages image the operator uses outside the chart is the same release.
-    assert settings.STAGES_IMAGE.endswith(f":{chart['appVersion']}")
+    assert settings.DEFAULT_STAGES_IMAGE.endswith(f":{chart['appVersion']}")

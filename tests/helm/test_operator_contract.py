@@ -34,8 +34,8 @@ print(json.dumps({
     "git": [
         codesets.limits.ls_remote_timeout, codesets.limits.fetch_timeout, codesets.limits.max_fetch_bytes
     ],
-    "stages_image": settings.STAGES_IMAGE,
-    "local_git": settings.allow_local_git(),
+    "stages_image": operator.stages_image,
+    "local_git": operator.allow_local_git,
 }))
 """
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets as random_tokens
 import signal
 import sys
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from controller import settings
 from controller.executors.local.codesets import CodesetError, LocalCodeset, parse_option, resolve
 from controller.executors.local.progress import ICONS, LiveProgress, PlainProgress, duration_text
 from controller.settings import sluice_home
@@ -67,8 +67,21 @@ def _typed_input(workflow: Any, name: str, text: str) -> Any:
     return text
 
 
-def prepare_run(path: Path, inputs: list[str], codesets: list[str], extensions: Path | None) -> PreparedRun:
-    """Load and compile a workflow (or read a PipelineRun); raises RunError with the diagnostics."""
+def prepare_run(
+    path: Path,
+    inputs: list[str],
+    codesets: list[str],
+    extensions: Path | None,
+    *,
+    stages_image: str | None = None,
+    allow_local_git: bool | None = None,
+) -> PreparedRun:
+    """Load and compile a workflow (or read a PipelineRun); raises RunError with the diagnostics.
+
+    `sluice run`'s edge: the stages image and the local-Git switch not given are read from the
+    environment here, once (`SLUICE_STAGES_IMAGE`, `SLUICE_ALLOW_LOCAL_GIT`), and passed to the
+    compiler as arguments.
+    """
     from controller.spec.yamlload import YamlError, decode, parse_yaml, read_limited
 
     try:
@@ -109,39 +122,49 @@ def prepare_run(path: Path, inputs: list[str], codesets: list[str], extensions: 
             local[name] = resolve(name, value)
     except CodesetError as exc:
         raise RunError(f"sluice run: {exc}") from None
-    return PreparedRun(_compile(workflow, values, local, extensions), workflow.name, local)
+    if stages_image is None:
+        stages_image = settings.stages_image()
+    if allow_local_git is None:
+        allow_local_git = settings.allow_local_git()
+    compiled = _compile(workflow, values, local, extensions, stages_image, allow_local_git)
+    return PreparedRun(compiled, workflow.name, local)
 
 
 def _compile(
-    workflow: Any, values: dict[str, Any], local: dict[str, LocalCodeset], extensions: Path | None
+    workflow: Any,
+    values: dict[str, Any],
+    local: dict[str, LocalCodeset],
+    extensions: Path | None,
+    stages_image: str,
+    allow_local_git: bool,
 ) -> dict[str, Any]:
     from controller.compiler import CodesetSource, compile_run
     from controller.compiler.errors import CompileError
 
-    kwargs: dict[str, Any] = {}
+    registry = None
     if extensions is not None:
         from controller.compiler.extensions import ExtensionError, ExtensionRegistry
+        from controller.spec.extension_files import ExtensionFileError, read_extension_files
 
         try:
-            kwargs["extensions"] = ExtensionRegistry.from_files([extensions])
-        except (ExtensionError, OSError) as exc:
+            registry = ExtensionRegistry.from_sources(read_extension_files([extensions]))
+        except (ExtensionFileError, ExtensionError, OSError) as exc:
             raise RunError(f"{extensions}: {exc}") from None
     sources = {name: CodesetSource(c.url, c.revision) for name, c in local.items()}
     # a local folder is the user's own: its path is a Git URL only for this local compile
-    allow = os.environ.get("SLUICE_ALLOW_LOCAL_GIT")
-    if any(c.folder is not None for c in local.values()):
-        os.environ["SLUICE_ALLOW_LOCAL_GIT"] = "1"
+    allow_local = allow_local_git or any(c.folder is not None for c in local.values())
     try:
         compiled: dict[str, Any] = compile_run(
-            workflow, inputs=values, codesets=sources, run_name=new_run_name(workflow.name), **kwargs
+            workflow,
+            inputs=values,
+            codesets=sources,
+            run_name=new_run_name(workflow.name),
+            extensions=registry,
+            stages_image=stages_image,
+            allow_local_git=allow_local,
         )
     except CompileError as exc:
         raise RunError("\n".join(d.format() for d in exc.diagnostics)) from None
-    finally:
-        if allow is None:
-            os.environ.pop("SLUICE_ALLOW_LOCAL_GIT", None)
-        else:
-            os.environ["SLUICE_ALLOW_LOCAL_GIT"] = allow
     return compiled
 
 
