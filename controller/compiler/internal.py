@@ -39,6 +39,32 @@ def _container(name: str, run: RunInfo, module: str, args: list[str]) -> dict[st
     }
 
 
+def _internal_task(
+    task_name: str,
+    run: RunInfo,
+    module: str,
+    args: list[str],
+    renderer: TaskRenderer,
+    *,
+    description: str,
+    result: tuple[str, str],
+    **options: Any,
+) -> TaskPlan:
+    """A task of its own running `stages.<module>` with `args`, then `--result` for its one string
+    result (name, description); labelled internal, after nothing but what its params name."""
+    name, meaning = result
+    return pipeline_task(
+        task_name,
+        _container(task_name, run, module, [*args, "--result", f"{name}=$(results.{name}.path)"]),
+        renderer,
+        labels={LABEL_INTERNAL: module},
+        description=description,
+        results=[{"name": name, "type": "string", "description": meaning}],
+        run_after=[],
+        **options,
+    )
+
+
 def clone_task(plan: CodesetPlan, task_name: str, scope: RunScope, run: RunInfo) -> TaskPlan:
     """A shallow checkout of one codeset at its pinned revision into `source/<subdir>`."""
     args = [
@@ -63,15 +89,14 @@ def clone_task(plan: CodesetPlan, task_name: str, scope: RunScope, run: RunInfo)
                 {"name": CREDENTIALS, "workspace": credentials_workspace(plan)},
             )
         )
-    args += ["--result", f"{CLONE_RESULT}=$(results.{CLONE_RESULT}.path)"]
-    return pipeline_task(
+    return _internal_task(
         task_name,
-        _container(task_name, run, "clone", args),
+        run,
+        "clone",
+        args,
         TaskRenderer(scope, None),
-        labels={LABEL_INTERNAL: "clone"},
         description=f"Check out codeset {plan.input!r} at {plan.revision}",
-        results=[{"name": CLONE_RESULT, "type": "string", "description": "the commit checked out"}],
-        run_after=[],
+        result=(CLONE_RESULT, "the commit checked out"),
         extra_workspaces=workspaces,
         retries=1,  # network blips; the checkout is idempotent
         timeout_seconds=CLONE_TIMEOUT_SECONDS,
@@ -88,17 +113,15 @@ def gate_task(step: Step, when: When, task_name: str, scope: RunScope, run: RunI
         when.op,
         "--right",
         renderer.text(when.right[0], path),
-        "--result",
-        f"{GATE_RESULT}=$(results.{GATE_RESULT}.path)",
     ]
-    return pipeline_task(
+    return _internal_task(
         task_name,
-        _container(task_name, run, "gate", args),
+        run,
+        "gate",
+        args,
         renderer,
-        labels={LABEL_INTERNAL: "gate"},
         description=f"Gate of step {step.name!r}: {when.raw}",
-        results=[{"name": GATE_RESULT, "type": "string", "description": "true when the condition holds"}],
-        run_after=[],
+        result=(GATE_RESULT, "true when the condition holds"),
         timeout_seconds=GATE_TIMEOUT_SECONDS,
     )
 
@@ -116,19 +139,14 @@ def summary_task(task_name: str, tasks: list[tuple[str, str]], scope: RunScope, 
     for shown, task in tasks:
         param = renderer.add_param(f"{task}-status", f"$(tasks.{task}.status)", f"status of task {task}")
         args += ["--task", f"{shown}=$(params.{param})"]
-    args += [
-        "--artifacts-dir",
-        f"$(workspaces.{ARTIFACTS}.path)/{task_name}",
-        "--result",
-        f"{SUMMARY_RESULT}=$(results.{SUMMARY_RESULT}.path)",
-    ]
-    return pipeline_task(
+    args += ["--artifacts-dir", f"$(workspaces.{ARTIFACTS}.path)/{task_name}"]
+    return _internal_task(
         task_name,
-        _container(task_name, run, "summary", args),
+        run,
+        "summary",
+        args,
         renderer,
-        labels={LABEL_INTERNAL: "summary"},
         description="Record the run summary",
-        results=[{"name": SUMMARY_RESULT, "type": "string", "description": "the run's aggregate status"}],
-        run_after=[],
+        result=(SUMMARY_RESULT, "the run's aggregate status"),
         timeout_seconds=SUMMARY_TIMEOUT_SECONDS,
     )

@@ -170,28 +170,23 @@ def pipeline_task(
         declared.append(declaration)
         bound.append(binding)
     after = sorted(set(run_after) | renderer.after, key=lambda t: (t not in run_after, t))
-    task: dict[str, Any] = {"name": name}
-    if after:
-        task["runAfter"] = after
-    if task_params:
-        task["params"] = task_params
-    if bound:
-        task["workspaces"] = bound
-    if retries:
-        task["retries"] = retries
-    task["timeout"] = format_duration(timeout_seconds)
-    spec: dict[str, Any] = {"metadata": {"labels": labels}}
-    if description:
-        spec["description"] = description
-    if spec_params:
-        spec["params"] = spec_params
-    if results:
-        spec["results"] = results
-    if declared:
-        spec["workspaces"] = declared
-    spec["steps"] = [step_spec]
-    task["taskSpec"] = spec
+    spec = {
+        "metadata": {"labels": labels},
+        **_given(description=description, params=spec_params, results=results, workspaces=declared),
+        "steps": [step_spec],
+    }
+    task = {
+        "name": name,
+        **_given(runAfter=after, params=task_params, workspaces=bound, retries=retries),
+        "timeout": format_duration(timeout_seconds),
+        "taskSpec": spec,
+    }
     return TaskPlan(name, task, timeout_seconds, retries, after)
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    """The fields that have a value, in the order given (an empty one is Tekton's default: left out)."""
+    return {key: value for key, value in fields.items() if value}
 
 
 def builtin_task(step: Step, task_name: str, scope: RunScope, run: RunInfo, problems: Problems) -> TaskPlan:
