@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -152,16 +153,30 @@ def endpoints(
     from stages import endpoints as registry
 
     rows = [{**asdict(e), "alive": e.alive} for e in registry.list_endpoints()]
+    _print_rows(
+        rows,
+        json_out,
+        "no local endpoints",
+        f"{'NAME':<30} {'URL':<52} {'PID':<8} {'STATE':<8} MODEL",
+        lambda row: (
+            f"{row['name']:<30} {row['url']:<52} {row['pid']:<8} "
+            f"{'running' if row['alive'] else 'stopped':<8} {row['model_dir']}"
+        ),
+    )
+
+
+def _print_rows(
+    rows: list[dict[str, Any]], json_out: bool, empty: str, header: str, line: Callable[[dict[str, Any]], str]
+) -> None:
+    """Rows as JSON, or a table (`header`, then `line(row)` for each), or `empty` when there are none."""
     if json_out:
         print(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        print("no local endpoints")
-        return
-    print(f"{'NAME':<30} {'URL':<52} {'PID':<8} {'STATE':<8} MODEL")
-    for row in rows:
-        state = "running" if row["alive"] else "stopped"
-        print(f"{row['name']:<30} {row['url']:<52} {row['pid']:<8} {state:<8} {row['model_dir']}")
+    elif not rows:
+        print(empty)
+    else:
+        print(header)
+        for row in rows:
+            print(line(row))
 
 
 def _cluster_endpoints(namespace: str | None, json_out: bool) -> None:
@@ -183,17 +198,15 @@ def _cluster_endpoints(namespace: str | None, json_out: bool) -> None:
         for wf in workflows
         for item in ((wf.get("status") or {}).get("endpoints") or [])
     ]
-    if json_out:
-        print(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        print("no deployed models")
-        return
-    print(f"{'NAMESPACE':<16} {'WORKFLOW':<24} {'OUTPUT':<18} {'RUN':<28} URL")
-    for row in rows:
-        print(
+    _print_rows(
+        rows,
+        json_out,
+        "no deployed models",
+        f"{'NAMESPACE':<16} {'WORKFLOW':<24} {'OUTPUT':<18} {'RUN':<28} URL",
+        lambda row: (
             f"{row['namespace']:<16} {row['workflow']:<24} {row['output']:<18} {row['run']:<28} {row['url']}"
-        )
+        ),
+    )
 
 
 @endpoints_app.command("stop")
