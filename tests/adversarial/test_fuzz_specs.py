@@ -23,6 +23,7 @@ from controller.spec import SpecError, validate_document
 from controller.spec.extension_files import read_extension_files
 from tests.adversarial.conftest import REPO
 from tests.compiler.upstream import shared
+from tests.spec.helpers import json_paths
 
 EXAMPLES = sorted((REPO / "workflows").glob("*.yaml")) + sorted(
     (REPO / "tests/compiler/workflows").glob("*.yaml")
@@ -123,17 +124,6 @@ FIELDS = st.sampled_from(
 )
 
 
-def paths_of(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(doc, dict):
-        for key, value in doc.items():
-            found += paths_of(value, (*prefix, key))
-    elif isinstance(doc, list):
-        for index, value in enumerate(doc):
-            found += paths_of(value, (*prefix, index))
-    return found
-
-
 def container_at(doc: Any, path: tuple[Any, ...]) -> Any:
     for part in path:
         doc = doc[part]
@@ -144,7 +134,7 @@ def container_at(doc: Any, path: tuple[Any, ...]) -> Any:
 def near_valid(draw: st.DrawFn) -> dict[str, Any]:
     doc = copy.deepcopy(draw(st.sampled_from(DOCUMENTS)))
     for _ in range(draw(st.sampled_from([1, 1, 1, 2, 3]))):  # mostly one mutation: near-valid
-        paths = paths_of(doc)
+        paths = json_paths(doc)
         path = draw(st.sampled_from(paths))
         if not path:
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from controller.spec import Diagnostic, SpecError, load_workflow_text
 
@@ -13,6 +14,18 @@ EXAMPLES = sorted((REPO / "workflows").glob("*.yaml"))
 
 # Every native document in the tables starts with these three lines, so its body starts on line 4.
 HEAD = "apiVersion: sluice.dev/v1alpha1\nkind: Workflow\nmetadata: {name: demo}\n"
+
+
+def json_paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path into a parsed document (keys and list indexes), depth first, `()` (itself) first."""
+    found = [prefix]
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            found += json_paths(value, (*prefix, key))
+    elif isinstance(doc, list):
+        for index, value in enumerate(doc):
+            found += json_paths(value, (*prefix, index))
+    return found
 
 
 def native(body: str) -> str:

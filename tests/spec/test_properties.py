@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controller.spec import SpecError, Workflow, load_workflow_bytes, load_workflow_text, validate_document
-from tests.spec.helpers import EXAMPLES
+from tests.spec.helpers import EXAMPLES, json_paths
 
 CODE_FAMILIES = ("yaml.", "file.", "schema.", "spec.", "expr.", "ref.", "when.", "dag.", "fuseml.")
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -263,17 +263,6 @@ def test_workflow_shaped_documents(doc: dict[str, Any]) -> None:
 EXAMPLE_DOCS = [yaml.safe_load(p.read_text()) for p in EXAMPLES]
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix] if prefix else []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found += _paths(item, (*prefix, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += _paths(item, (*prefix, index))
-    return found
-
-
 MUTATIONS = ["delete", "replace", "template", "rename"]
 
 
@@ -281,7 +270,7 @@ MUTATIONS = ["delete", "replace", "template", "rename"]
 def mutated_examples(draw: st.DrawFn) -> Any:
     doc = copy.deepcopy(draw(st.sampled_from(EXAMPLE_DOCS)))
     for _ in range(draw(st.integers(1, 3))):
-        paths = _paths(doc)
+        paths = json_paths(doc)[1:]  # not the document itself
         if not paths:
             break
         path = draw(st.sampled_from(paths))
