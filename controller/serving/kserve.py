@@ -14,10 +14,9 @@ from controller.serving.target import (
     ManifestRequest,
     ServingTarget,
     Status,
-    condition_readiness,
     status_url,
+    triton_model_name,
 )
-from controller.serving.triton import TRITON_MODEL_NAME, TRITON_REPOSITORY
 
 
 def _spec(request: ManifestRequest) -> dict[str, Any]:
@@ -39,15 +38,11 @@ def _spec(request: ManifestRequest) -> dict[str, Any]:
     return {"predictor": predictor}
 
 
-def _served_name(name: str) -> str:
-    return TRITON_MODEL_NAME  # Triton keeps the repository's folder name
-
-
 def _url(manifest: Manifest, status: Status, name: str, namespace: str) -> str:
     model = ((manifest.get("spec") or {}).get("predictor") or {}).get("model") or {}
     base = status_url(status) or f"http://{name}-predictor.{namespace}.svc.cluster.local"
     if model.get("protocolVersion") == "v2":  # Triton: the model's folder in the repository
-        return f"{base}/v2/models/{_served_name(name)}/infer"
+        return f"{base}/v2/models/{triton_model_name(name)}/infer"
     return f"{base}/v1/models/{name}:predict"  # TF Serving names the model after the service
 
 
@@ -57,10 +52,7 @@ KSERVE = ServingTarget(
     api_version="serving.kserve.io/v1beta1",
     kind="InferenceService",
     plural="inferenceservices",
-    storage_path=TRITON_REPOSITORY,
     build=_spec,
-    served_name=_served_name,
-    readiness=condition_readiness,
     url=_url,
     canary=True,
 )

@@ -6,12 +6,11 @@ the stage catalog all come from (or are tested against) `TARGETS`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, Unpack
 
 from controller.serving.kserve import KSERVE
 from controller.serving.seldon import SELDON, SELDON_V1
-from controller.serving.target import ServingError, ServingTarget
+from controller.serving.target import ManifestArguments, ServingError, ServingTarget
 
 TARGETS: dict[str, ServingTarget] = {target.name: target for target in (KSERVE, SELDON, SELDON_V1)}
 
@@ -34,28 +33,10 @@ def target_for_kind(kind: str) -> ServingTarget:
     )
 
 
-def serving_manifest(
-    target: str,
-    *,
-    name: str,
-    model_uri: str,
-    namespace: str | None = None,
-    min_replicas: int | None = None,
-    max_replicas: int | None = None,
-    canary_traffic_percent: int | None = None,
-    resources: Mapping[str, Mapping[str, str]] | None = None,
-) -> dict[str, Any]:
+def serving_manifest(target: str, **arguments: Unpack[ManifestArguments]) -> dict[str, Any]:
     """What `sluice deploy-manifest` prints and the deploy stage applies; ServingError on bad
     arguments (an unknown target included)."""
-    return get_target(target).manifest(
-        name=name,
-        model_uri=model_uri,
-        namespace=namespace,
-        min_replicas=min_replicas,
-        max_replicas=max_replicas,
-        canary_traffic_percent=canary_traffic_percent,
-        resources=resources,
-    )
+    return get_target(target).manifest(**arguments)
 
 
 def storage_path(target: str) -> str:

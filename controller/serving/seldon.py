@@ -20,8 +20,9 @@ from controller.serving.target import (
     Status,
     condition_readiness,
     status_url,
+    triton_model_name,
 )
-from controller.serving.triton import TRITON_MODEL_DIR, TRITON_MODEL_NAME, TRITON_REPOSITORY
+from controller.serving.triton import TRITON_MODEL_DIR, TRITON_MODEL_NAME
 
 # ---- Seldon Core 2 ----
 
@@ -52,11 +53,10 @@ SELDON = ServingTarget(
     api_version="mlops.seldon.io/v1alpha1",
     kind="Model",
     plural="models",
-    storage_path=TRITON_MODEL_DIR,
     build=_model_spec,
-    served_name=_model_served_name,
-    readiness=condition_readiness,
     url=_model_url,
+    storage_path=TRITON_MODEL_DIR,
+    served_name=_model_served_name,
 )
 
 # ---- Seldon Core 1 ----
@@ -91,10 +91,6 @@ def _deployment_spec(request: ManifestRequest) -> dict[str, Any]:
     return {"protocol": "v2", "predictors": [predictor]}
 
 
-def _deployment_served_name(name: str) -> str:
-    return TRITON_MODEL_NAME  # Triton keeps the repository's folder name
-
-
 def _deployment_readiness(status: Status) -> Readiness:
     state = status.get("state")
     if not state:
@@ -110,7 +106,7 @@ def _deployment_url(manifest: Manifest, status: Status, name: str, namespace: st
     if written:
         return written
     predictor = ((manifest.get("spec") or {}).get("predictors") or [{}])[0]
-    graph = (predictor.get("graph") or {}).get("name") or _deployment_served_name(name)
+    graph = (predictor.get("graph") or {}).get("name") or triton_model_name(name)
     service = f"{name}-{predictor.get('name') or 'default'}.{namespace}.svc.cluster.local:8000"
     return f"http://{service}/v2/models/{graph}/infer"
 
@@ -121,9 +117,7 @@ SELDON_V1 = ServingTarget(
     api_version="machinelearning.seldon.io/v1",
     kind="SeldonDeployment",
     plural="seldondeployments",
-    storage_path=TRITON_REPOSITORY,
     build=_deployment_spec,
-    served_name=_deployment_served_name,
-    readiness=_deployment_readiness,
     url=_deployment_url,
+    readiness=_deployment_readiness,
 )

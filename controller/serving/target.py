@@ -13,10 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Required, TypedDict, Unpack
 
 from controller import settings
 from controller.resources import compute_resources
+from controller.serving.triton import TRITON_MODEL_NAME, TRITON_REPOSITORY
 
 LABEL_MODEL = f"{settings.API_GROUP}/model"
 SERVING_REQUESTS = {"cpu": "100m", "memory": "256Mi"}
@@ -26,6 +27,18 @@ _NAME_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 class ServingError(ValueError):
     """Arguments no serving platform would accept."""
+
+
+class ManifestArguments(TypedDict, total=False):
+    """The keyword arguments of a serving manifest (`ServingTarget.manifest`, `serving_manifest`)."""
+
+    name: Required[str]
+    model_uri: Required[str]
+    namespace: str | None
+    min_replicas: int | None
+    max_replicas: int | None
+    canary_traffic_percent: int | None
+    resources: Mapping[str, Mapping[str, str]] | None
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,26 @@ Manifest = Mapping[str, Any]
 Status = Mapping[str, Any]
 
 
+def condition_readiness(status: Status) -> Readiness:
+    """Ready from the `Ready` (or Seldon Core 2's `ModelReady`) condition, with its reason."""
+    conditions = {c.get("type"): c for c in status.get("conditions") or [] if isinstance(c, dict)}
+    ready = conditions.get("Ready") or conditions.get("ModelReady")
+    if ready is None:
+        return Readiness(False, "no Ready condition yet")
+    description = f"Ready={ready.get('status')}"
+    if ready.get("reason"):
+        description += f" reason={ready['reason']}"
+    if ready.get("message"):
+        description += f": {ready['message']}"
+    return Readiness(ready.get("status") == "True", description)
+
+
+def triton_model_name(name: str) -> str:
+    """The served name of a target whose runtime loads the whole repository: Triton keeps the
+    repository's folder name, whatever the resource is called."""
+    return TRITON_MODEL_NAME
+
+
 @dataclass(frozen=True)
 class ServingTarget:
     name: str  # --target NAME
@@ -59,11 +92,11 @@ class ServingTarget:
     api_version: str
     kind: str
     plural: str  # the resource's plural, for the Kubernetes API path
-    storage_path: str  # where under a model directory the runtime reads the model
     build: Callable[[ManifestRequest], dict[str, Any]]  # -> the resource's spec
-    served_name: Callable[[str], str]  # resource name -> model name in the v2 URL
-    readiness: Callable[[Status], Readiness]
     url: Callable[[Manifest, Status, str, str], str]  # (manifest, status, name, namespace) -> URL
+    storage_path: str = TRITON_REPOSITORY  # where under a model directory the runtime reads the model
+    served_name: Callable[[str], str] = triton_model_name  # resource name -> model name in the v2 URL
+    readiness: Callable[[Status], Readiness] = condition_readiness
     canary: bool = False  # takes canary_traffic_percent
 
     @property
@@ -78,39 +111,33 @@ class ServingTarget:
         """The model name in the v2 URL of the resource called `name`."""
         return self.served_name(name)
 
-    def manifest(
-        self,
-        *,
-        name: str,
-        model_uri: str,
-        namespace: str | None = None,
-        min_replicas: int | None = None,
-        max_replicas: int | None = None,
-        canary_traffic_percent: int | None = None,
-        resources: Mapping[str, Mapping[str, str]] | None = None,
-    ) -> dict[str, Any]:
+    def manifest(self, **arguments: Unpack[ManifestArguments]) -> dict[str, Any]:
         """The serving resource for the model at `model_uri` (see `storage_path`); ServingError on
         bad arguments."""
-        _check(self, name, model_uri, min_replicas, max_replicas, canary_traffic_percent)
+        _check(self, arguments)
         request = ManifestRequest(
-            name, model_uri, min_replicas, max_replicas, canary_traffic_percent, _resources(resources)
+            arguments["name"],
+            arguments["model_uri"],
+            arguments.get("min_replicas"),
+            arguments.get("max_replicas"),
+            arguments.get("canary_traffic_percent"),
+            _resources(arguments.get("resources")),
         )
         return {
             "apiVersion": self.api_version,
             "kind": self.kind,
-            "metadata": _metadata(name, namespace),
+            "metadata": _metadata(request.name, arguments.get("namespace")),
             "spec": self.build(request),
         }
 
 
-def _check(
-    target: ServingTarget,
-    name: str,
-    model_uri: str,
-    min_replicas: int | None,
-    max_replicas: int | None,
-    canary_traffic_percent: int | None,
-) -> None:
+def _check(target: ServingTarget, arguments: ManifestArguments) -> None:
+    unknown = set(arguments) - ManifestArguments.__required_keys__ - ManifestArguments.__optional_keys__
+    if unknown:  # what a keyword-only signature would refuse
+        raise TypeError(f"unexpected serving manifest arguments: {', '.join(sorted(unknown))}")
+    name, model_uri = arguments["name"], arguments["model_uri"]
+    min_replicas, max_replicas = arguments.get("min_replicas"), arguments.get("max_replicas")
+    canary_traffic_percent = arguments.get("canary_traffic_percent")
     if not _NAME_RE.match(name) or len(name) > 45:
         # KServe builds host names and Knative service names from it: a short DNS-1035 label.
         raise ServingError(f"name {name!r} must be a DNS-1035 label of at most 45 characters")
@@ -152,20 +179,6 @@ def _resources(resources: Mapping[str, Mapping[str, str]] | None) -> dict[str, d
         default_requests=SERVING_REQUESTS,
         default_limits=SERVING_LIMITS,
     )
-
-
-def condition_readiness(status: Status) -> Readiness:
-    """Ready from the `Ready` (or Seldon Core 2's `ModelReady`) condition, with its reason."""
-    conditions = {c.get("type"): c for c in status.get("conditions") or [] if isinstance(c, dict)}
-    ready = conditions.get("Ready") or conditions.get("ModelReady")
-    if ready is None:
-        return Readiness(False, "no Ready condition yet")
-    description = f"Ready={ready.get('status')}"
-    if ready.get("reason"):
-        description += f" reason={ready['reason']}"
-    if ready.get("message"):
-        description += f": {ready['message']}"
-    return Readiness(ready.get("status") == "True", description)
 
 
 def status_url(status: Status) -> str:
