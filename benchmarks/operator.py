@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,12 +31,6 @@ from benchmarks.common import row
 ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "bench"
 DRIVER = "sluice-benchmark"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _rss_bytes(pid: int) -> int:
@@ -130,6 +121,8 @@ def _phase(server: Any, name: str) -> str | None:
 async def _measure(quick: bool) -> list[dict[str, Any]]:
     from controller.api.crds import all_crds
     from testsupport.emulator import ApiServer, write_kubeconfig
+    from testsupport.gitserver import free_port
+    from testsupport.processes import start_operator_process
 
     latency_runs = 20 if quick else 100
     population = 50 if quick else 1000
@@ -141,29 +134,8 @@ async def _measure(quick: bool) -> list[dict[str, Any]]:
             await driver.call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
         with tempfile.TemporaryDirectory() as tmp:
             kubeconfig = write_kubeconfig(Path(tmp) / "kubeconfig", base)
-            port = _free_port()
-            env = {
-                **os.environ,
-                "KUBECONFIG": str(kubeconfig),
-                "PYTHONPATH": str(ROOT),
-                "SLUICE_WEBHOOK_PORT": "0",
-            }
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "controller.cli.main",
-                    "operator",
-                    "--metrics-port",
-                    str(port),
-                    "--metrics-host",
-                    "127.0.0.1",
-                ],
-                env=env,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            port = free_port()
+            process = start_operator_process(kubeconfig, port)
             try:
                 rows += await _scenario(server, driver, process, port, latency_runs, population)
             finally:

@@ -7,7 +7,6 @@ import os
 import random
 import re
 import subprocess
-import sys
 import time
 
 import pytest
@@ -17,6 +16,7 @@ from controller.compiler.pipelinerun import _dependencies
 from controller.spec import load_workflow, load_workflow_text
 from controller.units import parse_duration
 from tests.compiler.conftest import EXAMPLES, PINNED, PROJECT, STAGES_IMAGE, compile_example
+from testsupport.processes import run_python
 
 
 def tasks_of(run):
@@ -342,16 +342,8 @@ def test_output_does_not_depend_on_hash_seed():
     )
     outputs = set()
     for seed in ("1", "2"):
-        env = {**os.environ, "PYTHONHASHSEED": seed}
-        done = subprocess.run(
-            [sys.executable, "-c", script],
-            cwd=PROJECT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
+        done = run_python(script, env={**os.environ, "PYTHONHASHSEED": seed}, timeout=120)
+        assert done.returncode == 0, done.stderr
         outputs.add(done.stdout)
     assert len(outputs) == 1
 

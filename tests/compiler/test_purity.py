@@ -19,6 +19,7 @@ from controller import settings
 from controller.compiler import CodesetSource, CompileError, compile_run, to_yaml
 from controller.spec import load_workflow
 from tests.compiler.conftest import EXAMPLES, PINNED, PROJECT
+from testsupport.processes import run_python
 
 SWITCHES = ("SLUICE_STAGES_IMAGE", "SLUICE_ALLOW_LOCAL_GIT")
 LOCAL_URL = "file:///srv/git/data.git"
@@ -74,13 +75,9 @@ def test_importing_the_compiler_reads_no_environment() -> None:
         "print(to_yaml(compile_run(load_workflow('workflows/sum-of-two.yaml'), run_name='r')))\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in SWITCHES}
-    clean = subprocess.run(
-        [sys.executable, "-c", program], cwd=PROJECT, env=env, capture_output=True, text=True
-    )
+    clean = run_python(program, env=env)
     env.update({"SLUICE_STAGES_IMAGE": "attacker.example/evil:latest", "SLUICE_ALLOW_LOCAL_GIT": "1"})
-    dirty = subprocess.run(
-        [sys.executable, "-c", program], cwd=PROJECT, env=env, capture_output=True, text=True
-    )
+    dirty = run_python(program, env=env)
     assert clean.returncode == 0, clean.stderr
     assert dirty.stdout == clean.stdout
     assert settings.DEFAULT_STAGES_IMAGE in _images(clean.stdout)

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 import typer.main
 
 from controller.cli.main import app
-from tests.helm.conftest import REPO, Render, one
+from tests.helm.conftest import Render, one
 from tests.helm.test_render import SCENARIOS, container
+from testsupport.processes import run_python
 
 # Prints what the operator would configure itself with, in a fresh interpreter: settings are read
 # from the environment at import time.
@@ -87,16 +86,7 @@ def test_rendered_environment_configures_the_operator(render: Render, assignment
     objects = render(set_=assignments)
     operator = container(objects)
     rendered = {item["name"]: item["value"] for item in operator["env"] if "value" in item}
-    env = {"PATH": os.environ.get("PATH", ""), **rendered}
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
+    done = run_python(PROBE, env={"PATH": os.environ.get("PATH", ""), **rendered})
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
     ports = {p["name"]: p["containerPort"] for p in operator["ports"]}
@@ -118,10 +108,6 @@ def test_disabled_webhooks_turn_the_receiver_off(render: Render) -> None:
         for i in container(render(set_=["webhooks.enabled=false"]))["env"]
         if "value" in i
     }
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        capture_output=True, text=True, env={"PATH": os.environ.get("PATH", ""), **rendered},
-        cwd=REPO, timeout=60, check=False,
-    )  # fmt: skip
+    done = run_python(PROBE, env={"PATH": os.environ.get("PATH", ""), **rendered})
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["webhooks"][1] == -1

@@ -5,47 +5,22 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.operator.conftest import Api, eventually
 from tests.operator.test_workflows import sum_of_two, workflow_condition
+from testsupport.gitserver import free_port
+from testsupport.processes import start_operator_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_sluice_operator_runs_against_any_kubeconfig_and_stops_cleanly(api: Api) -> None:
-    port = _free_port()
-    # port 0: a free port for the webhook receiver, whatever else runs on this machine
-    env = {
-        **os.environ,
-        "KUBECONFIG": api.server.kubeconfig,
-        "PYTHONPATH": str(ROOT),
-        "SLUICE_WEBHOOK_PORT": "0",
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "controller.cli.main",
-            "operator",
-            "--metrics-port",
-            str(port),
-            "--metrics-host",
-            "127.0.0.1",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    port = free_port()
+    process = start_operator_process(
+        api.server.kubeconfig, port, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
         await api.apply(sum_of_two())
@@ -74,7 +49,7 @@ def test_sluice_operator_without_credentials_fails_on_one_line(tmp_path: Path) -
         "HOME": str(tmp_path),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "controller.cli.main", "operator", "--metrics-port", str(_free_port())],
+        [sys.executable, "-m", "controller.cli.main", "operator", "--metrics-port", str(free_port())],
         env=env,
         cwd=ROOT,
         capture_output=True,
