@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import logging
 import threading
+from collections.abc import Iterable
 
+import aiohttp
 import kopf
 
 from controller.operator.codesets.handlers import register, tracker_of
@@ -13,6 +17,7 @@ from controller.operator.codesets.tracker import CodesetTracker
 from controller.operator.main import build_registry, operate
 from controller.operator.runtime import Runtime
 from controller.operator.settings import OperatorConfig
+from testsupport.emulator import ApiServer
 from testsupport.kubeapi import eventually
 
 
@@ -53,6 +58,12 @@ class RunningOperator:
     def metrics_url(self) -> str:
         assert self.runtime.endpoint is not None
         return f"http://127.0.0.1:{self.runtime.endpoint.port}"
+
+    async def metrics(self) -> str:
+        """The operator's Prometheus page, `/metrics`."""
+        async with aiohttp.ClientSession() as session, session.get(self.metrics_url + "/metrics") as response:
+            assert response.status == 200
+            return await response.text()
 
 
 async def start_operator(config: OperatorConfig | None = None) -> RunningOperator:
@@ -105,6 +116,21 @@ async def start_codeset_operator() -> CodesetOperator:
     running = CodesetOperator()
     await running.start()
     return running
+
+
+def exposed(server: ApiServer, metrics: str, logs: Iterable[logging.LogRecord]) -> str:
+    """Everything the operator exposed, as one JSON text to search for a secret: every object in the
+    API server but the Secrets themselves, its metrics page and its log messages."""
+    everything = {
+        "objects": [
+            obj
+            for (resource, _ns, _name), obj in list(server.objects.items())
+            if getattr(resource, "plural", "") != "secrets"
+        ],
+        "metrics": metrics,
+        "logs": [record.getMessage() for record in logs],
+    }
+    return json.dumps(everything, default=str)
 
 
 async def _value(value: object) -> object:

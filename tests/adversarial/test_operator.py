@@ -21,7 +21,6 @@ import pytest
 pytest.importorskip("controller.operator.main", reason="the operator is not importable")
 pytest.importorskip("testsupport.emulator", reason="the operator's emulator harness is missing")
 
-import aiohttp
 import kmock
 
 from tests.operator import tekton
@@ -30,6 +29,7 @@ from tests.operator.conftest import api as api
 from tests.operator.test_workflowruns import SLUICE, run_status, wait_phase, workflow_run
 from tests.operator.test_workflows import sum_of_two
 from testsupport.emulator import ApiServer, Fault
+from testsupport.operators import exposed
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -247,25 +247,10 @@ async def test_secret_credential_never_appears_in_objects_events_logs_or_metrics
             {"conditions": [tekton.condition("False", "Failed", "step trainer failed: exit code 3")]},
         )
         await wait_phase(api, "run-1", "Failed", timeout=20)
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(operator.metrics_url + "/metrics") as response,
-        ):
-            metrics = await response.text()
+        metrics = await operator.metrics()
     finally:
         await operator.stop()
-    everything = json.dumps(
-        {
-            "objects": [
-                obj
-                for (resource, _ns, _name), obj in list(api.server.objects.items())
-                if getattr(resource, "plural", "") != "secrets"
-            ],
-            "metrics": metrics,
-            "logs": [record.getMessage() for record in caplog.records],
-        },
-        default=str,
-    )
+    everything = exposed(api.server, metrics, caplog.records)
     assert "run-1" in everything and "mlflow-minio" in everything  # the grep sees real content
     for secret in (SECRET_KEY, ACCESS_KEY, base64.b64encode(SECRET_KEY.encode()).decode()):
         assert secret not in everything

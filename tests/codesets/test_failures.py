@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from controller.operator import conditions as cond
@@ -16,6 +14,7 @@ from tests.codesets.test_gitops import codeset, codeset_status, wait_reason, wai
 from tests.codesets.test_webhooks import make_secret
 from tests.operator.conftest import NAMESPACE, Api, eventually
 from testsupport.gitserver import GitDaemon, Repo, SmartHTTP
+from testsupport.operators import exposed
 
 TOKEN = "glpat-Sup3rS3cretT0ken-4711"
 
@@ -81,21 +80,7 @@ async def test_token_works_and_never_leaks(
         )
         assert server.requests["denied"] > 0  # the server really required credentials
 
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(operator.metrics_url + "/metrics") as response,
-        ):
-            metrics = await response.text()
-        everything = {
-            "objects": [
-                obj
-                for (resource, _ns, _name), obj in list(api.server.objects.items())
-                if getattr(resource, "plural", "") != "secrets"
-            ],
-            "metrics": metrics,
-            "logs": [record.getMessage() for record in caplog.records],
-        }
-        dump = json.dumps(everything, default=str)
+        dump = exposed(api.server, await operator.metrics(), caplog.records)
         assert "AuthenticationFailed" in dump and "private" in dump  # the grep looks at real content
         for secret in (TOKEN, "glpat-NotTheRightOne-0000000", "Sup3rS3cret"):
             assert secret not in dump

@@ -50,8 +50,7 @@ async def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dic
 
 
 async def metric(operator: CodesetOperator, name: str, **labels: str) -> float:
-    async with aiohttp.ClientSession() as session, session.get(operator.metrics_url + "/metrics") as response:
-        text = await response.text()
+    text = await operator.metrics()
     total = 0.0
     for line in text.splitlines():
         if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
