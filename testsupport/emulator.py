@@ -289,7 +289,9 @@ class ApiServer(kmock.KubernetesEmulator):
         object.__setattr__(request, "namespace", namespace)
         return request
 
-    async def _update(self, request: kmock.Request) -> None:
+    def _stored(self, request: kmock.Request) -> tuple[tuple[Any, Any, Any], Any]:
+        """The key and the stored object a request names (one dict lookup instead of kmock's scan
+        over every stored object); 404 when there is none, or it is deleted."""
         resource = request.resource
         assert resource is not None
         namespace = None if resource in self._cluster_scoped else request.namespace
@@ -298,6 +300,11 @@ class ApiServer(kmock.KubernetesEmulator):
         obj = self.objects._objects.get(key)
         if obj is None or obj.deleted:
             raise _error(404, "NotFound", f'{resource.plural} "{request.name}" not found')
+        return key, obj
+
+    async def _update(self, request: kmock.Request) -> None:
+        key, obj = self._stored(request)
+        resource = key[0]
         current = copy.deepcopy(obj.raw)
         patch = request.data
         try:
@@ -353,14 +360,7 @@ class ApiServer(kmock.KubernetesEmulator):
             await self._remove(key)
 
     async def _delete(self, request: kmock.Request) -> None:
-        resource = request.resource
-        assert resource is not None
-        namespace = None if resource in self._cluster_scoped else request.namespace
-        assert request.name is not None
-        key = (resource, namespace, request.name)
-        found = self.objects._objects.get(key)
-        if found is None or found.deleted:
-            raise _error(404, "NotFound", f'{resource.plural} "{request.name}" not found')
+        key, _ = self._stored(request)
         await self._delete_key(key)
 
     async def _delete_key(self, key: tuple[Any, Any, Any]) -> None:
@@ -401,13 +401,7 @@ class ApiServer(kmock.KubernetesEmulator):
     # --- lists, CRDs, admission ------------------------------------------------------------------
 
     async def _serve_fetch(self, request: kmock.Request) -> Any:
-        # One dict lookup instead of kmock's scan over every stored object.
-        assert request.resource is not None
-        namespace = None if request.resource in self._cluster_scoped else request.namespace
-        assert request.name is not None
-        obj = self.objects._objects.get((request.resource, namespace, request.name))
-        if obj is None or obj.deleted:
-            raise _error(404, "NotFound", f'{request.resource.plural} "{request.name}" not found')
+        _, obj = self._stored(request)
         return obj.raw
 
     async def _serve_list(self, request: kmock.Request) -> Any:
