@@ -14,15 +14,30 @@ RUN_AS_USER = 65532
 INTERNAL_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
 INTERNAL_LIMITS = {"cpu": "1", "memory": "512Mi"}
 
+# Every task's one writable place besides its workspaces, results and Tekton's /tekton/home:
+# an emptyDir at /tmp shared by the task's steps (the stages image sets HOME=/tmp).
+TMP_VOLUME = "tmp"
+TMP_PATH = "/tmp"
+
 
 def security_context() -> dict[str, Any]:
-    """The Pod Security Standards' `restricted` profile, per container."""
+    """The Pod Security Standards' `restricted` profile, per container, with a read-only root filesystem."""
     return {
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
         "runAsNonRoot": True,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+
+
+def tmp_volume() -> dict[str, Any]:
+    """The task's writable scratch space: the root filesystem is read-only, `/tmp` is not."""
+    return {"name": TMP_VOLUME, "emptyDir": {}}
+
+
+def tmp_mount() -> dict[str, Any]:
+    return {"name": TMP_VOLUME, "mountPath": TMP_PATH}
 
 
 def pod_security_context() -> dict[str, Any]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller import settings
-from controller.compiler.containers import compute_resources, security_context
+from controller.compiler.containers import compute_resources, security_context, tmp_mount, tmp_volume
 from controller.compiler.errors import Problems
 from controller.compiler.naming import env_name, label_value
 from controller.compiler.references import ARTIFACTS, SOURCE, RunScope, TaskRenderer
@@ -152,7 +152,7 @@ def workspace_bindings(
 
 def pipeline_task(
     name: str,
-    step_spec: dict[str, Any],
+    step_spec: dict[str, Any] | list[dict[str, Any]],
     renderer: TaskRenderer,
     *,
     labels: dict[str, str],
@@ -170,10 +170,14 @@ def pipeline_task(
         declared.append(declaration)
         bound.append(binding)
     after = sorted(set(run_after) | renderer.after, key=lambda t: (t not in run_after, t))
+    steps = step_spec if isinstance(step_spec, list) else [step_spec]
+    for step in steps:  # the root filesystem is read-only: every step writes scratch files to /tmp
+        step["volumeMounts"] = [tmp_mount()]
     spec = {
         "metadata": {"labels": labels},
         **_given(description=description, params=spec_params, results=results, workspaces=declared),
-        "steps": [step_spec],
+        "steps": steps,
+        "volumes": [tmp_volume()],
     }
     task = {
         "name": name,

@@ -92,10 +92,14 @@ def test_builtin_step_follows_the_stage_contract(registry):
 
 def test_every_step_is_restricted_and_bounded(registry):
     for name in EXAMPLES:
+        for task in tasks_of(compile_example(name, registry)).values():
+            assert task["taskSpec"]["volumes"] == [{"name": "tmp", "emptyDir": {}}]
         for step in steps_of(compile_example(name, registry)):
             context = step["securityContext"]
             assert context["allowPrivilegeEscalation"] is False
             assert context["capabilities"] == {"drop": ["ALL"]}
+            assert context["readOnlyRootFilesystem"] is True
+            assert step["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]  # the one writable place
             assert context["runAsNonRoot"] is True
             assert context["seccompProfile"] == {"type": "RuntimeDefault"}
             for section in ("requests", "limits"):

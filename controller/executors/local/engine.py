@@ -346,6 +346,8 @@ class LocalRun:
                 sorted(self.secrets.used),
                 deadline,
             )
+            if resolved.volumes_dir is not None:  # the pod is gone, and its emptyDir volumes with it
+                shutil.rmtree(resolved.volumes_dir, ignore_errors=True)
             if outcome.ok:
                 try:
                     results = _read_results(resolved)

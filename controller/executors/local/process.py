@@ -22,9 +22,25 @@ from typing import IO
 KILL_GRACE_SECONDS = 3.0
 
 
+@dataclass(frozen=True)
+class Mount:
+    """A folder of this machine that a step's container sees at `path` (podman's `-v host:path[:ro]`)."""
+
+    path: str  # inside the container, as Tekton mounts it
+    host: Path
+    read_only: bool = False
+
+
 @dataclass
 class Step:
-    """A step ready to run: every variable substituted, secrets resolved into `env`."""
+    """A step ready to run: every variable substituted, secrets resolved into `env`.
+
+    `mounts` and `tmpfs` say what the step's pod would mount, for a runner that starts containers:
+    the task's workspaces (at their `mountPath`, default `/workspace/<name>`), its results folder
+    (`/tekton/results`) and its emptyDir volumes (one folder per task attempt, shared by its steps as
+    in a pod); `tmpfs` lists the mount paths of `emptyDir: {medium: Memory}` volumes. Host processes
+    cannot mount: they run in `cwd` with `env`, where a volume mounted at /tmp is `TMPDIR`.
+    """
 
     name: str
     argv: list[str]
@@ -32,6 +48,8 @@ class Step:
     cwd: Path
     timeout: float | None = None
     continue_on_error: bool = False
+    mounts: list[Mount] = field(default_factory=list)
+    tmpfs: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from controller.executors.local.process import Step
 from controller.executors.local.secrets import LocalSecrets
 from controller.executors.local.tekton import UnsupportedError, timeout_seconds
 from controller.executors.local.variables import Scope, Value, check_resolved, substitute, substitute_list
+from controller.executors.local.volumes import volume_mounts, workspace_mounts
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -175,6 +176,7 @@ class ResolvedTask:
     result_names: list[str]
     workspace_paths: dict[str, Path]
     secret_values: list[str] = field(default_factory=list)
+    volumes_dir: Path | None = None  # the attempt's emptyDir volumes: gone when the attempt ends
 
 
 def _task_params(task: dict[str, Any], pscope: Scope, where: str) -> dict[str, Value]:
@@ -266,19 +268,37 @@ def resolve_task(
         decl.get("mountPath", f"/workspace/{decl['name']}"): workspaces[decl["name"]][1]
         for decl in spec.get("workspaces") or []
     }
+    shared = workspace_mounts(spec, {name: path for name, (_, path) in workspaces.items()}, results_dir)
+    volumes_dir = task_dir / "volumes"
+    shutil.rmtree(volumes_dir, ignore_errors=True)  # each attempt is a new pod: its emptyDirs start empty
+    volumes = {v["name"]: v for v in spec.get("volumes") or []}
     secret_values: list[str] = []
     template = resolved_spec.get("stepTemplate") or {}
     steps = []
     for j, step in enumerate(resolved_spec["steps"]):
         step_where = f"{where}.taskSpec.steps[{j}]"
         step_name = step.get("name") or f"step-{j}"
+        binds, tmpfs, tmpdir = volume_mounts(
+            [*template.get("volumeMounts", []), *step.get("volumeMounts", [])], volumes, volumes_dir
+        )
         env = _step_env(
-            ctx, taskrun, [*template.get("env", []), *step.get("env", [])], secret_values, step_where
+            ctx, taskrun, [*template.get("env", []), *step.get("env", [])], secret_values, step_where, tmpdir
         )
         cwd = _working_dir(step.get("workingDir") or template.get("workingDir"), mounts, task_dir)
         argv = _argv(step, task_dir / "scripts", f"{j}-{step_name}")
         timeout = timeout_seconds(step["timeout"], f"{step_where}.timeout") if "timeout" in step else None
-        steps.append(Step(step_name, argv, env, cwd, timeout, step.get("onError") == "continue"))
+        steps.append(
+            Step(
+                step_name,
+                argv,
+                env,
+                cwd,
+                timeout,
+                step.get("onError") == "continue",
+                mounts=[*shared, *binds],
+                tmpfs=tmpfs,
+            )
+        )
     return ResolvedTask(
         name,
         taskrun,
@@ -289,11 +309,17 @@ def resolve_task(
         result_names,
         {k: p for k, (_, p) in workspaces.items() if p is not None},
         secret_values,
+        volumes_dir if volumes else None,
     )
 
 
 def _step_env(
-    ctx: RunContext, taskrun: str, env_list: list[dict[str, Any]], secret_values: list[str], where: str
+    ctx: RunContext,
+    taskrun: str,
+    env_list: list[dict[str, Any]],
+    secret_values: list[str],
+    where: str,
+    tmpdir: Path | None = None,
 ) -> dict[str, str]:
     env = dict(os.environ)
     python_bin = str(Path(sys.executable).parent)
@@ -310,6 +336,8 @@ def _step_env(
             "SLUICE_TASKRUN": taskrun,
         }
     )
+    if tmpdir is not None:  # the task's volume at /tmp: a host process cannot mount, it is told instead
+        env["TMPDIR"] = str(tmpdir)
     for i, var in enumerate(env_list):
         if "valueFrom" in var:
             ref = var["valueFrom"]["secretKeyRef"]

@@ -16,6 +16,9 @@ class UnsupportedError(ValueError):
     """A PipelineRun uses a Tekton feature the local executor cannot honour."""
 
 
+# The one mount path host processes honour: a volume there becomes the step's TMPDIR.
+HOST_TMP = "/tmp"
+
 # Ignored locally: they place or constrain pods, which do not exist here.
 _CLUSTER_ONLY = {"image", "imagePullPolicy", "computeResources", "resources", "securityContext"}
 
@@ -46,14 +49,19 @@ _ALLOWED: dict[str, set[str]] = {
         "workspaces",
         "steps",
         "stepTemplate",
+        "volumes",
         "description",
         "displayName",
         "apiVersion",
         "kind",
     },
     "taskMetadata": {"labels", "annotations"},
-    "step": {"name", "command", "args", "script", "env", "workingDir", "timeout", "onError"} | _CLUSTER_ONLY,
-    "stepTemplate": {"env", "workingDir"} | _CLUSTER_ONLY,
+    "step": {"name", "command", "args", "script", "env", "workingDir", "timeout", "onError", "volumeMounts"}
+    | _CLUSTER_ONLY,
+    "stepTemplate": {"env", "workingDir", "volumeMounts"} | _CLUSTER_ONLY,
+    "volume": {"name", "emptyDir"},
+    "emptyDir": {"medium", "sizeLimit"},
+    "volumeMount": {"name", "mountPath", "readOnly", "subPath"},
     "env": {"name", "value", "valueFrom"},
     "valueFrom": {"secretKeyRef"},
     "secretKeyRef": {"name", "key", "optional"},
@@ -93,7 +101,46 @@ def _each(obj: Any, kind: str, path: str) -> list[dict[str, Any]]:
     return [_check(item, kind, f"{path}[{i}]") for i, item in enumerate(obj)]
 
 
-def _check_task(task: dict[str, Any], path: str) -> None:
+def _check_volumes(spec: dict[str, Any], steps: list[dict[str, Any]], path: str, containers: bool) -> None:
+    """A task's `volumes` (emptyDir only) and its steps' `volumeMounts` of them. Host processes cannot
+    mount: there a volume may be mounted only at /tmp, which becomes the step's TMPDIR."""
+    names: set[Any] = set()
+    volumes = spec.get("volumes") or []
+    for i, volume in enumerate(volumes if isinstance(volumes, list) else []):
+        where = f"{path}.taskSpec.volumes[{i}]"
+        if isinstance(volume, dict) and not isinstance(volume.get("emptyDir"), dict):
+            kinds = sorted(set(volume) - {"name"})
+            raise UnsupportedError(f"{where}: only emptyDir volumes can run locally, not {', '.join(kinds)}")
+    for i, volume in enumerate(_each(spec.get("volumes"), "volume", f"{path}.taskSpec.volumes")):
+        where = f"{path}.taskSpec.volumes[{i}]"
+        _check(volume["emptyDir"], "emptyDir", f"{where}.emptyDir")
+        if volume.get("name") in names:
+            raise UnsupportedError(f"{where}.name: duplicate volume name {volume.get('name')!r}")
+        names.add(volume.get("name"))
+    template = spec.get("stepTemplate") or {}
+    owners = [(template, f"{path}.taskSpec.stepTemplate")]
+    owners += [(step, f"{path}.taskSpec.steps[{j}]") for j, step in enumerate(steps)]
+    for owner, where in owners:
+        for k, mount in enumerate(_each(owner.get("volumeMounts"), "volumeMount", f"{where}.volumeMounts")):
+            at = f"{where}.volumeMounts[{k}]"
+            if mount.get("name") not in names:
+                raise UnsupportedError(f"{at}.name: the task has no volume {mount.get('name')!r}")
+            mount_path = mount.get("mountPath")
+            if not isinstance(mount_path, str) or not mount_path.startswith("/"):
+                raise UnsupportedError(f"{at}.mountPath: an absolute path is needed")
+            sub = mount.get("subPath", "")
+            if not isinstance(sub, str) or sub.startswith("/") or ".." in sub.split("/"):
+                raise UnsupportedError(f"{at}.subPath: a relative path without '..' is needed")
+            if not containers and mount_path.rstrip("/") != HOST_TMP:
+                raise UnsupportedError(
+                    f"{at}.mountPath: host processes cannot mount a volume at {mount_path!r}; "
+                    f"only {HOST_TMP} is honoured (as the step's TMPDIR): run with --containers"
+                )
+            if not containers and mount.get("readOnly"):
+                raise UnsupportedError(f"{at}.readOnly: host processes cannot make {HOST_TMP} read-only")
+
+
+def _check_task(task: dict[str, Any], path: str, containers: bool = False) -> None:
     _check(task, "pipelineTask", path)
     if "taskSpec" not in task:
         raise UnsupportedError(f"{path}: only embedded taskSpec tasks can run locally (no taskRef)")
@@ -123,6 +170,7 @@ def _check_task(task: dict[str, Any], path: str) -> None:
             raise UnsupportedError(f"{where}: no command or script; an image's entrypoint cannot run locally")
         if step.get("onError", "stopAndFail") not in ("continue", "stopAndFail"):
             raise UnsupportedError(f"{where}.onError: {step['onError']!r} is not continue|stopAndFail")
+    _check_volumes(spec, steps, path, containers)
 
 
 def _check_env(env: Any, path: str) -> None:
@@ -132,8 +180,9 @@ def _check_env(env: Any, path: str) -> None:
             _check(source["secretKeyRef"], "secretKeyRef", f"{path}[{i}].valueFrom.secretKeyRef")
 
 
-def check_pipelinerun(run: Any) -> None:
-    """Raise `UnsupportedError` naming the first field the local executor cannot honour."""
+def check_pipelinerun(run: Any, *, containers: bool = False) -> None:
+    """Raise `UnsupportedError` naming the first field the local executor cannot honour
+    (running steps as host processes, or with `containers` in their images)."""
     _check(run, "pipelinerun", "$")
     if run.get("apiVersion") != "tekton.dev/v1" or run.get("kind") != "PipelineRun":
         raise UnsupportedError("$: expected apiVersion tekton.dev/v1, kind PipelineRun")
@@ -156,7 +205,7 @@ def check_pipelinerun(run: Any) -> None:
     _each(pipeline.get("results"), "pipelineResult", "$.spec.pipelineSpec.results")
     for section in ("tasks", "finally"):
         for i, task in enumerate(pipeline.get(section) or []):
-            _check_task(task, f"$.spec.pipelineSpec.{section}[{i}]")
+            _check_task(task, f"$.spec.pipelineSpec.{section}[{i}]", containers)
             if "timeout" in task:
                 timeout_seconds(task["timeout"], f"$.spec.pipelineSpec.{section}[{i}].timeout")
     names = [t.get("name") for s in ("tasks", "finally") for t in pipeline.get(s) or []]
