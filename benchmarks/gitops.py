@@ -30,6 +30,7 @@ import aiohttp
 import kmock
 
 from benchmarks.common import best_of, median, percentile, row
+from testsupport.kubeapi import until
 
 NAMESPACE = "ml"
 SLUICE = "sluice.dev/v1alpha1"
@@ -64,14 +65,6 @@ def _codeset(name: str, url: str, interval: str, webhook: bool) -> dict[str, Any
     }
 
 
-async def _until(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
 def _pipelinerun_at(server: Any, sha: str) -> float | None:
     """When the API server created a PipelineRun labelled with this commit (monotonic), if any."""
     for (plural, _ns, name), created in list(server.created_at.items()):
@@ -94,7 +87,7 @@ async def _commit_to_pipelinerun(server: Any, repo: Any, tag: str, after_commit:
     sha = repo.commit({"src/t.py": f"print({tag!r})\n"})
     committed = time.monotonic()
     await after_commit(sha)
-    await _until(lambda: _pipelinerun_at(server, sha) is not None, 30, f"PipelineRun of {sha[:8]}")
+    await until(lambda: _pipelinerun_at(server, sha) is not None, 30, f"PipelineRun of {sha[:8]}")
     created = _pipelinerun_at(server, sha)
     assert created is not None
     return created - committed
@@ -190,7 +183,7 @@ async def _latencies(
     name = "gitops"
     hooked.commit({"wf/train.yaml": _workflow("hooked-train", "hooked"), "src/t.py": "print(0)\n"})
     await api.apply(_codeset("hooked", git_server.url(hooked), "1h", webhook=True))
-    await _until(lambda: _pipelinerun_at(server, hooked.head()) is not None, 30, "first hooked run")
+    await until(lambda: _pipelinerun_at(server, hooked.head()) is not None, 30, "first hooked run")
     url = await operator.webhook_url(f"/hooks/{NAMESPACE}/hooked")
 
     async with aiohttp.ClientSession() as session:
@@ -211,7 +204,7 @@ async def _latencies(
 
     polled.commit({"wf/train.yaml": _workflow("polled-train", "polled"), "src/t.py": "print(0)\n"})
     await api.apply(_codeset("polled", git_server.url(polled), f"{interval}s", webhook=False))
-    await _until(lambda: _pipelinerun_at(server, polled.head()) is not None, 30, "first polled run")
+    await until(lambda: _pipelinerun_at(server, polled.head()) is not None, 30, "first polled run")
 
     async def nothing(sha: str) -> None:
         return None
@@ -255,7 +248,7 @@ async def _sharing(
     files["src/t.py"] = "print(0)\n"
     sha = mono.commit(files)
     await api.apply(_codeset("mono", git_server.url(mono), f"{interval}s", webhook=False))
-    await _until(
+    await until(
         lambda: (
             sum(
                 1

@@ -27,6 +27,7 @@ import kmock
 import yaml
 
 from benchmarks.common import row
+from testsupport.kubeapi import until
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "bench"
@@ -75,14 +76,6 @@ class Driver:
     async def tekton_status(self, name: str, status: dict[str, Any]) -> None:
         path = f"/apis/tekton.dev/v1/namespaces/{NAMESPACE}/pipelineruns/{name}/status"
         await self.call("PATCH", path, {"status": status}, "application/merge-patch+json")
-
-
-async def _until(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out: {what}")
-        await asyncio.sleep(0.01)
 
 
 def _operator_writes(server: Any, plurals: set[str]) -> int:
@@ -178,9 +171,9 @@ async def _scenario(
         name = f"lat-{i}"
         await driver.create("workflowruns", _run(name, "latency"))
         key = ("pipelineruns", NAMESPACE, name)
-        await _until(lambda key=key: key in server.created_at, 30, f"PipelineRun {name}")
+        await until(lambda key=key: key in server.created_at, 30, f"PipelineRun {name}")
         latencies.append(server.created_at[key] - server.created_at[("workflowruns", NAMESPACE, name)])
-    await _until(lambda: all(_phase(server, f"lat-{i}") for i in range(latency_runs)), 60, "statuses")
+    await until(lambda: all(_phase(server, f"lat-{i}") for i in range(latency_runs)), 60, "statuses")
     latencies.sort()
     p50 = statistics.median(latencies)
     p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
@@ -194,7 +187,7 @@ async def _scenario(
         name = f"lat-{i}"
         cond = {"type": "Succeeded", "status": "Unknown", "reason": "Running", "message": ""}
         await driver.tekton_status(name, {"conditions": [cond], "startTime": "2026-01-01T00:00:00Z"})
-        await _until(lambda name=name: _phase(server, name) == "Running", 30, f"{name} Running")
+        await until(lambda name=name: _phase(server, name) == "Running", 30, f"{name} Running")
         done = {"type": "Succeeded", "status": "True", "reason": "Succeeded", "message": ""}
         await driver.tekton_status(
             name,
@@ -204,7 +197,7 @@ async def _scenario(
                 "results": [{"name": "prediction-url", "value": "http://m.example/v2/models/m/infer"}],
             },
         )
-        await _until(lambda name=name: _phase(server, name) == "Succeeded", 30, f"{name} Succeeded")
+        await until(lambda name=name: _phase(server, name) == "Succeeded", 30, f"{name} Succeeded")
         changes += 2
     await asyncio.sleep(0.5)  # anything late would show up in the counts
     run_writes = (_status_writes(server) - before_runs) / changes
@@ -214,12 +207,12 @@ async def _scenario(
     for i in range(population):
         await driver.create("workflows", _workflow(f"wf-{i}"))
         await driver.create("workflowruns", _run(f"run-{i}", f"wf-{i}"))
-    await _until(
+    await until(
         lambda: all(("pipelineruns", NAMESPACE, f"run-{i}") in server.created_at for i in range(population)),
         600,
         "all PipelineRuns",
     )
-    await _until(lambda: all(_phase(server, f"run-{i}") for i in range(population)), 600, "all statuses")
+    await until(lambda: all(_phase(server, f"run-{i}") for i in range(population)), 600, "all statuses")
     await asyncio.sleep(1.0)
     loaded_rss = _rss_bytes(process.pid)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -83,3 +84,13 @@ async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what or check}: last={last!r}")
         await asyncio.sleep(0.02)
+
+
+async def until(check: Callable[..., object], timeout: float, what: str) -> None:
+    """Wait until the synchronous `check` is true, polled every 10 ms so that a benchmark sees the
+    moment closely; RuntimeError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
