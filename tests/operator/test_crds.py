@@ -93,38 +93,41 @@ def test_workflow_crd_embeds_the_loader_schema() -> None:
 
 
 @pytest.mark.parametrize(
-    ("interval", "ok"),
+    ("pattern", "value", "ok"),
     [
-        ("1s", True),
-        ("90s", True),
-        ("5m", True),
-        ("1h30m", True),
-        ("1m0s", True),
-        ("0s", False),
-        ("500ms", False),
-        ("1.5s", False),
-        ("", False),
-        ("10", False),
+        # spec.interval: one second or more
+        *[
+            (INTERVAL_PATTERN, interval, ok)
+            for interval, ok in {
+                "1s": True,
+                "90s": True,
+                "5m": True,
+                "1h30m": True,
+                "1m0s": True,
+                "0s": False,
+                "500ms": False,
+                "1.5s": False,
+                "": False,
+                "10": False,
+            }.items()
+        ],
+        # spec.sync.path: relative, and stays inside the repository
+        *[
+            (PATH_PATTERN, path, ok)
+            for path, ok in {
+                "workflows": True,
+                "ml/workflows/": True,
+                ".sluice/wf": True,
+                "./wf": True,
+                "/etc": False,
+                "../up": False,
+                "a/../b": False,
+            }.items()
+        ],
     ],
 )
-def test_interval_pattern_admits_one_second_or_more(interval: str, ok: bool) -> None:
-    assert bool(re.match(INTERVAL_PATTERN, interval)) is ok
-
-
-@pytest.mark.parametrize(
-    ("value", "ok"),
-    [
-        ("workflows", True),
-        ("ml/workflows/", True),
-        (".sluice/wf", True),
-        ("./wf", True),
-        ("/etc", False),
-        ("../up", False),
-        ("a/../b", False),
-    ],
-)
-def test_sync_path_pattern_is_relative_and_stays_inside(value: str, ok: bool) -> None:
-    assert bool(re.match(PATH_PATTERN, value)) is ok
+def test_codeset_patterns_admit_what_they_should(pattern: str, value: str, ok: bool) -> None:
+    assert bool(re.match(pattern, value)) is ok
 
 
 def test_printer_columns_and_codeset_fields() -> None:
