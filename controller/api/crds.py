@@ -18,7 +18,17 @@ from controller.api.workflowrun import workflowrun_schema
 
 _READY = f'.status.conditions[?(@.type=="{READY}")].status'
 _MESSAGE = f'.status.conditions[?(@.type=="{READY}")].message'
-_AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+
+
+def _column(name: str, json_path: str, kind: str = "string", priority: int | None = None) -> dict[str, Any]:
+    """One of `kubectl get`'s printer columns."""
+    column: dict[str, Any] = {"name": name, "type": kind, "jsonPath": json_path}
+    if priority is not None:
+        column["priority"] = priority
+    return column
+
+
+_AGE = _column("Age", ".metadata.creationTimestamp", "date")
 
 
 def _crd(
@@ -54,50 +64,45 @@ def _crd(
 
 
 def all_crds() -> dict[str, dict[str, Any]]:
-    """File name in `crds/` -> CRD object, in a stable order."""
-    ready = {"name": "Ready", "type": "string", "jsonPath": _READY}
-    message = {"name": "Message", "type": "string", "jsonPath": _MESSAGE, "priority": 1}
-    return {
-        "codesets.yaml": _crd(
+    """File name in `crds/` (`<plural>.yaml`) -> CRD object, in a stable order."""
+    ready = _column("Ready", _READY)
+    message = _column("Message", _MESSAGE, priority=1)
+    crds = [
+        _crd(
             CODESET,
             "codesets",
             ["cs"],
             codeset_schema(),
-            [
-                {"name": "URL", "type": "string", "jsonPath": ".spec.url"},
-                {"name": "Revision", "type": "string", "jsonPath": ".status.revision"},
-                ready,
-                _AGE,
-                message,
-            ],
+            [_column("URL", ".spec.url"), _column("Revision", ".status.revision"), ready, _AGE, message],
         ),
-        "workflowruns.yaml": _crd(
+        _crd(
             WORKFLOW_RUN,
             "workflowruns",
             ["wfr"],
             workflowrun_schema(),
             [
-                {"name": "Workflow", "type": "string", "jsonPath": ".spec.workflowRef.name"},
-                {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-                {"name": "Revision", "type": "string", "jsonPath": ".metadata.labels.sluice\\.dev/revision"},
+                _column("Workflow", ".spec.workflowRef.name"),
+                _column("Phase", ".status.phase"),
+                _column("Revision", ".metadata.labels.sluice\\.dev/revision"),
                 _AGE,
                 message,
             ],
         ),
-        "workflows.yaml": _crd(
+        _crd(
             WORKFLOW,
             "workflows",
             ["wf"],
             workflow_schema(),
             [
                 ready,
-                {"name": "Last Run", "type": "string", "jsonPath": ".status.lastRun.name"},
-                {"name": "Phase", "type": "string", "jsonPath": ".status.lastRun.phase"},
+                _column("Last Run", ".status.lastRun.name"),
+                _column("Phase", ".status.lastRun.phase"),
                 _AGE,
                 message,
             ],
         ),
-    }
+    ]
+    return {f"{crd['spec']['names']['plural']}.yaml": crd for crd in crds}
 
 
 def render(crd: dict[str, Any]) -> str:
