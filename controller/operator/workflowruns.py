@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
-import yaml
 
 from controller import settings as sluice_settings
 from controller.api.conditions import (
@@ -118,7 +117,7 @@ async def start_run(rt: Runtime, body: Mapping[str, Any], retry: int) -> None:
 
 async def _compile(rt: Runtime, info: RunInfo, body: Mapping[str, Any]) -> dict[str, Any] | None:
     from controller.compiler import CodesetSource, CompileError, compile_run
-    from controller.compiler.extensions import ExtensionRegistry
+    from controller.compiler.extensions import ExtensionError, ExtensionRegistry
     from controller.spec import SpecError
 
     spec = parse_workflowrun_spec(body)
@@ -155,7 +154,10 @@ async def _compile(rt: Runtime, info: RunInfo, body: Mapping[str, Any]) -> dict[
         revisions[item.name] = revision
 
     documents = await _extension_documents(rt, info.namespace)
-    extensions = ExtensionRegistry.from_documents(documents) if documents else None
+    try:
+        extensions = ExtensionRegistry.from_sources(documents) if documents else None
+    except ExtensionError as exc:
+        raise Invalid(COMPILE_FAILED, cond.one_line(str(exc))) from None
     try:
         pipelinerun = compile_run(
             workflow,
@@ -255,19 +257,23 @@ async def _concurrency_allows(rt: Runtime, info: RunInfo, policy: str) -> bool:
     return True
 
 
-async def _extension_documents(rt: Runtime, namespace: str) -> list[dict[str, Any]]:
-    """FuseML extension descriptions from ConfigMaps labelled `sluice.dev/extension` (YAML values)."""
+async def _extension_documents(rt: Runtime, namespace: str) -> list[tuple[str, Any]]:
+    """FuseML extension descriptions from ConfigMaps labelled `sluice.dev/extension`, as (source,
+    document): every value is parsed like an `--extensions` file (the hardened YAML parser of
+    `controller.spec.extension_files`), so a hostile value (an alias bomb, deep nesting) is refused
+    with the ConfigMap, key, line and column: Invalid, on the run's status."""
+    from controller.spec.extension_files import ExtensionFileError, parse_extension_data
+
     configmaps = await rt.client.list(resource_path("", "v1", "configmaps", namespace), LABEL_EXTENSION)
-    documents: list[dict[str, Any]] = []
+    documents: list[tuple[str, Any]] = []
     for configmap in sorted(configmaps, key=lambda c: (c.get("metadata") or {}).get("name", "")):
+        name = (configmap.get("metadata") or {}).get("name", "")
         for key in sorted(configmap.get("data") or {}):
             try:
-                for doc in yaml.safe_load_all(configmap["data"][key]):
-                    if isinstance(doc, dict):
-                        documents.append(doc)
-            except (yaml.YAMLError, RecursionError):  # PyYAML's composer recurses per nesting level
-                name = (configmap.get("metadata") or {}).get("name")
-                logger.warning("extension ConfigMap %s key %s is not usable YAML; ignored", name, key)
+                parsed = parse_extension_data(str(configmap["data"][key]).encode(), f"ConfigMap {name}/{key}")
+            except ExtensionFileError as exc:
+                raise Invalid(COMPILE_FAILED, cond.one_line(f"extension {exc}")) from None
+            documents.extend((source, doc) for source, doc in parsed if isinstance(doc, dict))
     return documents
 
 

@@ -48,6 +48,13 @@ def _read(file: Path) -> list[tuple[str, Any]]:
         data = read_limited(name)
     except OSError as exc:
         raise ExtensionFileError(f"{name}: {exc.strerror or 'cannot read'}") from None
+    return parse_extension_data(data, name)
+
+
+def parse_extension_data(data: bytes, name: str) -> list[tuple[str, Any]]:
+    """The documents of one description (a file's bytes, or a ConfigMap value), with their sources,
+    through the same checks as a description file; ExtensionFileError naming `name`, line and
+    column otherwise."""
     try:
         documents = [parsed.value for parsed in parse_yaml_documents(decode(data, name), name)]
     except YamlError as exc:

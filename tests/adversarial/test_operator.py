@@ -281,3 +281,52 @@ def _leaky_workflow() -> dict[str, Any]:
             ]
         },
     }
+
+
+# --- a hostile extension ConfigMap is refused on the run's status ------------------------------------
+
+ALIAS_BOMB = (
+    "a: &a [x, x, x, x, x, x, x, x, x]\n"
+    "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+    "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+    "d: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+)
+DEEP = "id: " + "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("value", "refusal"),
+    [
+        (ALIAS_BOMB, "description.yaml:1:4: invalid YAML: anchors (&name) are not allowed"),
+        (DEEP, "invalid YAML: nesting deeper than"),
+    ],
+    ids=["alias-bomb", "deep-nesting"],
+)
+async def test_a_hostile_extension_configmap_fails_the_run_on_its_status(
+    api: Api, value: str, refusal: str
+) -> None:
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "hostile", "namespace": NAMESPACE, "labels": {"sluice.dev/extension": "true"}},
+        "data": {"description.yaml": value},
+    }
+    await api.apply(configmap)
+    operator = await start_operator()
+    try:
+        await api.apply(sum_of_two())
+        await api.apply(workflow_run("run-1"))
+        status = await wait_phase(api, "run-1", "Failed", timeout=20)
+        # the operator carries on: without the ConfigMap the next run gets its PipelineRun
+        await api.call("DELETE", path("v1", "configmaps", "hostile"))
+        await api.apply(workflow_run("run-2"))
+        await eventually(
+            lambda: api.get(path(tekton.TEKTON, "pipelineruns", "run-2")), timeout=20, what="PipelineRun"
+        )
+    finally:
+        await operator.stop()
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "CompileFailed")
+    assert ready["message"].startswith("extension ConfigMap hostile/description.yaml:"), ready["message"]
+    assert refusal in ready["message"]
+    assert "pipelineRunRef" not in status
