@@ -13,9 +13,12 @@ class ClusterError(Exception):
 
 def list_workflows(namespace: str | None) -> list[dict[str, Any]]:
     """Workflow objects in one namespace, or in all of them."""
-    from kubernetes import client, config
-    from kubernetes.client.exceptions import ApiException
-    from kubernetes.config.config_exception import ConfigException
+    try:
+        from kubernetes import client, config
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.config.config_exception import ConfigException
+    except ImportError:
+        raise ClusterError("the Kubernetes client is not installed: pip install 'sluice[cluster]'") from None
 
     try:
         config.load_kube_config()

@@ -1,21 +1,26 @@
-"""The operator image's Dockerfile agrees with the chart: user, ports, entrypoint, no build tools."""
+"""The images' Dockerfiles: the operator's agrees with the chart (user, ports, entrypoint), the
+stages image with the compiler (user, writable places); both are multi-stage builds from a base
+given as a build argument, pinned installs, no build tools, only the venv copied into the image."""
 
 from __future__ import annotations
 
 import re
 import shlex
+from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.helm.conftest import CHART, REPO
 
 DOCKERFILE = REPO / "images" / "operator" / "Dockerfile"
+STAGES_DOCKERFILE = REPO / "stages" / "Dockerfile"
 BUILD_TOOLS = ("gcc", "g++", "build-essential", "make", "clang", "python3-dev", "libc6-dev")
 
 
-def stages() -> list[list[tuple[str, str]]]:
+def stages(dockerfile: Path = DOCKERFILE) -> list[list[tuple[str, str]]]:
     """Instructions per build stage, continuation lines joined, comments dropped."""
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    text = re.sub(r"\\\n", " ", dockerfile.read_text())
     result: list[list[tuple[str, str]]] = []
     for line in text.splitlines():
         line = line.strip()
@@ -29,12 +34,39 @@ def stages() -> list[list[tuple[str, str]]]:
     return result
 
 
-def test_multi_stage_build_from_a_pinned_base() -> None:
-    text = DOCKERFILE.read_text()
-    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.MULTILINE)
+@pytest.mark.parametrize("dockerfile", [DOCKERFILE, STAGES_DOCKERFILE], ids=["operator", "stages"])
+def test_multi_stage_build_from_a_base_given_as_a_build_argument(dockerfile: Path) -> None:
+    text = dockerfile.read_text()
+    base = re.search(r"^ARG BASE=(\S+)$", text, re.MULTILINE)
     assert base, "the base image is one ARG"
     assert re.fullmatch(r"python:3\.1[1-9]\.\d+-slim-\w+", base.group(1)), base.group(1)
-    assert len(stages()) >= 2
+    assert re.search(r"^ARG BUILD_BASE=\$\{BASE\}$", text, re.MULTILINE), (
+        "the build stage's base defaults to BASE"
+    )
+    froms = [arg for stage in stages(dockerfile) for op, arg in stage if op == "FROM"]
+    assert froms[0].startswith("${BUILD_BASE}") and froms[-1].split()[0] == "${BASE}", froms
+    # Every install is constrained by the lock (the versions CI tests and audits), wheels only.
+    installs = [arg for op, arg in stages(dockerfile)[0] if op == "RUN" and "pip install" in arg]
+    assert installs and all(
+        "-c requirements.lock" in arg and "--only-binary=:all:" in arg for arg in installs
+    )
+
+
+@pytest.mark.parametrize("dockerfile", [DOCKERFILE, STAGES_DOCKERFILE], ids=["operator", "stages"])
+def test_final_stage_has_git_the_venv_and_no_pip_or_build_tools(dockerfile: Path) -> None:
+    build, final = stages(dockerfile)[0], stages(dockerfile)[-1]
+    runs = " ".join(arg for op, arg in final if op == "RUN")
+    installed = re.findall(r"apt-get install ([^&;|]+)", runs)
+    packages = {word for chunk in installed for word in shlex.split(chunk) if not word.startswith("-")}
+    # A base without git (python:3.11-slim) gets it; the Debian-made base of scripts/images.sh has it.
+    assert {"git", "openssh-client", "ca-certificates"} <= packages
+    assert "command -v git" in runs
+    assert not packages & set(BUILD_TOOLS), packages & set(BUILD_TOOLS)
+    assert "rm -rf /var/lib/apt/lists/*" in runs
+    # pip leaves the venv in the build stage; only the venv is copied, not sources or caches.
+    assert any("pip uninstall" in arg and " pip " in f"{arg} " for op, arg in build if op == "RUN")
+    copies = [arg for op, arg in final if op == "COPY"]
+    assert copies == ["--from=build /opt/sluice /opt/sluice"]
 
 
 def test_final_stage_runs_as_the_charts_non_root_user() -> None:
@@ -47,17 +79,20 @@ def test_final_stage_runs_as_the_charts_non_root_user() -> None:
     assert int(uid) != 0
 
 
-def test_final_stage_has_git_and_no_build_tools() -> None:
-    final = stages()[-1]
-    runs = " ".join(arg for op, arg in final if op == "RUN")
-    installed = re.findall(r"apt-get install ([^&;|]+)", runs)
-    packages = {word for chunk in installed for word in shlex.split(chunk) if not word.startswith("-")}
-    assert {"git", "openssh-client", "ca-certificates"} <= packages
-    assert not packages & set(BUILD_TOOLS), packages & set(BUILD_TOOLS)
-    assert "rm -rf /var/lib/apt/lists/*" in runs
-    # Only the built virtualenv is copied from the build stage, not the sources or pip's cache.
-    copies = [arg for op, arg in final if op == "COPY"]
-    assert copies == ["--from=build /opt/sluice /opt/sluice"]
+def test_stages_image_runs_as_the_task_pods_user_with_caches_in_tmp() -> None:
+    from controller.compiler.containers import RUN_AS_USER
+
+    final = stages(STAGES_DOCKERFILE)[-1]
+    users = [arg for op, arg in final if op == "USER"]
+    assert users and users[-1] == f"{RUN_AS_USER}:{RUN_AS_USER}"
+    env = dict(
+        pair.split("=", 1) for op, arg in final if op == "ENV" for pair in shlex.split(arg) if "=" in pair
+    )
+    # Read-only root filesystem: only /tmp, HOME and /workspace are writable in a task pod.
+    for name in ("HOME", "MPLCONFIGDIR", "KERAS_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"):
+        assert env[name].startswith("/tmp"), (name, env[name])
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert env["PATH"].startswith("/opt/sluice/bin:")
 
 
 def test_entrypoint_and_ports_match_the_chart() -> None:
