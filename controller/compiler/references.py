@@ -4,7 +4,8 @@ Two places can hold a reference, and Tekton allows different variables in each:
 - pipeline level (a pipeline task's param values, `when`, pipeline results):
   `$(params.INPUT)` and `$(tasks.TASK.results.RESULT)`;
 - inside a task (args, env, script, workingDir, image): only the task's own
-  `$(params.P)`, `$(results.R.path)` and `$(workspaces.W.path)`.
+  `$(params.P)`, `$(results.R.path)` and `$(workspaces.W.path)`; a container step's
+  `{{ outputs.O.path }}` is one of the latter two (`output_path`).
 So a reference used inside a task becomes a task param whose value is its
 pipeline-level expression (`TaskRenderer`), and references whose value is
 known at compile time (a codeset URL, an extension's configuration) are written
@@ -26,6 +27,8 @@ from controller.spec.model import (
     ExtensionRef,
     InputRef,
     Literal_,
+    Output,
+    OutputPathRef,
     Ref,
     SecretKeyRef,
     Step,
@@ -37,6 +40,16 @@ from controller.spec.model import (
 ARTIFACTS = "artifacts"
 SOURCE = "source"
 CLONE_RESULT = "commit"
+
+
+def artifact_dir(step: str, output: str) -> str:
+    """Where a step's dataset/model output lives: `<artifacts>/<step>/<output>`, as the stages lay theirs."""
+    return f"$(workspaces.{ARTIFACTS}.path)/{step}/{output}"
+
+
+def output_path(step: Step, output: Output) -> str:
+    """`{{ outputs.O.path }}`: a scalar output's result file, or a dataset/model output's directory."""
+    return artifact_dir(step.name, output.name) if output.is_artifact else f"$(results.{output.name}.path)"
 
 
 @dataclass
@@ -74,6 +87,14 @@ class RunScope:
 
     def pipeline_ref(self, ref: Ref, step: Step | None, path: str) -> str | None:
         """The pipeline-level expression of a reference; None (and an error) when it has none."""
+        if isinstance(ref, OutputPathRef):
+            self.problems.error(
+                path,
+                "ref.output-path",
+                f"{{{{ outputs.{ref.output}.path }}}} is a path inside the task of the step that declares "
+                "it: use it in script, command, args or env",
+            )
+            return None
         if isinstance(ref, StepOutputRef):
             task = self.step_tasks.get(ref.step)
             if task is None:
@@ -197,7 +218,19 @@ class TaskRenderer:
                     return self.scope.pipeline_ref(ref, self.step, path) or ""
         if isinstance(ref, ExtensionRef):
             return self.scope.pipeline_ref(ref, self.step, path) or ""
+        if isinstance(ref, OutputPathRef):
+            return self._output_path(ref, path)
         return self._param_for(ref, path)
+
+    def _output_path(self, ref: OutputPathRef, path: str) -> str:
+        step = self.step
+        native = self.scope.workflow.dialect == "native"
+        output = step.output(ref.output) if step and step.uses is None and native else None
+        if step is None or output is None:
+            return self.scope.pipeline_ref(ref, step, path) or ""  # reports it
+        if output.is_artifact:
+            self.uses_artifacts = True
+        return output_path(step, output)
 
     def text(self, template: Template, path: str) -> str:
         return "".join(

@@ -15,6 +15,7 @@ from controller import settings
 from controller.compiler.containers import compute_resources, security_context, tmp_mount, tmp_volume
 from controller.compiler.errors import Problems
 from controller.compiler.naming import env_name, label_value
+from controller.compiler.outputs import output_steps
 from controller.compiler.references import ARTIFACTS, SOURCE, RunScope, TaskRenderer
 from controller.compiler.values import param_text
 from controller.spec.model import Step
@@ -262,7 +263,10 @@ def container_task(step: Step, task_name: str, scope: RunScope, run: RunInfo, pr
     env.extend(extension_env(step, scope))
     env.extend(user_env(step, scope, renderer, problems))
     after = [scope.step_tasks[s] for s in step.run_after if s in scope.step_tasks]
-    return user_step_task(step, task_name, container, env, renderer, run_after=after)
+    before_steps, after_steps = output_steps(step, task_name, run.stages_image, sluice_env(run))
+    return user_step_task(
+        step, task_name, container, env, renderer, run_after=after, around=(before_steps, after_steps)
+    )
 
 
 def user_step_task(
@@ -274,14 +278,16 @@ def user_step_task(
     *,
     run_after: list[str],
     mounts: list[tuple[str, str, str | None]] | None = None,
+    around: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], []),
 ) -> TaskPlan:
-    """A user's container step (native or FuseML), restricted and bounded like every step."""
+    """A user's container step (native or FuseML), restricted and bounded like every step; `around`
+    are steps the compiler runs before and after it in the same task (`outputs.output_steps`)."""
     container["env"] = env.render()
     container["computeResources"] = compute_resources(step.resources.requests, step.resources.limits)
     container["securityContext"] = security_context()
     return pipeline_task(
         task_name,
-        container,
+        [*around[0], container, *around[1]],
         renderer,
         labels={LABEL_STEP: label_value(step.name)},
         description="",

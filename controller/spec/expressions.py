@@ -14,6 +14,7 @@ from controller.spec.model import (
     ExtensionRef,
     InputRef,
     Literal_,
+    OutputPathRef,
     Ref,
     StepOutputRef,
     Template,
@@ -78,6 +79,10 @@ def parse_ref(body: str, offset: int = 0, *, fuseml: bool = False) -> Ref:
         raise ExpressionError(
             f"malformed reference {shorten(body)}: expected steps.STEP.outputs.OUTPUT", offset
         )
+    if root == "outputs":
+        if len(parts) == 3 and parts[2] == "path":
+            return OutputPathRef(parts[1])
+        raise ExpressionError(f"malformed reference {shorten(body)}: expected outputs.NAME.path", offset)
     if root == "extensions":
         if (len(parts) == 3 and parts[2] in EXTENSION_FIELDS) or (
             len(parts) == 4 and parts[2] in EXTENSION_CONFIG
@@ -89,7 +94,8 @@ def parse_ref(body: str, offset: int = 0, *, fuseml: bool = False) -> Ref:
             offset,
         )
     raise ExpressionError(
-        f"unknown reference root {shorten(root)} in {shorten(body)}: expected inputs, steps or extensions",
+        f"unknown reference root {shorten(root)} in {shorten(body)}: "
+        "expected inputs, steps, outputs or extensions",
         offset,
     )
 

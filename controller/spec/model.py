@@ -45,7 +45,14 @@ class ExtensionRef:
     path: tuple[str, ...]
 
 
-Ref = InputRef | StepOutputRef | ExtensionRef
+@dataclass(frozen=True)
+class OutputPathRef:
+    """`{{ outputs.OUTPUT.path }}`: where a container step writes its own declared output."""
+
+    output: str
+
+
+Ref = InputRef | StepOutputRef | ExtensionRef | OutputPathRef
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from controller.spec.errors import shorten
 from controller.spec.model import (
     ExtensionRef,
     InputRef,
+    OutputPathRef,
     Step,
     StepOutputRef,
     Template,
@@ -20,6 +21,9 @@ from controller.spec.templates import Site
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _NUMERIC = {"integer", "number"}
+_STEP_FIELD = re.compile(r"^\$(?:\.spec)?\.steps\[\d+\]\.([A-Za-z]+)")
+# where `{{ outputs.NAME.path }}` may appear: what the step's container runs and its environment
+OUTPUT_PATH_FIELDS = ("script", "command", "args", "env")
 _TYPE_CHECKS = {
     "string": lambda v: isinstance(v, str),
     "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -179,13 +183,15 @@ class Checker:
                 self.step_ref(ref, site)
             elif isinstance(ref, ExtensionRef):
                 self.extension_ref(ref, site)
+            elif isinstance(ref, OutputPathRef):
+                self.output_path_ref(ref, site)
         if site.expects == "when":
             return
         single = site.template.single_ref
         if site.expects in ("dataset", "model"):
             kind = self.ref_type(single) if single else None
             # a reference to an unknown input or output is already reported; its type is not a second error
-            unresolved = isinstance(single, InputRef | StepOutputRef) and kind is None
+            unresolved = isinstance(single, InputRef | StepOutputRef | OutputPathRef) and kind is None
             if kind != site.expects and not unresolved:
                 self.out.error(
                     site.path,
@@ -239,6 +245,46 @@ class Checker:
                 "ref.unknown-output",
                 f"step {ref.step!r} does not declare output {shorten(ref.output)} (declared: {declared})",
             )
+
+    def output_path_ref(self, ref: OutputPathRef, site: Site) -> None:
+        """`{{ outputs.O.path }}`: only in what a native container step runs, for an output it declares."""
+        name = ref.output if len(ref.output) <= 40 else ref.output[:39] + "…"
+        shown = f"'{{{{ outputs.{name}.path }}}}'"
+        step = self.wf.step(site.step) if site.step else None
+        match = _STEP_FIELD.match(site.path)
+        field = match.group(1) if match else ""
+        if step is None:
+            message = (
+                f"{shown} is where a step writes its own output; a workflow output names a step's "
+                f"output as '{{{{ steps.STEP.outputs.{name} }}}}'"
+            )
+        elif self.wf.dialect == "fuseml":
+            message = f"{shown} is for native steps; a FuseML step writes /tekton/results/$TASK_RESULT"
+        elif step.uses is not None:
+            message = f"{shown} is for container steps; sluice/{step.uses} writes its outputs itself"
+        elif field not in OUTPUT_PATH_FIELDS:
+            message = (
+                f"{shown} can be used only in {', '.join(OUTPUT_PATH_FIELDS)} of the step that declares "
+                f"the output, not in '{field}'"
+            )
+        elif step.output(ref.output) is None:
+            declared = ", ".join(o.name for o in step.outputs) or "none"
+            others = [s.name for s in self.wf.steps if s.name != step.name and s.output(ref.output)]
+            hint = (
+                f"; to read step {others[0]!r}'s, use '{{{{ steps.{others[0]}.outputs.{name} }}}}'"
+                if others
+                else ""
+            )
+            self.out.error(
+                site.path,
+                "ref.unknown-output",
+                f"step {step.name!r} does not declare output {shorten(ref.output)} "
+                f"(declared: {declared}){hint}",
+            )
+            return
+        else:
+            return
+        self.out.error(site.path, "ref.output-path", message)
 
     def extension_ref(self, ref: ExtensionRef, site: Site) -> None:
         step = self.wf.step(site.step) if site.step else None

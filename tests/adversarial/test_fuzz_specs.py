@@ -166,9 +166,13 @@ def near_valid(draw: st.DrawFn) -> dict[str, Any]:
 RESTRICTED = {
     "allowPrivilegeEscalation": False,
     "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
     "runAsNonRoot": True,
     "seccompProfile": {"type": "RuntimeDefault"},
 }
+# the one volume a task has: its writable /tmp (never a workflow's own)
+TMP_VOLUMES = [{"name": "tmp", "emptyDir": {}}]
+TMP_MOUNTS = [{"name": "tmp", "mountPath": "/tmp"}]
 
 
 def check_pipelinerun(run: dict[str, Any]) -> None:
@@ -181,8 +185,9 @@ def check_pipelinerun(run: dict[str, Any]) -> None:
     pipeline = spec["pipelineSpec"]
     for task in pipeline.get("tasks", []) + pipeline.get("finally", []):
         task_spec = task["taskSpec"]
-        assert "volumes" not in task_spec and "sidecars" not in task_spec
+        assert task_spec.get("volumes") == TMP_VOLUMES and "sidecars" not in task_spec
         for step in task_spec["steps"]:
+            assert step.get("volumeMounts") == TMP_MOUNTS, (task["name"], step["name"])
             context = step.get("securityContext") or {}
             for key, value in RESTRICTED.items():
                 assert context.get(key) == value, (task["name"], step["name"], key, context)

@@ -659,7 +659,7 @@ EXPRESSION_CASES = [
                   env: {HOME_DIR: "{{ env.HOME }}"}
             """),
         "expr.syntax", 8, "$.spec.steps[0].env.HOME_DIR",
-        "unknown reference root 'env' in 'env.HOME': expected inputs, steps or extensions",
+        "unknown reference root 'env' in 'env.HOME': expected inputs, steps, outputs or extensions",
     ),
     Case(
         "expr.syntax: {{ inside {{",
@@ -903,6 +903,111 @@ EXPRESSION_CASES = [
                   when: "{{ steps.score.outputs.mse }} < 1"
             """),
         "ref.unknown-output", 9, "$.spec.steps[1].when", "does not declare output 'mse' (declared: mae)",
+    ),
+    Case(
+        "expr.syntax: an output without .path",
+        native("""
+            spec:
+              steps:
+                - name: a
+                  image: busybox
+                  args: ["{{ outputs.o }}"]
+                  outputs: [{name: o}]
+            """),
+        "expr.syntax", 8, "$.spec.steps[0].args[0]",
+        "malformed reference 'outputs.o': expected outputs.NAME.path",
+    ),
+    Case(
+        "ref.unknown-output: the path of an output the step does not declare",
+        native("""
+            spec:
+              steps:
+                - name: a
+                  image: busybox
+                  script: echo 1 > "{{ outputs.scroe.path }}"
+                  outputs: [{name: score, type: number}]
+            """),
+        "ref.unknown-output", 8, "$.spec.steps[0].script",
+        "step 'a' does not declare output 'scroe' (declared: score)",
+    ),
+    Case(
+        "ref.unknown-output: the path of another step's output",
+        native("""
+            spec:
+              steps:
+                - {name: make, image: busybox, outputs: [{name: table, type: dataset}]}
+                - name: use
+                  image: busybox
+                  env: {TABLE: "{{ outputs.table.path }}"}
+            """),
+        "ref.unknown-output", 9, "$.spec.steps[1].env.TABLE",
+        "step 'use' does not declare output 'table' (declared: none); to read step 'make''s, use "
+        "'{{ steps.make.outputs.table }}'",
+    ),
+    Case(
+        "ref.output-path: in a built-in stage",
+        native("""
+            spec:
+              steps:
+                - name: prep
+                  uses: sluice/prepare
+                  with: {generator: sum-of-two, source: "{{ outputs.dataset.path }}"}
+                  outputs: [{name: dataset, type: dataset}]
+            """),
+        "ref.output-path", 8, "$.spec.steps[0].with.source",
+        "'{{ outputs.dataset.path }}' is for container steps; sluice/prepare writes its outputs itself",
+    ),
+    Case(
+        "ref.output-path: in a when",
+        native("""
+            spec:
+              steps:
+                - name: a
+                  image: busybox
+                  when: "{{ outputs.o.path }} == x"
+                  outputs: [{name: o}]
+            """),
+        "ref.output-path", 8, "$.spec.steps[0].when",
+        "'{{ outputs.o.path }}' can be used only in script, command, args, env of the step that declares "
+        "the output, not in 'when'",
+    ),
+    Case(
+        "ref.output-path: in workingDir",
+        native("""
+            spec:
+              steps:
+                - name: a
+                  image: busybox
+                  workingDir: "{{ outputs.o.path }}"
+                  outputs: [{name: o, type: dataset}]
+            """),
+        "ref.output-path", 8, "$.spec.steps[0].workingDir", "not in 'workingDir'",
+    ),
+    Case(
+        "ref.output-path: in a workflow output",
+        native("""
+            spec:
+              steps:
+                - {name: a, image: busybox, outputs: [{name: o}]}
+              outputs:
+                - {name: result, value: "{{ outputs.o.path }}"}
+            """),
+        "ref.output-path", 8, "$.spec.outputs[0].value",
+        "'{{ outputs.o.path }}' is where a step writes its own output; a workflow output names a step's "
+        "output as '{{ steps.STEP.outputs.o }}'",
+    ),
+    Case(
+        "ref.output-path: in a FuseML step",
+        text("""
+            name: fm
+            steps:
+              - name: trainer
+                image: ghcr.io/fuseml/trainer:1
+                env: [{name: OUT, value: "{{ outputs.model.path }}"}]
+                outputs: [{name: model}]
+            """),
+        "ref.output-path", 5, "$.steps[0].env[0].value",
+        "'{{ outputs.model.path }}' is for native steps; a FuseML step writes /tekton/results/$TASK_RESULT",
     ),
 ]
 
