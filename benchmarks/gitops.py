@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,17 @@ async def _commit_to_pipelinerun(server: Any, repo: Any, tag: str, after_commit:
     return created - committed
 
 
+@dataclass(frozen=True)
+class _Cluster:
+    """What the measurements drive: the emulated API server, a client of it, the operator and the
+    Git server."""
+
+    server: Any
+    api: Any
+    operator: Any
+    git_server: Any
+
+
 async def _measure(quick: bool) -> list[dict[str, Any]]:
     from controller.api.crds import all_crds
     from testsupport.emulator import ApiServer, write_kubeconfig
@@ -142,25 +154,11 @@ async def _measure(quick: bool) -> list[dict[str, Any]]:
             operator = CodesetOperator()
             await operator.start()
             try:
-                rows += await _latencies(
-                    server,
-                    api,
-                    operator,
-                    Repo(root, "hooked"),
-                    Repo(root, "polled"),
-                    git_server,
-                    samples,
-                    poll_interval,
-                )
+                cluster = _Cluster(server, api, operator, git_server)
+                hooked, polled = Repo(root, "hooked"), Repo(root, "polled")
+                rows += await _latencies(cluster, hooked, polled, samples, poll_interval)
                 rows += await _sharing(
-                    server,
-                    api,
-                    operator,
-                    Repo(root, "mono"),
-                    git_server,
-                    workflows,
-                    poll_interval,
-                    observe_intervals,
+                    cluster, Repo(root, "mono"), workflows, poll_interval, observe_intervals
                 )
             finally:
                 await operator.stop()
@@ -171,15 +169,9 @@ async def _measure(quick: bool) -> list[dict[str, Any]]:
 
 
 async def _latencies(
-    server: Any,
-    api: Any,
-    operator: Any,
-    hooked: Any,
-    polled: Any,
-    git_server: Any,
-    samples: int,
-    interval: int,
+    cluster: _Cluster, hooked: Any, polled: Any, samples: int, interval: int
 ) -> list[dict[str, Any]]:
+    server, api, operator, git_server = cluster.server, cluster.api, cluster.operator, cluster.git_server
     name = "gitops"
     hooked.commit({"wf/train.yaml": _workflow("hooked-train", "hooked"), "src/t.py": "print(0)\n"})
     await api.apply(_codeset("hooked", git_server.url(hooked), "1h", webhook=True))
@@ -232,15 +224,9 @@ async def _latencies(
 
 
 async def _sharing(
-    server: Any,
-    api: Any,
-    operator: Any,
-    mono: Any,
-    git_server: Any,
-    workflows: int,
-    interval: int,
-    intervals: int,
+    cluster: _Cluster, mono: Any, workflows: int, interval: int, intervals: int
 ) -> list[dict[str, Any]]:
+    server, api, git_server = cluster.server, cluster.api, cluster.git_server
     name = "gitops"
     files: dict[str, str | bytes | None] = {
         f"wf/w{i}.yaml": _workflow(f"mono-{i}", "mono") for i in range(workflows)
