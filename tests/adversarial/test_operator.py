@@ -119,7 +119,7 @@ async def test_random_api_faults_and_dropped_watches_converge_to_one_pipelinerun
                 ) from None
         assert pipelineruns(api) == runs
         for run in runs:
-            running = {"conditions": [tekton.condition("Unknown", "Running")]}
+            running = tekton.status("Unknown", "Running")
             await as_user(server, tekton.set_pipelinerun(api, NAMESPACE, run, running))
         for run in runs:
             status = await wait_phase(api, run, "Running", timeout=40)
@@ -152,9 +152,7 @@ async def test_stopped_between_create_and_status_and_during_failing_status_patch
         await api.call("PATCH", path(SLUICE, "workflowruns", "run-1") + "/status", {"status": None})
     third = await start_operator()
     try:
-        await tekton.set_pipelinerun(
-            api, NAMESPACE, "run-1", {"conditions": [tekton.condition("True", "Succeeded")]}
-        )
+        await tekton.set_pipelinerun(api, NAMESPACE, "run-1", tekton.status("True", "Succeeded"))
         await wait_phase(api, "run-1", "Succeeded", timeout=20)
     finally:
         await third.stop()
@@ -244,7 +242,7 @@ async def test_secret_credential_never_appears_in_objects_events_logs_or_metrics
             api,
             NAMESPACE,
             "run-1",
-            {"conditions": [tekton.condition("False", "Failed", "step trainer failed: exit code 3")]},
+            tekton.status("False", "Failed", "step trainer failed: exit code 3"),
         )
         await wait_phase(api, "run-1", "Failed", timeout=20)
         metrics = await operator.metrics()

@@ -19,6 +19,11 @@ def condition(status: str, reason: str, message: str = "") -> dict[str, Any]:
     }
 
 
+def status(state: str, reason: str, message: str = "", **fields: Any) -> dict[str, Any]:
+    """A Tekton run status: its `Succeeded` condition plus other fields (`startTime`, ...)."""
+    return {"conditions": [condition(state, reason, message)], **fields}
+
+
 async def create_taskrun(api: Api, pipelinerun: dict[str, Any], task: str) -> str:
     """A TaskRun as Tekton makes it: the PipelineRun's labels plus Tekton's own, owned by it."""
     meta = pipelinerun["metadata"]

@@ -34,9 +34,7 @@ async def test_replace_cancels_the_active_run_and_starts_the_new_one(
     await with_policy(api, concurrency="Replace")
     await api.apply(workflow_run("run-1"))
     await pipelinerun_of(api, "run-1")
-    await tekton.set_pipelinerun(
-        api, NAMESPACE, "run-1", {"conditions": [tekton.condition("Unknown", "Running")]}
-    )
+    await tekton.set_pipelinerun(api, NAMESPACE, "run-1", tekton.status("Unknown", "Running"))
     await wait_phase(api, "run-1", "Running")
     await api.apply(workflow_run("run-2"))
     await pipelinerun_of(api, "run-2")
@@ -47,9 +45,7 @@ async def test_replace_cancels_the_active_run_and_starts_the_new_one(
 
     assert await eventually(cancelled, what="run-1 cancelled")
     # Tekton then reports the cancellation, and the run mirrors it.
-    await tekton.set_pipelinerun(
-        api, NAMESPACE, "run-1", {"conditions": [tekton.condition("False", "Cancelled")]}
-    )
+    await tekton.set_pipelinerun(api, NAMESPACE, "run-1", tekton.status("False", "Cancelled"))
     await wait_phase(api, "run-1", "Cancelled")
 
 
@@ -58,9 +54,7 @@ async def test_history_limit_prunes_the_oldest_finished_runs(api: Api, operator:
     for name in ("run-1", "run-2"):
         await api.apply(workflow_run(name))
         await pipelinerun_of(api, name)
-        await tekton.set_pipelinerun(
-            api, NAMESPACE, name, {"conditions": [tekton.condition("True", "Succeeded")]}
-        )
+        await tekton.set_pipelinerun(api, NAMESPACE, name, tekton.status("True", "Succeeded"))
         await wait_phase(api, name, "Succeeded")
 
     async def pruned() -> bool:

@@ -100,23 +100,16 @@ async def test_tekton_status_is_mirrored_running_then_succeeded_with_outputs(
     pipelinerun = await start(api)
     prepare = await tekton.create_taskrun(api, pipelinerun, "prepare")
     gate = await tekton.create_taskrun(api, pipelinerun, "deploy-gate")
-    await tekton.set_taskrun(
-        api,
-        NAMESPACE,
-        prepare,
-        {"conditions": [tekton.condition("Unknown", "Running")], "startTime": "2026-01-01T00:00:05Z"},
-    )
+    children = [tekton.child("run-1", "prepare"), tekton.child("run-1", "deploy-gate")]
+    running = tekton.status("Unknown", "Running", startTime="2026-01-01T00:00:05Z")
+    await tekton.set_taskrun(api, NAMESPACE, prepare, running)
+    progress = "Tasks Completed: 0 (Failed: 0, Cancelled 0)"
+    started = "2026-01-01T00:00:01Z"
     await tekton.set_pipelinerun(
         api,
         NAMESPACE,
         "run-1",
-        {
-            "conditions": [
-                tekton.condition("Unknown", "Running", "Tasks Completed: 0 (Failed: 0, Cancelled 0)")
-            ],
-            "startTime": "2026-01-01T00:00:01Z",
-            "childReferences": [tekton.child("run-1", "prepare"), tekton.child("run-1", "deploy-gate")],
-        },
+        tekton.status("Unknown", "Running", progress, startTime=started, childReferences=children),
     )
     await wait_phase(api, "run-1", "Running")
 
@@ -132,28 +125,20 @@ async def test_tekton_status_is_mirrored_running_then_succeeded_with_outputs(
     assert status["startTime"] == "2026-01-01T00:00:01Z"
     assert cond.condition(status["conditions"], "Ready")["status"] == "Unknown"
 
-    await tekton.set_taskrun(
-        api,
-        NAMESPACE,
-        prepare,
-        {
-            "conditions": [tekton.condition("True", "Succeeded")],
-            "startTime": "2026-01-01T00:00:05Z",
-            "completionTime": "2026-01-01T00:00:30Z",
-        },
+    done = tekton.status(
+        "True", "Succeeded", startTime="2026-01-01T00:00:05Z", completionTime="2026-01-01T00:00:30Z"
     )
-    await tekton.set_taskrun(api, NAMESPACE, gate, {"conditions": [tekton.condition("True", "Succeeded")]})
+    await tekton.set_taskrun(api, NAMESPACE, prepare, done)
+    await tekton.set_taskrun(api, NAMESPACE, gate, tekton.status("True", "Succeeded"))
     await tekton.set_pipelinerun(
         api,
         NAMESPACE,
         "run-1",
         {
-            "conditions": [
-                tekton.condition("True", "Succeeded", "Tasks Completed: 5 (Failed: 0, Cancelled 0)")
-            ],
-            "startTime": "2026-01-01T00:00:01Z",
+            **tekton.status("True", "Succeeded", "Tasks Completed: 5 (Failed: 0, Cancelled 0)"),
+            "startTime": started,
             "completionTime": "2026-01-01T00:02:00Z",
-            "childReferences": [tekton.child("run-1", "prepare"), tekton.child("run-1", "deploy-gate")],
+            "childReferences": children,
             "skippedTasks": [{"name": "deploy", "reason": "When Expressions evaluated to false"}],
             "results": [
                 {"name": "prediction-url", "value": "http://sum-of-two.ml.example.com/v2/models/m/infer"}
@@ -216,24 +201,20 @@ async def test_a_failed_pipelinerun_stalls_the_run_with_the_reason(
     pipelinerun = await start(api)
     train = await tekton.create_taskrun(api, pipelinerun, "train")
     await tekton.set_taskrun(
-        api,
-        NAMESPACE,
-        train,
-        {"conditions": [tekton.condition("False", "Failed", 'step "train" exited with code 1')]},
+        api, NAMESPACE, train, tekton.status("False", "Failed", 'step "train" exited with code 1')
     )
+    timeout = "PipelineRun run-1 failed to finish within 1h"
     await tekton.set_pipelinerun(
         api,
         NAMESPACE,
         "run-1",
-        {
-            "conditions": [
-                tekton.condition(
-                    "False", "PipelineRunTimeout", "PipelineRun run-1 failed to finish within 1h"
-                )
-            ],
-            "childReferences": [tekton.child("run-1", "train")],
-            "completionTime": "2026-01-01T01:00:00Z",
-        },
+        tekton.status(
+            "False",
+            "PipelineRunTimeout",
+            timeout,
+            childReferences=[tekton.child("run-1", "train")],
+            completionTime="2026-01-01T01:00:00Z",
+        ),
     )
     await wait_phase(api, "run-1", "Failed")
     failed_step = [{"name": "train", "phase": "Failed", "message": 'step "train" exited with code 1'}]
@@ -294,9 +275,7 @@ async def test_a_restart_never_makes_a_second_pipelinerun(api: Api) -> None:
         status = await wait_phase(api, "run-1", "Pending")
         assert status["pipelineRunRef"] == {"name": "run-1"}
         assert len(api.server.objects_of("tekton.dev/v1/pipelineruns")) == 1
-        await tekton.set_pipelinerun(
-            api, NAMESPACE, "run-1", {"conditions": [tekton.condition("Unknown", "Running")]}
-        )
+        await tekton.set_pipelinerun(api, NAMESPACE, "run-1", tekton.status("Unknown", "Running"))
         await wait_phase(api, "run-1", "Running")
     finally:
         await second.stop()
@@ -316,9 +295,7 @@ async def test_injected_api_errors_are_retried_and_recover(api: Api, operator: R
     assert pipelinerun["metadata"]["name"] == "run-1"
     await wait_phase(api, "run-1", "Pending")
     server.inject(500, "PATCH", "workflowruns", subresource="status", times=3)
-    await tekton.set_pipelinerun(
-        api, NAMESPACE, "run-1", {"conditions": [tekton.condition("Unknown", "Running")]}
-    )
+    await tekton.set_pipelinerun(api, NAMESPACE, "run-1", tekton.status("Unknown", "Running"))
     await wait_phase(api, "run-1", "Running")
     assert len(server.objects_of("tekton.dev/v1/pipelineruns")) == 1
     text = await _metrics(api, operator)
@@ -331,9 +308,7 @@ async def test_deleting_a_running_run_cancels_its_pipelinerun_first(
     api: Api, operator: RunningOperator
 ) -> None:
     await start(api)
-    await tekton.set_pipelinerun(
-        api, NAMESPACE, "run-1", {"conditions": [tekton.condition("Unknown", "Running")]}
-    )
+    await tekton.set_pipelinerun(api, NAMESPACE, "run-1", tekton.status("Unknown", "Running"))
     await wait_phase(api, "run-1", "Running")
     await api.call("DELETE", path(SLUICE, "workflowruns", "run-1"))
 
@@ -382,9 +357,7 @@ async def _metrics(api: Api, operator: RunningOperator) -> str:
 async def test_metrics_count_runs_by_phase_with_bounded_labels(api: Api, operator: RunningOperator) -> None:
     await start(api, "run-1")
     await start(api, "run-2")
-    await tekton.set_pipelinerun(
-        api, NAMESPACE, "run-2", {"conditions": [tekton.condition("Unknown", "Running")]}
-    )
+    await tekton.set_pipelinerun(api, NAMESPACE, "run-2", tekton.status("Unknown", "Running"))
     await wait_phase(api, "run-2", "Running")
     await wait_phase(api, "run-1", "Pending")
 
