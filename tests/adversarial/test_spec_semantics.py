@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from controller.cli.main import app
 from tests.adversarial.conftest import Sandbox
-from tests.spec.helpers import Case
+from tests.spec.helpers import Case, native
 from tests.spec.invalid_cases import ALL_CASES
 
 runner = CliRunner()
@@ -44,17 +44,18 @@ def test_every_invalid_workflow_is_one_clean_error(
     sandbox.assert_untouched()
 
 
-NATIVE = """\
-apiVersion: sluice.dev/v1alpha1
-kind: Workflow
-metadata: {{name: demo}}
-spec:
-  steps:
-    - name: a
-      image: busybox
-      script: id
-      {field}: {value}
-"""
+def native_step(field: str, value: str) -> str:
+    """A native workflow of one container step that also sets `field: value`."""
+    return native(f"""
+        spec:
+          steps:
+            - name: a
+              image: busybox
+              script: id
+              {field}: {value}
+        """)
+
+
 FUSEML = """\
 name: demo
 steps:
@@ -86,8 +87,8 @@ POD_FIELDS = [
 def test_pod_and_privilege_fields_are_refused(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, dialect: str, field: str, value: str
 ) -> None:
-    template = NATIVE if dialect == "native" else FUSEML
-    path = sandbox.write("wf.yaml", template.format(field=field, value=value))
+    document = native_step(field, value) if dialect == "native" else FUSEML.format(field=field, value=value)
+    path = sandbox.write("wf.yaml", document)
     code, stderr = invoke(sandbox, monkeypatch, "compile", str(path))
     assert code == 1
     where = "$.spec.steps[0]" if dialect == "native" else "$.steps[0]"
@@ -130,7 +131,7 @@ def test_valid_workflow_still_compiles_restricted(sandbox: Sandbox, monkeypatch:
     """The control case: the same harness accepts a valid workflow, and its pod is restricted."""
     import yaml
 
-    path = sandbox.write("wf.yaml", NATIVE.format(field="retries", value="1"))
+    path = sandbox.write("wf.yaml", native_step("retries", "1"))
     monkeypatch.chdir(sandbox.work)
     result = runner.invoke(app, ["compile", str(path)])
     assert result.exit_code == 0, result.stderr
