@@ -21,6 +21,7 @@
 #   SLUICE_DEBIAN_MIRROR      Debian mirror for mmdebstrap (default: http://deb.debian.org/debian)
 #   SLUICE_DEBIAN_SECURITY    Debian security mirror (default: http://deb.debian.org/debian-security;
 #                             "none" leaves it out, e.g. with an offline mirror)
+#   PIP_INDEX_URL, PIP_EXTRA_INDEX_URL   passed to the builds' pip (an internal package index)
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
@@ -83,10 +84,16 @@ else
   build_base="$(debian_base sluice-build-base "$build_packages")"
 fi
 
+# pip's index (an internal mirror) reaches the build stage as build arguments when set here.
+index_args=()
+for name in PIP_INDEX_URL PIP_EXTRA_INDEX_URL; do
+  [ -n "${!name:-}" ] && index_args+=(--build-arg "$name=${!name}")
+done
+
 build() {
   local ref="$1" dockerfile="$2" started=$SECONDS
   sluice_log "building $ref from $dockerfile ($SLUICE_ENGINE, base $base)"
-  sluice_engine build "${sluice_build_args[@]}" \
+  sluice_engine build "${sluice_build_args[@]}" ${index_args[@]+"${index_args[@]}"} \
     --build-arg "BASE=$base" --build-arg "BUILD_BASE=$build_base" \
     --label "org.opencontainers.image.base.name=$base" --label "org.opencontainers.image.version=$version" \
     -f "$dockerfile" -t "$ref" . >&2
