@@ -28,6 +28,11 @@ DEFAULT_REQUESTS = {"cpu": "250m", "memory": "512Mi"}
 DEFAULT_LIMITS = {"cpu": "2", "memory": "4Gi"}
 DEFAULT_ARTIFACTS_SIZE = "1Gi"
 DEFAULT_SOURCE_SIZE = "1Gi"
+# The ServiceAccounts compiled runs use (the Helm chart creates both in every watched namespace):
+# every task runs as the first, which has no API rights and no mounted token; tasks that manage
+# serving resources (sluice/deploy) run as the deployer.
+DEFAULT_STEP_SERVICE_ACCOUNT = "sluice-step"
+DEFAULT_DEPLOYER_SERVICE_ACCOUNT = "sluice-run"
 DEFAULT_TASK_TIMEOUT_SECONDS = 3600
 
 # Labels on everything Sluice creates.

@@ -34,6 +34,11 @@ IMAGE_PARAM = "IMAGE"
 INPUT_PREFIX = "FUSEML_"
 GLOBAL_PREFIX = "FUSEML_ENV_"
 RESULT_ENV = "TASK_RESULT"
+# FuseML's predictor steps (fuseml/extensions): they apply an InferenceService, Seldon deployment
+# or OVMS server with the task pod's ServiceAccount token.
+FUSEML_DEPLOYER_IMAGES = frozenset(
+    f"ghcr.io/fuseml/{name}-predictor" for name in ("kserve", "kfserving", "seldon-core", "ovms")
+)
 
 
 def fuseml_env_name(input_name: str) -> str:
@@ -98,7 +103,20 @@ def fuseml_task(step: Step, task_name: str, scope: RunScope, run: RunInfo, probl
         working_dir = renderer.text(step.working_dir, problems.step_path(step.name, ".workingDir"))
     if working_dir:
         container["workingDir"] = working_dir
-    return user_step_task(step, task_name, container, env, renderer, run_after=after, mounts=mounts)
+    task = user_step_task(step, task_name, container, env, renderer, run_after=after, mounts=mounts)
+    task.deployer = is_fuseml_deployer(container.get("image"))
+    return task
+
+
+def is_fuseml_deployer(image: str | None) -> bool:
+    """FuseML's published predictor images create serving resources with the pod's token, so they
+    run as the deployer ServiceAccount; any other image (a user's included) never does."""
+    if not image:
+        return False
+    repository = image.split("@", 1)[0]
+    if ":" in repository.rsplit("/", 1)[-1]:
+        repository = repository.rsplit(":", 1)[0]
+    return repository in FUSEML_DEPLOYER_IMAGES
 
 
 def _mark_artifact_use(step: Step, scope: RunScope, renderer: TaskRenderer) -> None:

@@ -10,7 +10,14 @@ from typing import Any
 
 from controller.compiler.containers import internal_resources, security_context
 from controller.compiler.references import ARTIFACTS, CLONE_RESULT, SOURCE, RunScope, TaskRenderer
-from controller.compiler.tasks import LABEL_INTERNAL, RunInfo, TaskPlan, pipeline_task, sluice_env
+from controller.compiler.tasks import (
+    LABEL_INTERNAL,
+    RunInfo,
+    TaskPlan,
+    pipeline_task,
+    run_volume_binding,
+    sluice_env,
+)
 from controller.compiler.values import CodesetPlan
 from controller.spec.model import Step, When
 
@@ -78,7 +85,7 @@ def clone_task(plan: CodesetPlan, task_name: str, scope: RunScope, run: RunInfo)
     workspaces: list[tuple[dict[str, Any], dict[str, Any]]] = [
         (
             {"name": SOURCE, "description": "where codesets are checked out"},
-            {"name": SOURCE, "workspace": SOURCE},
+            run_volume_binding(SOURCE, SOURCE),
         )
     ]
     if plan.secret_name:

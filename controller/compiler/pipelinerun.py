@@ -31,12 +31,12 @@ from controller.compiler.naming import (
     param_name,
     run_name_for,
 )
-from controller.compiler.references import ARTIFACTS, SOURCE, RunScope
+from controller.compiler.references import RUN_VOLUME, RunScope
 from controller.compiler.tasks import RunInfo, TaskPlan, builtin_task, container_task
 from controller.compiler.values import CodesetPlan, CodesetSource, check_inputs, param_text, plan_codesets
 from controller.compiler.when import compile_when
 from controller.spec.model import InputRef, Literal_, StepOutputRef, Workflow
-from controller.units import format_duration
+from controller.units import format_duration, parse_quantity
 
 TEKTON_API_VERSION = "tekton.dev/v1"
 NAMESPACE_FROM_CONTEXT = "$(context.taskRun.namespace)"
@@ -162,8 +162,22 @@ def _pipeline_params(workflow: Workflow, input_params: Mapping[str, str]) -> lis
     return params
 
 
-def _volume_claim(size: str) -> dict[str, Any]:
-    return {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}}
+def _run_volume_size(artifacts: str, codesets: bool) -> str:
+    """The artifacts' size, plus room for the checkouts when the run has codesets."""
+    if not codesets:
+        return artifacts
+    total = int(parse_quantity(artifacts) + parse_quantity(settings.DEFAULT_SOURCE_SIZE))
+    for unit, factor in (("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
+        if total % factor == 0:
+            return f"{total // factor}{unit}"
+    return str(total)
+
+
+def _volume_claim(size: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "metadata": {"labels": {k: v for k, v in labels.items() if v}},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}},
+    }
 
 
 def compile_run(
@@ -176,12 +190,17 @@ def compile_run(
     run_name: str | None = None,
     stages_image: str | None = None,
     allow_local_git: bool = False,
+    service_account: str | None = None,
+    deployer_service_account: str | None = None,
 ) -> dict[str, Any]:
     """Compile a validated workflow into a `tekton.dev/v1` PipelineRun; CompileError lists every problem.
 
     Everything it depends on is an argument: `stages_image` (default `settings.DEFAULT_STAGES_IMAGE`)
     and `allow_local_git` (admit file:// and loopback codeset URLs) are read from the environment
     by the caller (`sluice compile`/`sluice run`, the operator's configuration), never here.
+    `service_account` (default `settings.DEFAULT_STEP_SERVICE_ACCOUNT`) is what every task runs
+    as; `deployer_service_account` (default `settings.DEFAULT_DEPLOYER_SERVICE_ACCOUNT`) is what
+    tasks that manage serving resources run as (`taskRunSpecs`).
     """
     problems = Problems(workflow)
     given = dict(inputs or {})
@@ -239,18 +258,24 @@ def compile_run(
     params = _pipeline_params(workflow, input_params)
     if params:
         pipeline_spec["params"] = params
-    workspaces: list[dict[str, Any]] = [{"name": ARTIFACTS, "description": "datasets, models and reports"}]
-    run_workspaces: list[dict[str, Any]] = [
+    # One claim-backed workspace per run, bound by tasks at subPaths `artifacts` and `source`
+    # (never two claims in one TaskRun: see RUN_VOLUME).
+    workspaces: list[dict[str, Any]] = [
         {
-            "name": ARTIFACTS,
-            "volumeClaimTemplate": _volume_claim(workflow.artifacts_size or settings.DEFAULT_ARTIFACTS_SIZE),
+            "name": RUN_VOLUME,
+            "description": "the run's volume: datasets, models and reports; checked-out codesets",
         }
     ]
-    if plans:
-        workspaces.append({"name": SOURCE, "description": "checked-out codesets"})
-        run_workspaces.append(
-            {"name": SOURCE, "volumeClaimTemplate": _volume_claim(settings.DEFAULT_SOURCE_SIZE)}
-        )
+    run_workspaces: list[dict[str, Any]] = [
+        {
+            "name": RUN_VOLUME,
+            "volumeClaimTemplate": _volume_claim(
+                _run_volume_size(workflow.artifacts_size or settings.DEFAULT_ARTIFACTS_SIZE, bool(plans)),
+                # the claim Tekton makes from it is labelled like everything Sluice creates
+                {settings.LABEL_WORKFLOW: label_value(workflow.name), settings.LABEL_RUN: name},
+            ),
+        }
+    ]
     for codeset in plans.values():
         if codeset.secret_name:
             workspaces.append(
@@ -287,7 +312,24 @@ def compile_run(
         spec["params"] = run_params
     spec["pipelineSpec"] = pipeline_spec
     spec["workspaces"] = run_workspaces
-    spec["taskRunTemplate"] = {"podTemplate": {"securityContext": pod_security_context()}}
+    # Least privilege per task: every task runs as a ServiceAccount with no API rights and no
+    # token (the pod template says so whatever the ServiceAccount says); only tasks that manage
+    # serving resources run as the deployer, with its token.
+    spec["taskRunTemplate"] = {
+        "serviceAccountName": service_account or settings.DEFAULT_STEP_SERVICE_ACCOUNT,
+        "podTemplate": {"securityContext": pod_security_context(), "automountServiceAccountToken": False},
+    }
+    deployers = [p.name for p in plans_out if p.deployer]
+    if deployers:
+        deployer = deployer_service_account or settings.DEFAULT_DEPLOYER_SERVICE_ACCOUNT
+        spec["taskRunSpecs"] = [
+            {
+                "pipelineTaskName": task,
+                "serviceAccountName": deployer,
+                "podTemplate": {"automountServiceAccountToken": True},
+            }
+            for task in deployers
+        ]
     spec["timeouts"] = {
         "pipeline": format_duration(tasks_seconds + SUMMARY_TIMEOUT_SECONDS),
         "tasks": format_duration(tasks_seconds),

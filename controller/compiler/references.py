@@ -37,8 +37,16 @@ from controller.spec.model import (
     Workflow,
 )
 
+# The run's one PersistentVolumeClaim-backed pipeline workspace. Tasks bind it as `artifacts`
+# (subPath `artifacts`) and `source` (subPath `source`, the codeset checkouts): one claim per
+# task, which every Tekton affinity-assistant mode admits (`coschedule: workspaces` refuses a
+# TaskRun that binds two claims, see docs/compiler.md).
+RUN_VOLUME = "run"
 ARTIFACTS = "artifacts"
 SOURCE = "source"
+# Tekton mounts a task workspace at /workspace/<name>; with the subPaths above the run volume's
+# root would be here, so a path under the artifacts mount relative to it is a path in the claim.
+WORKSPACE_DIR = "/workspace"
 CLONE_RESULT = "commit"
 
 

@@ -16,7 +16,14 @@ from controller.compiler.containers import compute_resources, security_context, 
 from controller.compiler.errors import Problems
 from controller.compiler.naming import env_name, label_value
 from controller.compiler.outputs import output_steps
-from controller.compiler.references import ARTIFACTS, SOURCE, RunScope, TaskRenderer
+from controller.compiler.references import (
+    ARTIFACTS,
+    RUN_VOLUME,
+    SOURCE,
+    WORKSPACE_DIR,
+    RunScope,
+    TaskRenderer,
+)
 from controller.compiler.values import param_text
 from controller.spec.model import Step
 from controller.spec.stages import STAGES
@@ -45,6 +52,7 @@ class TaskPlan:
     timeout_seconds: int
     retries: int = 0
     run_after: list[str] = field(default_factory=list)
+    deployer: bool = False  # runs as the deployer ServiceAccount (manages serving resources)
 
 
 def sluice_env(run: RunInfo) -> list[dict[str, Any]]:
@@ -138,17 +146,22 @@ def workspace_bindings(
     bound: list[dict[str, Any]] = []
     if renderer.uses_artifacts:
         declared.append({"name": ARTIFACTS, "description": "the run's artifact store"})
-        bound.append({"name": ARTIFACTS, "workspace": ARTIFACTS})
+        bound.append(run_volume_binding(ARTIFACTS, ARTIFACTS))
     if renderer.uses_source:
         declared.append({"name": SOURCE, "description": "the run's checked-out codesets", "readOnly": True})
-        bound.append({"name": SOURCE, "workspace": SOURCE})
+        bound.append(run_volume_binding(SOURCE, SOURCE))
     for name, subdir, mount_path in mounts:
         declaration: dict[str, Any] = {"name": name, "description": f"codeset {subdir}"}
         if mount_path:
             declaration["mountPath"] = mount_path
         declared.append(declaration)
-        bound.append({"name": name, "workspace": SOURCE, "subPath": subdir})
+        bound.append(run_volume_binding(name, f"{SOURCE}/{subdir}"))
     return declared, bound
+
+
+def run_volume_binding(task_workspace: str, sub_path: str) -> dict[str, Any]:
+    """A task workspace bound to a folder of the run's one claim-backed workspace."""
+    return {"name": task_workspace, "workspace": RUN_VOLUME, "subPath": sub_path}
 
 
 def pipeline_task(
@@ -209,7 +222,8 @@ def builtin_task(step: Step, task_name: str, scope: RunScope, run: RunInfo, prob
     env = EnvList()
     env.extend(sluice_env(run))
     for name, fact in stage.artifacts_env.items():  # e.g. deploy: the claim a serving runtime reads
-        env.set({"name": name, "value": f"$(workspaces.{ARTIFACTS}.{fact})"})
+        value = WORKSPACE_DIR if fact == "root" else f"$(workspaces.{ARTIFACTS}.{fact})"
+        env.set({"name": name, "value": value})
     env.extend(extension_env(step, scope))
     env.extend(user_env(step, scope, renderer, problems))
     container = {
@@ -221,7 +235,7 @@ def builtin_task(step: Step, task_name: str, scope: RunScope, run: RunInfo, prob
         "computeResources": compute_resources(step.resources.requests, step.resources.limits),
         "securityContext": security_context(),
     }
-    return pipeline_task(
+    plan = pipeline_task(
         task_name,
         container,
         renderer,
@@ -232,6 +246,8 @@ def builtin_task(step: Step, task_name: str, scope: RunScope, run: RunInfo, prob
         retries=step.retries,
         timeout_seconds=step.timeout_seconds or settings.DEFAULT_TASK_TIMEOUT_SECONDS,
     )
+    plan.deployer = stage.deployer
+    return plan
 
 
 def container_task(step: Step, task_name: str, scope: RunScope, run: RunInfo, problems: Problems) -> TaskPlan:

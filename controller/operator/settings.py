@@ -69,9 +69,12 @@ class OperatorConfig:
     allow_local_git: bool = False
     # Messages on conditions and events are cut to this many characters.
     message_limit: int = 512
-    # The ServiceAccount task pods run as (the Helm chart creates one per watched namespace with
-    # only what the deploy stage needs); None leaves Tekton's default.
+    # The ServiceAccounts of compiled runs (the Helm chart creates both in every watched
+    # namespace): every task runs as `step_service_account` (no API rights, no token); tasks that
+    # manage serving resources run as `run_service_account`, the deployer. None: the compiler's
+    # defaults (settings.DEFAULT_STEP_SERVICE_ACCOUNT, DEFAULT_DEPLOYER_SERVICE_ACCOUNT).
     run_service_account: str | None = None
+    step_service_account: str | None = None
 
     def backoff(self, attempt: int) -> float:
         """The delay before retry `attempt` (0 for the first), from `retry_delay`."""
@@ -88,6 +91,7 @@ class OperatorConfig:
             metrics_port=int(port) if port else base.metrics_port,
             metrics_host=host or base.metrics_host,
             run_service_account=os.environ.get("SLUICE_RUN_SERVICE_ACCOUNT") or base.run_service_account,
+            step_service_account=os.environ.get("SLUICE_STEP_SERVICE_ACCOUNT") or base.step_service_account,
             worker_limit=int(workers) if workers else base.worker_limit,
             **_compiler_switches(),
         )

@@ -168,14 +168,13 @@ async def _compile(rt: Runtime, info: RunInfo, body: Mapping[str, Any]) -> dict[
             run_name=info.name,
             stages_image=rt.config.stages_image,
             allow_local_git=rt.config.allow_local_git,
+            service_account=rt.config.step_service_account,
+            deployer_service_account=rt.config.run_service_account,
         )
     except (CompileError, SpecError) as exc:
         diagnostics = getattr(exc, "diagnostics", None)
         text = diagnostic_message(exc) if diagnostics else cond.one_line(str(exc))
         raise Invalid(COMPILE_FAILED, text) from None
-    if rt.config.run_service_account:
-        template = pipelinerun["spec"].setdefault("taskRunTemplate", {})
-        template["serviceAccountName"] = rt.config.run_service_account
     # The compiler claims task names for steps first, so a step's task is named after the step.
     steps = ",".join(step.name for step in workflow.steps)
     return _owned(pipelinerun, info, revisions, steps)

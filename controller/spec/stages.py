@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 ParamType = Literal["string", "integer", "number", "boolean", "list", "object", "dataset", "model", "any"]
-# What a step can learn about the run's artifacts workspace: the claim's name, its mount path.
-WorkspaceFact = Literal["claim", "path"]
+# What a step can learn about the run's artifacts workspace: the claim's name, its mount path, or
+# `root`: where the claim's root would be mounted (the artifacts workspace is a subPath of the
+# run's one claim), so that a path under the mount relative to it is the path inside the claim.
+WorkspaceFact = Literal["claim", "path", "root"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,9 @@ class StageSpec:
     # Environment of the stage's step beyond the run-wide SLUICE_* variables: variable name ->
     # the artifacts workspace's fact it carries (Tekton's `$(workspaces.artifacts.<fact>)`).
     artifacts_env: dict[str, WorkspaceFact] = field(default_factory=dict)
+    # Whether the stage's task runs as the deployer ServiceAccount (the only one with API rights:
+    # it manages serving resources); every other task runs as one with no rights and no token.
+    deployer: bool = False
 
 
 STAGES: dict[str, StageSpec] = {
@@ -113,8 +118,9 @@ STAGES: dict[str, StageSpec] = {
             },
             outputs={"url": "string", "name": "string"},
             # A cluster serving runtime reads the model from the run's artifacts claim
-            # (pvc://CLAIM/PATH, PATH relative to the mount).
-            artifacts_env={"SLUICE_ARTIFACTS_PVC": "claim", "SLUICE_ARTIFACTS_ROOT": "path"},
+            # (pvc://CLAIM/PATH, PATH relative to the claim's root).
+            artifacts_env={"SLUICE_ARTIFACTS_PVC": "claim", "SLUICE_ARTIFACTS_ROOT": "root"},
+            deployer=True,
         ),
     ]
 }

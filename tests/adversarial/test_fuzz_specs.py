@@ -3,8 +3,9 @@
 Hypothesis mutates the shipped example workflows (and the compiler's test workflows): it deletes,
 replaces and adds fields, renames steps, rewires `{{ ... }}` references, swaps value types and
 feeds odd input values. Every input must end as a typed error (SpecError, CompileError) or as a
-PipelineRun that passes the upstream Tekton schemas and the restricted-pod rules. Anything else
-(another exception, an invalid or unrestricted PipelineRun) is a crash.
+PipelineRun that passes the upstream Tekton schemas, the restricted-pod rules, one claim per
+TaskRun and least privilege per task. Anything else (another exception, an invalid or
+unrestricted PipelineRun) is a crash.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from controller.compiler import CodesetSource, CompileError, ExtensionRegistry, 
 from controller.spec import SpecError, validate_document
 from controller.spec.extension_files import read_extension_files
 from tests.adversarial.conftest import REPO
+from tests.compiler.test_run_pods import check_run_pods
 from tests.compiler.upstream import shared
 from tests.spec.helpers import json_paths
 
@@ -178,6 +180,7 @@ TMP_MOUNTS = [{"name": "tmp", "mountPath": "/tmp"}]
 def check_pipelinerun(run: dict[str, Any]) -> None:
     errors = shared().errors(run)
     assert errors == [], errors[:5]
+    check_run_pods(run)  # one claim per task, restricted pods, least privilege, labelled claims
     spec = run["spec"]
     pod = (spec.get("taskRunTemplate") or {}).get("podTemplate") or {}
     assert pod.get("securityContext", {}).get("runAsNonRoot") is True

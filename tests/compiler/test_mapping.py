@@ -146,7 +146,8 @@ def test_labels_annotations_and_workspaces(registry):
     assert labels["sluice.dev/revision"] == PINNED
     assert run["metadata"]["namespace"] == "ml-team"
     workspaces = {w["name"]: w for w in run["spec"]["workspaces"]}
-    assert workspaces["artifacts"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"] == "5Gi"
+    # one claim for the run: the artifacts' 5Gi and 1Gi for the checkouts
+    assert workspaces["run"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"] == "6Gi"
     assert workspaces["git-credentials-source"] == {
         "name": "git-credentials-source",
         "secret": {"secretName": "git-credentials"},
@@ -200,7 +201,9 @@ def test_fuseml_container_contract(registry):
     assert trainer["taskSpec"]["workspaces"] == [
         {"name": "source", "description": "codeset mlflow-codeset", "mountPath": "/project"}
     ]
-    assert trainer["workspaces"] == [{"name": "source", "workspace": "source", "subPath": "mlflow-codeset"}]
+    assert trainer["workspaces"] == [
+        {"name": "source", "workspace": "run", "subPath": "source/mlflow-codeset"}
+    ]
     env = {e["name"]: e for e in step["env"]}
     assert env["TASK_RESULT"]["value"] == "mlflow-model-url"
     assert env["FUSEML_ENV_WORKFLOW_NAME"]["value"] == "mlflow-e2e"

@@ -125,6 +125,6 @@ def test_the_deploy_stage_declares_its_artifacts_environment() -> None:
 
     assert STAGES["deploy"].artifacts_env == {
         "SLUICE_ARTIFACTS_PVC": "claim",
-        "SLUICE_ARTIFACTS_ROOT": "path",
+        "SLUICE_ARTIFACTS_ROOT": "root",
     }
     assert all(not stage.artifacts_env for name, stage in STAGES.items() if name != "deploy")

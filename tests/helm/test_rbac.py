@@ -165,12 +165,52 @@ def test_run_service_account_may_only_manage_serving_resources(
 def test_run_service_account_without_deploy_targets_gets_no_role(render: Render) -> None:
     objects = render(set_=["runServiceAccount.deployTargets=null"])
     assert not roles(objects, "run")
-    assert [sa["metadata"]["name"] for sa in by_kind(objects, "ServiceAccount")] == ["sluice-run", "sluice"]
+    assert [sa["metadata"]["name"] for sa in by_kind(objects, "ServiceAccount")] == [
+        "sluice-run",
+        "sluice-step",
+        "sluice",
+    ]
 
 
 def test_run_service_account_pulls_with_the_listed_secrets(render: Render) -> None:
     objects = render(set_=["runServiceAccount.imagePullSecrets={registry-creds}"])
-    run_account: dict[str, Any] = next(
-        sa for sa in by_kind(objects, "ServiceAccount") if sa["metadata"]["name"] == "sluice-run"
-    )
-    assert run_account["imagePullSecrets"] == [{"name": "registry-creds"}]
+    for name in ("sluice-run", "sluice-step"):  # every task pod pulls the stages image
+        account: dict[str, Any] = next(
+            sa for sa in by_kind(objects, "ServiceAccount") if sa["metadata"]["name"] == name
+        )
+        assert account["imagePullSecrets"] == [{"name": "registry-creds"}]
+
+
+@pytest.mark.parametrize("scenario", ["default", "namespaced", "clusterwide"])
+def test_step_service_account_has_no_rights_and_no_token(render: Render, scenario: str) -> None:
+    """Every task but deploy runs as it: nothing binds it, and its pods get no token."""
+    objects = render(*SCENARIOS[scenario])
+    steps = [sa for sa in by_kind(objects, "ServiceAccount") if sa["metadata"]["name"] == "sluice-step"]
+    assert steps and all(sa["automountServiceAccountToken"] is False for sa in steps)
+    deployers = {
+        sa["metadata"]["namespace"]
+        for sa in by_kind(objects, "ServiceAccount")
+        if sa["metadata"]["name"] == "sluice-run"
+    }
+    assert {sa["metadata"]["namespace"] for sa in steps} == deployers
+    for binding in by_kind(objects, "RoleBinding") + by_kind(objects, "ClusterRoleBinding"):
+        assert all(s["name"] != "sluice-step" for s in binding["subjects"]), binding["metadata"]["name"]
+
+
+def test_step_and_deployer_accounts_must_differ(run_helm: Any) -> None:
+    from tests.helm.conftest import CHART
+
+    result = run_helm("template", "x", str(CHART), "--set", "stepServiceAccount.name=sluice-run")
+    assert result.returncode != 0 and "must differ" in result.stderr
+
+
+def test_compiled_runs_name_the_charts_service_accounts() -> None:
+    """The compiler's defaults are the chart's defaults, so `sluice compile` output runs as installed."""
+    import yaml
+
+    from controller import settings
+    from tests.helm.conftest import CHART
+
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["stepServiceAccount"]["name"] == settings.DEFAULT_STEP_SERVICE_ACCOUNT
+    assert values["runServiceAccount"]["name"] == settings.DEFAULT_DEPLOYER_SERVICE_ACCOUNT

@@ -164,10 +164,13 @@ def test_namespaced_install_watches_the_listed_namespaces(render: Render) -> Non
     }
     assert run_accounts == {
         ("team-vision", "sluice-run"),
+        ("team-vision", "sluice-step"),
         ("team-forecast", "sluice-run"),
+        ("team-forecast", "sluice-step"),
         (RELEASE_NAMESPACE, "sluice"),
     }
     assert env["SLUICE_RUN_SERVICE_ACCOUNT"] == "sluice-run"
+    assert env["SLUICE_STEP_SERVICE_ACCOUNT"] == "sluice-step"
 
 
 def test_clusterwide_install_watches_all_namespaces(render: Render) -> None:

@@ -267,6 +267,16 @@ def test_missing_result_fails_the_run_naming_it(home: Path) -> None:
         (lambda o: o["spec"]["pipelineSpec"]["tasks"][0].update(taskRef={"name": "x"}), "taskRef"),
         (lambda o: o["spec"].update(timeouts={"pipeline": "soon"}), "timeouts.pipeline"),
         (lambda o: o["spec"]["pipelineSpec"]["tasks"][0].update(runAfter=["ghost"]), "ghost"),
+        (
+            lambda o: o["spec"].update(
+                taskRunSpecs=[{"pipelineTaskName": "ghost", "serviceAccountName": "x"}]
+            ),
+            "taskRunSpecs[0].pipelineTaskName",
+        ),
+        (
+            lambda o: o["spec"].update(taskRunSpecs=[{"pipelineTaskName": "a", "computeResources": {}}]),
+            "taskRunSpecs[0].computeResources",
+        ),
     ],
 )
 def test_unsupported_fields_are_errors_naming_them(home: Path, mutate: object, message: str) -> None:
@@ -274,6 +284,26 @@ def test_unsupported_fields_are_errors_naming_them(home: Path, mutate: object, m
     mutate(obj)  # type: ignore[operator]
     with pytest.raises(UnsupportedError, match=message.replace("[", r"\[").replace("]", r"\]")):
         run_local(obj, home)
+
+
+def test_service_accounts_and_pod_templates_are_cluster_only(home: Path) -> None:
+    """Who a task runs as and its pod template mean nothing to local processes: accepted, ignored."""
+    obj = pipelinerun(
+        "accounts", [script_task("a", "printf ok > $(results.out.path)", results=[{"name": "out"}])]
+    )
+    obj["spec"]["taskRunTemplate"] = {
+        "serviceAccountName": "sluice-step",
+        "podTemplate": {"automountServiceAccountToken": False},
+    }
+    obj["spec"]["taskRunSpecs"] = [
+        {
+            "pipelineTaskName": "a",
+            "serviceAccountName": "sluice-run",
+            "podTemplate": {"automountServiceAccountToken": True},
+        }
+    ]
+    record = run_local(obj, home)
+    assert record.phase == "Succeeded" and record.tasks["a"].results["out"] == "ok"
 
 
 def test_unknown_variable_fails_the_task_naming_it(home: Path) -> None:

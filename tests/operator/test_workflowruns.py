@@ -378,16 +378,24 @@ async def test_metrics_count_runs_by_phase_with_bounded_labels(api: Api, operato
     assert await workflow_condition(api, "sum-of-two", "Ready")
 
 
-async def test_task_pods_run_as_the_configured_run_service_account(api: Api) -> None:
+async def test_task_pods_run_as_the_configured_service_accounts(api: Api) -> None:
     import dataclasses
 
     from controller.operator.settings import OperatorConfig
 
-    config = dataclasses.replace(OperatorConfig.for_tests(), run_service_account="sluice-run")
+    config = dataclasses.replace(
+        OperatorConfig.for_tests(), run_service_account="team-deployer", step_service_account="team-steps"
+    )
     running = await start_operator(config)
     try:
         pipelinerun = await start(api)
     finally:
         await running.stop()
-    # the deploy step applies InferenceServices: it needs the chart's least-privilege account
-    assert pipelinerun["spec"]["taskRunTemplate"]["serviceAccountName"] == "sluice-run"
+    # every task runs as the account with no rights and no token ...
+    template = pipelinerun["spec"]["taskRunTemplate"]
+    assert template["serviceAccountName"] == "team-steps"
+    assert template["podTemplate"]["automountServiceAccountToken"] is False
+    # ... but the deploy step, which applies InferenceServices, runs as the deployer
+    assert [
+        (t["pipelineTaskName"], t["serviceAccountName"]) for t in pipelinerun["spec"]["taskRunSpecs"]
+    ] == [("deploy", "team-deployer")]

@@ -25,8 +25,9 @@ _CLUSTER_ONLY = {"image", "imagePullPolicy", "computeResources", "resources", "s
 _ALLOWED: dict[str, set[str]] = {
     "pipelinerun": {"apiVersion", "kind", "metadata", "spec"},
     "metadata": {"name", "generateName", "namespace", "labels", "annotations"},
-    "spec": {"pipelineSpec", "params", "workspaces", "timeouts", "taskRunTemplate"},
+    "spec": {"pipelineSpec", "params", "workspaces", "timeouts", "taskRunTemplate", "taskRunSpecs"},
     "taskRunTemplate": {"serviceAccountName", "podTemplate"},
+    "taskRunSpec": {"pipelineTaskName", "serviceAccountName", "podTemplate"},  # per-task pod: cluster-only
     "timeouts": {"pipeline", "tasks", "finally"},
     "pipelineSpec": {"params", "workspaces", "tasks", "finally", "results", "description", "displayName"},
     "pipelineTask": {
@@ -192,6 +193,7 @@ def check_pipelinerun(run: Any, *, containers: bool = False) -> None:
         raise UnsupportedError("$.spec: only an embedded pipelineSpec can run locally (no pipelineRef)")
     if "taskRunTemplate" in spec:
         _check(spec["taskRunTemplate"], "taskRunTemplate", "$.spec.taskRunTemplate")
+    _each(spec.get("taskRunSpecs"), "taskRunSpec", "$.spec.taskRunSpecs")
     if "timeouts" in spec:
         for key, value in _check(spec["timeouts"], "timeouts", "$.spec.timeouts").items():
             timeout_seconds(value, f"$.spec.timeouts.{key}")
@@ -212,6 +214,11 @@ def check_pipelinerun(run: Any, *, containers: bool = False) -> None:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise UnsupportedError(f"$.spec.pipelineSpec: duplicate task name {duplicates[0]!r}")
+    for i, task_run in enumerate(_each(spec.get("taskRunSpecs"), "taskRunSpec", "$.spec.taskRunSpecs")):
+        if task_run.get("pipelineTaskName") not in names:  # Tekton refuses it too
+            raise UnsupportedError(
+                f"$.spec.taskRunSpecs[{i}].pipelineTaskName: no task {task_run.get('pipelineTaskName')!r}"
+            )
 
 
 def timeout_seconds(text: Any, where: str) -> float | None:
