@@ -9,7 +9,8 @@
   writes, read from the run's artifacts PVC unless `model-uri` names another location:
   `pvc://$SLUICE_ARTIFACTS_PVC/<model path under the artifacts mount>/<target's storage_path>`,
   `triton` (the repository: KServe, Seldon Core 1) or `triton/model` (the model folder: Seldon
-  Core 2).
+  Core 2). With durable model storage (`SLUICE_MODEL_STORE`, set by the operator from the chart's
+  `modelStorage`), the model is first published there (stages/publish.py) and served from it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from controller.serving import TARGETS as SERVING_TARGETS
-from controller.serving import TRITON_MODEL_DIR, get_target, storage_path, target_for_kind
+from controller.serving import (
+    TRITON_MODEL_DIR,
+    StorageAccess,
+    get_target,
+    storage_path,
+    target_for_kind,
+)
 from stages.common import (
     Results,
     StageError,
@@ -31,6 +38,7 @@ from stages.common import (
     run_stage,
     stage_parser,
 )
+from stages.publish import publish, store_from_env
 
 PROG = "sluice/deploy"
 OUTPUTS = ("url", "name")
@@ -112,13 +120,18 @@ def check_triton_repository(model_dir: Path) -> None:
         )
 
 
+def artifacts_root(model_dir: Path) -> Path:
+    """The root of the run's volume as mounted: SLUICE_ARTIFACTS_ROOT, else two levels above the
+    model directory (artifacts-dir is <mount>/<step>, and the model output <mount>/<step>/model)."""
+    return Path(os.environ.get("SLUICE_ARTIFACTS_ROOT") or model_dir.parents[1])
+
+
 def cluster_model_uri(model_dir: Path, target: str) -> str:
     """Where the cluster serving runtime finds this model on the run's artifacts PVC."""
     claim = os.environ.get("SLUICE_ARTIFACTS_PVC")
     if not claim:
         raise StageError("cluster deploy needs model-uri or SLUICE_ARTIFACTS_PVC (the run's artifacts claim)")
-    # artifacts-dir is <mount>/<step>, and the model output <mount>/<step>/model
-    root = Path(os.environ.get("SLUICE_ARTIFACTS_ROOT") or model_dir.parents[1])
+    root = artifacts_root(model_dir)
     try:
         relative = model_dir.relative_to(root)
     except ValueError:
@@ -249,12 +262,20 @@ def main(argv: list[str] | None = None) -> None:
         else:
             if not args.model_uri:
                 check_triton_repository(model_dir)
-            uri = args.model_uri or cluster_model_uri(model_dir, args.target)
+            store = None if args.model_uri else store_from_env()
+            access: StorageAccess | None = None
+            if store is not None:  # durable model storage: publish, then serve from there
+                step = args.artifacts_dir.name if args.artifacts_dir else "deploy"
+                published = publish(model_dir, store, root=artifacts_root(model_dir), step=step)
+                uri, access = published.serving_uri(args.target), published.access(args.target)
+            else:
+                uri = args.model_uri or cluster_model_uri(model_dir, args.target)
             options: dict[str, Any] = {
                 "min_replicas": args.min_replicas,
                 "max_replicas": args.max_replicas,
                 "canary_traffic_percent": args.canary_traffic_percent,
                 "resources": args.resources,
+                "storage": access,
             }
             namespace = os.environ.get("SLUICE_NAMESPACE") or "default"
             timeout = parse_duration(args.timeout, DEFAULT_TIMEOUT_SECONDS)

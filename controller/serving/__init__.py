@@ -28,6 +28,7 @@ from controller.serving.target import (
     Readiness,
     ServingError,
     ServingTarget,
+    StorageAccess,
 )
 from controller.serving.triton import TRITON_MODEL_DIR, TRITON_MODEL_NAME, TRITON_REPOSITORY
 
@@ -43,6 +44,7 @@ __all__ = [
     "Readiness",
     "ServingError",
     "ServingTarget",
+    "StorageAccess",
     "get_target",
     "served_model_name",
     "serving_manifest",

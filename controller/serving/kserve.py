@@ -21,6 +21,8 @@ from controller.serving.target import (
 
 def _spec(request: ManifestRequest) -> dict[str, Any]:
     predictor: dict[str, Any] = {}
+    if request.storage.service_account:  # KServe's storage initializer takes its credentials from it
+        predictor["serviceAccountName"] = request.storage.service_account
     if request.min_replicas is not None:
         predictor["minReplicas"] = request.min_replicas
     if request.max_replicas is not None:

@@ -28,7 +28,12 @@ from controller.serving.triton import TRITON_MODEL_DIR, TRITON_MODEL_NAME
 
 
 def _model_spec(request: ManifestRequest) -> dict[str, Any]:
-    spec: dict[str, Any] = {"storageUri": request.model_uri, "requirements": ["tensorflow"]}
+    requirements = ["tensorflow"]
+    if request.storage.requirement:  # the Server that mounts the model claim
+        requirements.append(request.storage.requirement)
+    spec: dict[str, Any] = {"storageUri": request.model_uri, "requirements": requirements}
+    if request.storage.secret:  # the rclone storage secret of the storageUri's remote
+        spec["secretName"] = request.storage.secret
     if request.min_replicas is not None:
         spec["replicas"] = max(request.min_replicas, 1)
         spec["minReplicas"] = request.min_replicas

@@ -29,6 +29,16 @@ class ServingError(ValueError):
     """Arguments no serving platform would accept."""
 
 
+@dataclass(frozen=True)
+class StorageAccess:
+    """How the serving runtime reaches the model store (`controller.serving.store`): names only,
+    never credentials. Empty: the runtime needs nothing (a public URI, or `pvc://`)."""
+
+    service_account: str | None = None  # kserve: the predictor's ServiceAccount (its S3 Secret)
+    secret: str | None = None  # seldon: the rclone storage secret (Model.spec.secretName)
+    requirement: str | None = None  # seldon: the capability of the Server that mounts the claim
+
+
 class ManifestArguments(TypedDict, total=False):
     """The keyword arguments of a serving manifest (`ServingTarget.manifest`, `serving_manifest`)."""
 
@@ -39,6 +49,7 @@ class ManifestArguments(TypedDict, total=False):
     max_replicas: int | None
     canary_traffic_percent: int | None
     resources: Mapping[str, Mapping[str, str]] | None
+    storage: StorageAccess | None
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,7 @@ class ManifestRequest:
     max_replicas: int | None
     canary_traffic_percent: int | None
     compute: dict[str, dict[str, str]]
+    storage: StorageAccess = StorageAccess()
 
 
 class Readiness(NamedTuple):
@@ -122,6 +134,7 @@ class ServingTarget:
             arguments.get("max_replicas"),
             arguments.get("canary_traffic_percent"),
             _resources(arguments.get("resources")),
+            arguments.get("storage") or StorageAccess(),
         )
         return {
             "apiVersion": self.api_version,
