@@ -8,8 +8,10 @@ The engine and the image names are scripts/images.sh's (scripts/container-engine
 up). Nothing is built with --quick: images that exist are measured, and with no engine or no image
 one row says what was skipped (`met: null`). Without --quick, missing images are built first.
 
-Each measure is one function of `MEASURES` taking the `Images` at hand; the per-step overhead of
-`sluice run --containers` goes in as one more.
+Each measure is one function of `MEASURES` taking the `Images` at hand. `step_overhead_rows`: the
+same trivial step run N times in one task by the local executor, as host processes and with
+`--containers` (the stages image, restricted as a compiled step is), in the same run of the
+benchmark: the per-step cost of a container on top of a host process (goal <= 1 s).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Images:
     refs: dict[str, str]  # "stages" / "operator" -> reference
     built_seconds: float | None = None
     info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    quick: bool = False
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -253,7 +256,111 @@ def build_rows(images: Images) -> list[dict[str, Any]]:
     return [row(NAME, "build both images (scripts/images.sh)", images.built_seconds, "s", "", 0.0, "", True)]
 
 
-MEASURES: list[Callable[[Images], list[dict[str, Any]]]] = [build_rows, size_rows, layer_rows, content_rows]
+STEP_OVERHEAD_GOAL_SECONDS = 1.0
+
+
+def _steps_run(image: str, steps: int) -> dict[str, Any]:
+    """One task of `steps` trivial steps, each restricted as `sluice compile` restricts a step."""
+    security = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    step = {
+        "image": image,
+        "command": ["sh", "-c", "echo ok"],
+        "securityContext": security,
+        "computeResources": {"limits": {"cpu": "1", "memory": "512Mi"}},
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    task = {
+        "name": "trivial",
+        "taskSpec": {
+            "steps": [{**step, "name": f"s{i}"} for i in range(steps)],
+            "volumes": [{"name": "tmp", "emptyDir": {}}],
+        },
+    }
+    return {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "PipelineRun",
+        "metadata": {"name": "overhead"},
+        "spec": {
+            "pipelineSpec": {"tasks": [task]},
+            "taskRunTemplate": {
+                "podTemplate": {"securityContext": {"runAsUser": 65532, "runAsGroup": 65532}}
+            },
+        },
+    }
+
+
+def _timed_run(image: str, steps: int, engine: Any, name: str) -> float:
+    """Seconds the local executor takes for the task (its steps only, no compile)."""
+    import asyncio
+    import tempfile
+
+    from controller.executors.local.engine import LocalRun
+
+    obj = _steps_run(image, steps)
+    obj["metadata"]["name"] = name
+    with tempfile.TemporaryDirectory(prefix="sluice-bench-") as home:
+        run = LocalRun(obj, Path(home), use_cache=False, engine=engine)
+        started = time.perf_counter()
+        record = asyncio.run(run.run())
+        took = time.perf_counter() - started
+    if record.phase != "Succeeded":
+        raise RuntimeError(f"{name}: {record.message}")
+    return took
+
+
+def step_overhead_rows(images: Images) -> list[dict[str, Any]]:
+    """Per-step time of a trivial step: in its container against as a host process, same run."""
+    from controller.executors.local.engines import Engine
+
+    program = shutil.which(images.engine)
+    if program is None:
+        return []
+    engine = Engine(program, images.env)
+    steps = 3 if images.quick else 10
+    image = images.refs["stages"]
+    _timed_run(image, 1, engine, "overhead-warm")  # the image's layers into the page cache
+    host = _timed_run(image, steps, None, "overhead-host") / steps
+    container = _timed_run(image, steps, engine, "overhead-containers") / steps
+    extra = container - host
+    goal = f"<= {STEP_OVERHEAD_GOAL_SECONDS:g} s on top of a host process"
+    return [
+        row(NAME, f"per-step time, host process ({steps} trivial steps)", host, "s", "", 0.0, "", True),
+        row(
+            NAME,
+            f"per-step time in a container ({images.engine}, restricted; {steps} steps)",
+            container,
+            "s",
+            "host process, same run",
+            host,
+            goal,
+            extra <= STEP_OVERHEAD_GOAL_SECONDS,
+        ),
+        row(
+            NAME,
+            "per-step overhead of a container over a host process",
+            extra,
+            "s",
+            "goal",
+            STEP_OVERHEAD_GOAL_SECONDS,
+            goal,
+            extra <= STEP_OVERHEAD_GOAL_SECONDS,
+        ),
+    ]
+
+
+MEASURES: list[Callable[[Images], list[dict[str, Any]]]] = [
+    build_rows,
+    size_rows,
+    layer_rows,
+    content_rows,
+    step_overhead_rows,
+]
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
@@ -261,7 +368,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     if found is None:
         return [skip("no container engine (podman or docker); see docs/containers.md")]
     engine, env = found
-    images = Images(engine, env, image_refs())
+    images = Images(engine, env, image_refs(), quick=quick)
     missing = [ref for ref in images.refs.values() if inspect(images, ref) is None]
     if missing and not quick and not build(images):
         return [skip(f"scripts/images.sh failed with {engine}")]

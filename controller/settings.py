@@ -42,9 +42,9 @@ LABEL_CODESET = f"{API_GROUP}/codeset"
 LABEL_REVISION = f"{API_GROUP}/revision"
 
 
-def stages_image() -> str:
-    """`SLUICE_STAGES_IMAGE`, else the default stages image (read at the edges only)."""
-    return os.environ.get("SLUICE_STAGES_IMAGE", DEFAULT_STAGES_IMAGE)
+def stages_image(default: str | None = None) -> str:
+    """`SLUICE_STAGES_IMAGE`, else `default` or the default stages image (read at the edges only)."""
+    return os.environ.get("SLUICE_STAGES_IMAGE") or default or DEFAULT_STAGES_IMAGE
 
 
 def allow_local_git() -> bool:

@@ -8,14 +8,18 @@
 #                        CA bundle mounted read-only (pip inside a build step must trust the same
 #                        certificate authorities as the host; TLS may be re-signed by a proxy)
 #
-# Choice of engine: $SLUICE_CONTAINER_ENGINE (podman|docker) if set, else podman when installed, else
-# docker when installed, else podman installed with apt-get (root only). Nothing here needs a
-# registry: images are built from bases made locally (see scripts/images.sh).
+# Choice of engine (the same as `sluice run --containers`, controller/executors/local/engines.py):
+# $SLUICE_CONTAINER_ENGINE (podman|docker) if set, else docker when its daemon answers (`docker info`;
+# a docker command without a daemon is no engine), else podman, installed with apt-get when missing
+# (root only). Nothing here needs a registry: images are built from bases made locally (see
+# scripts/images.sh).
 #
 # podman's defaults fail on machines without systemd, with cgroups in hybrid mode, or where crun
 # cannot raise RLIMIT_NOFILE. So podman always gets a containers.conf of its own (unless the caller
 # exported CONTAINERS_CONF): runc when installed, cgroupfs unless systemd runs, lowered ulimits.
-# It is written under the repository's .tools/ (never to /etc: an administrator's config stays).
+# Its content has one definition, podman_conf() in controller/executors/local/engines.py (standard
+# library only, run here with python3); it is written under the repository's .tools/ (never to
+# /etc: an administrator's config stays).
 
 SLUICE_REPO_ROOT="${SLUICE_REPO_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 SLUICE_TOOLS_DIR="${SLUICE_TOOLS_DIR:-$SLUICE_REPO_ROOT/.tools}"
@@ -41,29 +45,15 @@ sluice_apt_install() {
 }
 
 sluice_podman_conf() {
-  local dir="$SLUICE_TOOLS_DIR/containers" runtime="" cgroups="cgroupfs"
-  command -v runc >/dev/null 2>&1 && runtime="runc"
-  [ -d /run/systemd/system ] && cgroups="systemd"
-  mkdir -p "$dir"
-  {
-    echo "# Written by scripts/container-engine.sh; podman reads it through CONTAINERS_CONF."
-    echo "[containers]"
-    echo 'default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]'
-    echo "[engine]"
-    [ -n "$runtime" ] && echo "runtime = \"$runtime\""
-    echo "cgroup_manager = \"$cgroups\""
-    [ "$cgroups" = cgroupfs ] && echo 'events_logger = "file"'
-  } >"$dir/containers.conf.new"
-  mv "$dir/containers.conf.new" "$dir/containers.conf"
-  export CONTAINERS_CONF="$dir/containers.conf"
+  local conf
+  conf="$(python3 "$SLUICE_REPO_ROOT/controller/executors/local/engines.py" conf "$SLUICE_TOOLS_DIR/containers")" || return 1
+  export CONTAINERS_CONF="$conf"
 }
 
 sluice_engine_setup() {
   local engine="${SLUICE_CONTAINER_ENGINE:-}"
   if [ -z "$engine" ]; then
-    if command -v podman >/dev/null 2>&1; then
-      engine=podman
-    elif command -v docker >/dev/null 2>&1; then
+    if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
       engine=docker
     else
       engine=podman

@@ -4,10 +4,17 @@ An endpoint is a detached `python -m stages.serve` process (its own session, so 
 step and `sluice run`) registered as `$SLUICE_HOME/endpoints/<name>.json` with `name`, `url`,
 `pid`, `port`, `model_dir`, `started_at` (plus `log` and `stats`). `sluice endpoints` lists them
 and `sluice endpoints stop NAME` stops one; both use this module. Cheap to import.
+
+Under `sluice run --containers` the server is a detached container instead (`serve_container`,
+run by the executor as `python -m stages.endpoints serve-container ...`): the stages image, read-only,
+the deploy step's uid, no capabilities, the model folder mounted read-only, port 8080 published on
+127.0.0.1 only. Its record adds `container`, `engine` and `containers_conf` (the engine command and
+the podman configuration it needs), which `alive` and `stop_endpoint` use instead of the pid.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -43,10 +50,28 @@ class Endpoint:
     started_at: str
     log: str = ""
     stats: str = ""
+    container: str = ""  # a model server in a container: its name, engine and podman configuration
+    engine: str = ""
+    containers_conf: str = ""
 
     @property
     def alive(self) -> bool:
+        if self.container:
+            done = _engine(self, "inspect", "--format", "{{.State.Running}}", self.container)
+            return done.returncode == 0 and done.stdout.strip() == "true"
         return _is_our_server(self.pid)
+
+
+def _engine(endpoint: Endpoint, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    if endpoint.containers_conf:
+        env["CONTAINERS_CONF"] = endpoint.containers_conf
+    try:
+        return subprocess.run(
+            [endpoint.engine, *args], capture_output=True, text=True, env=env, timeout=timeout
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return subprocess.CompletedProcess([endpoint.engine, *args], 1, "", str(exc))
 
 
 def endpoints_dir() -> Path:
@@ -91,7 +116,9 @@ def stop_endpoint(name: str, timeout: float = 10.0) -> bool:
     endpoint = get_endpoint(name)
     if endpoint is None:
         return False
-    if _is_our_server(endpoint.pid):
+    if endpoint.container:
+        _engine(endpoint, "rm", "--force", "--time", str(int(timeout)), endpoint.container)
+    elif _is_our_server(endpoint.pid):
         _terminate_group(endpoint.pid, timeout)
     (endpoints_dir() / f"{name}.json").unlink(missing_ok=True)
     return True
@@ -135,9 +162,7 @@ def start_endpoint(name: str, model_dir: Path, timeout: float = 120.0) -> Endpoi
                 log=str(log),
                 stats=str(stats),
             )
-            temporary = directory / f".{name}.json.tmp"
-            temporary.write_text(json.dumps(asdict(endpoint), indent=2) + "\n", encoding="utf-8")
-            os.replace(temporary, directory / f"{name}.json")
+            _register(endpoint)
             return endpoint
         if process.poll() is None:
             _terminate_group(process.pid, 5.0)
@@ -148,6 +173,101 @@ def start_endpoint(name: str, model_dir: Path, timeout: float = 120.0) -> Endpoi
                 f"model server for {name!r} exited with status {process.returncode}: {_tail(log)}"
             )
     raise EndpointError(f"model server for {name!r} could not bind a port; see {log}")
+
+
+CONTAINER_PORT = 8080
+
+
+def serve_container(
+    name: str, model_dir: Path, image: str, engine: str, user: str, timeout: float = 120.0
+) -> Endpoint:
+    """Start the model server for `model_dir` as a detached container of `image`, published on
+    127.0.0.1, wait until the model is ready, register it (with `container`)."""
+    check_name(name)
+    if not (model_dir / "model.json").is_file():
+        raise EndpointError(f"{model_dir} is not a model directory (no model.json)")
+    directory = endpoints_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    stop_endpoint(name)
+    log = directory / f"{name}.log"
+    state = directory / f"{name}.serve"  # the server's only writable folder: its statistics
+    state.mkdir(exist_ok=True)
+    uid, _, gid = user.partition(":")
+    if os.geteuid() == 0 and uid:
+        os.chown(state, int(uid), int(gid or uid))
+    container = f"sluice-endpoint-{name}"
+    record = Endpoint(name, "", 0, 0, str(model_dir), "", str(log), str(state / "stats.json"), container)
+    record.engine, record.containers_conf = engine, os.environ.get("CONTAINERS_CONF", "")
+    _engine(record, "rm", "--force", "--time", "0", container)  # a leftover of an earlier server
+    deadline = time.monotonic() + timeout
+    for _attempt in range(3):  # another process may take the free port between probe and start
+        port = _free_port()
+        argv = ["run", "--detach", "--name", container, "--pull", "never", "--read-only"]
+        argv += ["--read-only-tmpfs=false"] if Path(engine).name == "podman" else []
+        argv += ["--user", user] if user else []
+        argv += ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
+        argv += ["--tmpfs", "/tmp:rw,mode=1777", "-p", f"127.0.0.1:{port}:{CONTAINER_PORT}"]
+        argv += ["-v", f"{model_dir}:/model:ro", "-v", f"{state}:/var/run/sluice"]
+        argv += ["--entrypoint", "python", image, "-m", SERVER_MODULE, "--model-dir", "/model"]
+        argv += ["--name", name, "--host", "0.0.0.0", "--port", str(CONTAINER_PORT)]
+        argv += ["--stats-file", "/var/run/sluice/stats.json"]
+        started = _engine(record, *argv)
+        if started.returncode != 0:
+            raise EndpointError(f"{engine} could not start the model server: {started.stderr.strip()}")
+        url = infer_url(port, name)
+        ready = _wait_container_ready(record, url.removesuffix("/infer") + "/ready", deadline)
+        log.write_text(_engine(record, "logs", container).stdout, encoding="utf-8")
+        if ready:
+            record.url, record.port = url, port
+            record.started_at = datetime.now(UTC).isoformat(timespec="seconds")
+            _register(record)
+            return record
+        _engine(record, "rm", "--force", "--time", "0", container)
+        if "address already in use" not in _tail(log).lower():
+            raise EndpointError(f"model server for {name!r} was not ready within {timeout:g}s: {_tail(log)}")
+    raise EndpointError(f"model server for {name!r} could not bind a port; see {log}")
+
+
+def _wait_container_ready(record: Endpoint, ready_url: str, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(ready_url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            if not record.alive:
+                return False
+        time.sleep(0.2)
+    return False
+
+
+def _register(endpoint: Endpoint) -> None:
+    directory = endpoints_dir()
+    temporary = directory / f".{endpoint.name}.json.tmp"
+    temporary.write_text(json.dumps(asdict(endpoint), indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, directory / f"{endpoint.name}.json")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m stages.endpoints serve-container ...`: the executor's way to start a container
+    endpoint; prints the endpoint's record as JSON."""
+    parser = argparse.ArgumentParser(prog="python -m stages.endpoints")
+    parser.add_argument("command", choices=["serve-container"])
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--model-dir", type=Path, required=True)
+    parser.add_argument("--image", required=True)
+    parser.add_argument("--engine", required=True)
+    parser.add_argument("--user", default="")
+    parser.add_argument("--timeout", type=float, default=120.0)
+    args = parser.parse_args(argv)
+    try:
+        endpoint = serve_container(
+            args.name, args.model_dir, args.image, args.engine, args.user, args.timeout
+        )
+    except EndpointError as exc:
+        print(f"sluice endpoints: {exc}", file=sys.stderr)
+        sys.exit(1)
+    print(json.dumps(asdict(endpoint)))
 
 
 def _server_environment() -> dict[str, str]:
@@ -228,3 +348,7 @@ def _terminate_group(pid: int, timeout: float) -> None:
             if not _is_our_server(pid):
                 return
             time.sleep(0.05)
+
+
+if __name__ == "__main__":
+    main()

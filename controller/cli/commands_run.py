@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.core
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -45,15 +46,33 @@ def run(
     parallel: Annotated[
         int | None, typer.Option("--parallel", min=1, help="Tasks at a time [cores].")
     ] = None,
+    containers: Annotated[
+        str | None,
+        typer.Option(
+            "--containers",
+            metavar="[=podman|docker]",
+            help="Run each step in its image under its pod's restrictions (engine auto-detected).",
+        ),
+    ] = None,
 ) -> None:
-    """Run a workflow on this machine: the same PipelineRun a cluster runs, as local processes."""
+    """Run a workflow on this machine: the same PipelineRun a cluster runs, as local processes
+    (steps run as you) or, with --containers, in their images."""
     from controller.executors.local.runner import RunError, execute, prepare_run
 
+    if containers is not None and containers not in ("auto", "podman", "docker"):
+        raise _fail(
+            f"sluice run: --containers takes podman or docker (--containers=podman), not {containers!r}"
+        )
     try:
-        prepared = prepare_run(path, input_ or [], codeset or [], extensions)
+        prepared = prepare_run(
+            path, input_ or [], codeset or [], extensions, containers=containers is not None
+        )
     except RunError as exc:
         raise _fail(str(exc)) from None
-    raise typer.Exit(execute(prepared, use_cache=not no_cache, json_out=json_out, parallel=parallel))
+    code = execute(
+        prepared, use_cache=not no_cache, json_out=json_out, parallel=parallel, containers=containers
+    )
+    raise typer.Exit(code)
 
 
 def runs(
@@ -159,7 +178,7 @@ def endpoints(
         "no local endpoints",
         f"{'NAME':<30} {'URL':<52} {'PID':<8} {'STATE':<8} MODEL",
         lambda row: (
-            f"{row['name']:<30} {row['url']:<52} {row['pid']:<8} "
+            f"{row['name']:<30} {row['url']:<52} {row['container'] or row['pid']:<8} "
             f"{'running' if row['alive'] else 'stopped':<8} {row['model_dir']}"
         ),
     )
@@ -223,8 +242,18 @@ def endpoints_stop(name: Annotated[str, typer.Argument(help="The endpoint to sto
     print(f"stopped {name}")
 
 
+class _RunCommand(typer.core.TyperCommand):
+    """`sluice run` whose `--containers` takes an optional value, which typer's parser cannot declare:
+    a bare `--containers` is read as `--containers=auto` (the value only ever follows `=`)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        args = [("--containers=auto" if a == "--containers" and i < end else a) for i, a in enumerate(args)]
+        return list(super().parse_args(ctx, args))
+
+
 def register(app: typer.Typer) -> None:
-    app.command("run")(run)
+    app.command("run", cls=_RunCommand)(run)
     app.command("runs")(runs)
     app.command("report")(report)
     app.add_typer(endpoints_app, name="endpoints")

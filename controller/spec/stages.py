@@ -37,6 +37,9 @@ class StageSpec:
     # Whether the stage's task runs as the deployer ServiceAccount (the only one with API rights:
     # it manages serving resources); every other task runs as one with no rights and no token.
     deployer: bool = False
+    # Whether the stage's step needs a network (`sluice run --containers` gives every other step
+    # none): deploy talks to the cluster's API server.
+    network: bool = False
 
 
 STAGES: dict[str, StageSpec] = {
@@ -121,6 +124,15 @@ STAGES: dict[str, StageSpec] = {
             # (pvc://CLAIM/PATH, PATH relative to the claim's root).
             artifacts_env={"SLUICE_ARTIFACTS_PVC": "claim", "SLUICE_ARTIFACTS_ROOT": "root"},
             deployer=True,
+            network=True,
         ),
     ]
 }
+
+# Internal stages the compiler emits that need a network: clone fetches the codeset.
+INTERNAL_NETWORK_MODULES = frozenset({"clone"})
+
+
+def module_needs_network(module: str) -> bool:
+    """Whether `python -m stages.<module>` needs a network (the catalog's `network`, or clone)."""
+    return module in INTERNAL_NETWORK_MODULES or any(s.network for s in STAGES.values() if s.module == module)

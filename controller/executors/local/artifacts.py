@@ -28,7 +28,9 @@ from controller.executors.local.cache import (
     stage_code_version,
     tree_digest,
 )
+from controller.executors.local.process import Mount
 from controller.executors.local.resolve import ResolvedTask
+from controller.executors.local.volumes import host_text
 
 NO_CACHE_ANNOTATION = "sluice.dev/cache"
 _PATH_CHARS = r"[^\s'\"`;,:|&<>(){}\[\]=$]*"
@@ -45,6 +47,7 @@ class RunArea:
     extra_roots: tuple[Path, ...]  # local codeset folders, read in place
     workspace_paths: tuple[Path, ...]  # the folders the run's workspaces are bound to
     cache: Cache
+    images: dict[str, str] = field(default_factory=dict)  # steps in containers: image -> id
 
 
 @dataclass
@@ -57,6 +60,7 @@ class Plan:
     candidates: list[Path]  # named paths that did not exist yet
     endpoints_before: dict[str, float]
     secret_values: list[str] = field(default_factory=list)
+    mounts: list[Mount] = field(default_factory=list)  # steps in containers: paths they see -> host
 
     def inputs_record(self) -> list[dict[str, str]]:
         return [{"path": str(p), "sha256": d} for p, d in sorted(self.inputs.items())]
@@ -68,7 +72,7 @@ class Plan:
         found = [p for p in self.candidates if p.exists()]
         by_result: dict[Path, str] = {}
         for name, value in results.items():
-            path = Path(value.strip())
+            path = Path(host_text(value.strip(), self.mounts))
             if path.is_absolute() and _under(path, workspaces) and path.exists() and path not in self.inputs:
                 found.append(path)
                 by_result[path] = name
@@ -154,7 +158,11 @@ def _tree_without_git(path: Path) -> list[dict[str, Any]]:
 
 def plan(area: RunArea, task: dict[str, Any], resolved: ResolvedTask) -> Plan:
     """Inputs, candidate outputs and the cache key of a resolved task, before it runs."""
-    texts = _strings(resolved.params) + _strings(resolved.spec) + [str(s.cwd) for s in resolved.steps]
+    # Steps in containers name the paths Tekton mounts (/workspace/<name>, /tekton/results): the
+    # task's mount table maps them to this machine's folders, whose contents are what counts.
+    mounts = list(resolved.steps[0].mounts) if resolved.steps and resolved.steps[0].sandbox else []
+    texts = _strings(resolved.params) + _strings(resolved.spec)
+    texts = [host_text(t, mounts) for t in texts] + [str(s.cwd) for s in resolved.steps if not s.sandbox]
     roots = [area.run_dir / "workspaces", *area.extra_roots]
     roots += [path for path in area.workspace_paths if not _under(path, area.run_dir)]
     named = named_paths(texts, roots)
@@ -175,20 +183,26 @@ def plan(area: RunArea, task: dict[str, Any], resolved: ResolvedTask) -> Plan:
     for path in resolved.workspace_paths.values():
         if _under(path, area.secret_dir):
             secret_values += [f.read_text(encoding="utf-8") for f in sorted(path.glob("*")) if f.is_file()]
-    material = normalise(
-        {"params": resolved.params, "spec": resolved.spec, "results": resolved.result_names},
-        area.run_dir,
-        area.name,
-    )
+    content: dict[str, Any] = {
+        "params": resolved.params,
+        "spec": resolved.spec,
+        "results": resolved.result_names,
+    }
+    if mounts:  # what ran: the images themselves; and results name container paths, not host ones
+        steps = resolved.spec.get("steps") or []
+        content["images"] = {str(s.get("image")): area.images.get(str(s.get("image")), "") for s in steps}
+    material = normalise(content, area.run_dir, area.name)
     digests = {str(normalise(str(p), area.run_dir, area.name)): d for p, d in inputs.items()}
     key = cache_key(material, digests, stage_code_version(argvs), secret_values)
-    return Plan(area, key, cacheable, why, inputs, candidates, _endpoints(area.home), secret_values)
+    return Plan(area, key, cacheable, why, inputs, candidates, _endpoints(area.home), secret_values, mounts)
 
 
-def outputs_record(run_dir: Path, entry: dict[str, Any], results: dict[str, str]) -> list[dict[str, str]]:
+def outputs_record(
+    run_dir: Path, entry: dict[str, Any], results: dict[str, str], mounts: list[Mount] | None = None
+) -> list[dict[str, str]]:
     """The lineage record of outputs restored from the cache."""
     record = []
-    by_path = {Path(v.strip()): k for k, v in results.items()}
+    by_path = {Path(host_text(v.strip(), mounts or [])): k for k, v in results.items()}
     for out in entry["outputs"]:
         path = run_dir / out["path"]
         item = {"path": str(path), "sha256": out["sha256"]}

@@ -20,10 +20,12 @@ from typing import Any
 
 import yaml
 
-from controller.executors.local import artifacts
+from controller.executors.local import artifacts, serving
 from controller.executors.local.cache import Cache
 from controller.executors.local.codesets import checkout_in_place
+from controller.executors.local.containers import container_name, engine_step
 from controller.executors.local.dag import Scheduler, build_graph
+from controller.executors.local.engines import Engine
 from controller.executors.local.process import run_steps
 from controller.executors.local.resolve import (
     ResolvedTask,
@@ -55,8 +57,10 @@ class LocalRun:
         workflow: str | None = None,
         extra_roots: list[Path] | None = None,
         local_codesets: dict[str, Path] | None = None,
+        engine: Engine | None = None,
     ):
-        check_pipelinerun(pipelinerun)
+        check_pipelinerun(pipelinerun, containers=engine is not None)
+        self.engine = engine  # steps run in their images with it; None: as host processes
         self.object = pipelinerun
         self.home = home
         self.parallel = parallel or os.cpu_count() or 1
@@ -79,6 +83,7 @@ class LocalRun:
             for task_name, _ in task_result_refs(result.get("value")):
                 if task_name not in self.tasks and task_name not in self.finally_:
                     raise UnsupportedError(f"$.spec.pipelineSpec.results[{i}]: no task named {task_name!r}")
+        self.images = self._local_images() if engine is not None else {}
         self.secrets = LocalSecrets(home)
         self.cache = Cache(home)
         self.extra_roots = extra_roots or []  # local codeset folders: read in place, digested as inputs
@@ -93,6 +98,26 @@ class LocalRun:
         self._schedulers: list[Scheduler] = []
         # a fixed name (the run name is unique) keeps a secret workspace's path out of cache keys
         self.secret_dir = Path(tempfile.gettempdir()) / f"sluice-secrets-{os.getuid()}-{self.name}"
+
+    def _local_images(self) -> dict[str, str]:
+        """Every step's image, found in the engine's storage (reference -> id): a missing one fails
+        the run before anything runs; nothing is pulled."""
+        assert self.engine is not None
+        refs = {
+            str(step.get("image") or (t["taskSpec"].get("stepTemplate") or {}).get("image") or "")
+            for t in [*self.tasks.values(), *self.finally_.values()]
+            for step in t["taskSpec"].get("steps") or []
+        }
+        found = {}
+        for ref in sorted(refs):
+            image_id = self.engine.image_id(ref) if ref else None
+            if image_id is None:
+                raise UnsupportedError(
+                    f"image {ref!r} is not in {Path(self.engine.command).name}'s storage: build it (bash"
+                    " scripts/images.sh builds the stages image; SLUICE_STAGES_IMAGE names it) or pull it"
+                )
+            found[ref] = image_id
+        return found
 
     # ---- the run ----------------------------------------------------------------------------
 
@@ -118,6 +143,11 @@ class LocalRun:
             params,
             workspaces,
             self.secrets,
+            containers=self.engine is not None,
+            pod=dict(
+                ((self.spec.get("taskRunTemplate") or {}).get("podTemplate") or {}).get("securityContext")
+                or {}
+            ),
         )
 
     def cancel(self) -> None:
@@ -298,6 +328,7 @@ class LocalRun:
             extra_roots=tuple(self.extra_roots),
             workspace_paths=tuple(w.path for w in self.ctx.workspaces.values() if w.path is not None),
             cache=self.cache,
+            images=self.images,
         )
 
     async def _run_task(self, name: str, record: TaskRecord) -> None:
@@ -322,7 +353,7 @@ class LocalRun:
             if entry is not None:
                 results = await asyncio.to_thread(self.cache.restore, entry, self.run_dir, self.name)
                 self._succeed(name, record, results, cached=True)
-                record.artifacts = artifacts.outputs_record(self.run_dir, entry, results)
+                record.artifacts = artifacts.outputs_record(self.run_dir, entry, results, plan.mounts)
                 return
         retries = int(task.get("retries") or 0)
         limit = timeout_seconds(task["timeout"], f"{where}.timeout") if "timeout" in task else None
@@ -339,8 +370,14 @@ class LocalRun:
             shutil.rmtree(resolved.results_dir, ignore_errors=True)
             resolved.results_dir.mkdir(parents=True)
             deadline = time.monotonic() + limit if limit else None
+            steps = resolved.steps
+            if self.engine is not None:  # each step in its image, under its pod's restrictions
+                engine = self.engine
+                steps = [
+                    engine_step(engine, s, container_name(resolved.taskrun, s.name, attempt)) for s in steps
+                ]
             outcome = await run_steps(
-                resolved.steps,
+                steps,
                 log_path,
                 lambda line: self._on_line(record, line),
                 sorted(self.secrets.used),
@@ -348,6 +385,12 @@ class LocalRun:
             )
             if resolved.volumes_dir is not None:  # the pod is gone, and its emptyDir volumes with it
                 shutil.rmtree(resolved.volumes_dir, ignore_errors=True)
+            if outcome.ok and self.engine is not None:
+                try:
+                    await serving.fulfil(self.engine, resolved, self.home, log_path)
+                except serving.ServeError as exc:
+                    record.phase, record.reason, record.message = "Failed", "ServeFailed", str(exc)
+                    return
             if outcome.ok:
                 try:
                     results = _read_results(resolved)

@@ -31,6 +31,27 @@ class Mount:
     read_only: bool = False
 
 
+@dataclass(frozen=True)
+class Sandbox:
+    """What a step's container gets besides its mounts: the step's image and its pod's restrictions
+    (securityContext, limits), read from the compiled task by resolve and turned into engine flags by
+    containers.py. Empty fields leave the image's or the engine's default, as Kubernetes does."""
+
+    image: str
+    workdir: str = ""  # the step's workingDir (a path in the container)
+    user: str = ""  # uid[:gid]
+    groups: tuple[str, ...] = ()  # supplementary groups (the pod's fsGroup)
+    read_only: bool = False
+    cap_drop: tuple[str, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    no_new_privileges: bool = False
+    seccomp_unconfined: bool = False
+    privileged: bool = False
+    memory: int | None = None  # bytes
+    cpus: float | None = None
+    network: bool = False
+
+
 @dataclass
 class Step:
     """A step ready to run: every variable substituted, secrets resolved into `env`.
@@ -40,6 +61,8 @@ class Step:
     (`/tekton/results`) and its emptyDir volumes (one folder per task attempt, shared by its steps as
     in a pod); `tmpfs` lists the mount paths of `emptyDir: {medium: Memory}` volumes. Host processes
     cannot mount: they run in `cwd` with `env`, where a volume mounted at /tmp is `TMPDIR`.
+    `sandbox` is set when the step runs in a container; `stop` is the command that removes the
+    step's container when the step is killed (the engine client's death alone does not stop it).
     """
 
     name: str
@@ -50,6 +73,8 @@ class Step:
     continue_on_error: bool = False
     mounts: list[Mount] = field(default_factory=list)
     tmpfs: list[str] = field(default_factory=list)
+    sandbox: Sandbox | None = None
+    stop: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -130,6 +155,33 @@ async def _pump(stream: asyncio.StreamReader, sink: LineSink) -> None:
         sink.log.flush()
 
 
+async def stop_container(step: Step) -> None:
+    """Run the step's `stop` command (remove its container), if it has one; never raises."""
+    if not step.stop:
+        return
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *step.stop,
+            env=step.env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError:
+        return
+    try:
+        await asyncio.wait_for(proc.wait(), 30.0)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+
+
+async def _kill(proc: asyncio.subprocess.Process, step: Step) -> None:
+    await kill_group(proc)
+    await stop_container(step)
+
+
 async def run_step(step: Step, sink: LineSink, deadline: float | None) -> tuple[str, int]:
     """Run one step; returns (reason, exit code). Cancelling the caller kills the process group."""
     limit = deadline - time.monotonic() if deadline is not None else None
@@ -155,12 +207,12 @@ async def run_step(step: Step, sink: LineSink, deadline: float | None) -> tuple[
     try:
         await asyncio.wait_for(proc.wait(), limit)
     except TimeoutError:
-        await kill_group(proc)
+        await _kill(proc, step)
         await pump
         sink.close()
         return "TimedOut", proc.returncode if proc.returncode is not None else -1
     except BaseException:  # cancellation (Ctrl-C, pipeline timeout): nothing may survive the step
-        await asyncio.shield(kill_group(proc))
+        await asyncio.shield(_kill(proc, step))
         pump.cancel()
         sink.close()
         raise

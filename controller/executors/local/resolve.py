@@ -1,5 +1,10 @@
 """From a pipeline task to steps ready to run: params, workspaces, `when`, env and commands.
 
+Paths resolve to one of two layouts: host processes see this machine's folders
+(`$(workspaces.w.path)` is the run's folder), containers (`RunContext.containers`) see the paths
+Tekton gives a pod (`/workspace/w`, `/tekton/results/r`, scripts under /tekton/scripts) and get
+the folders mounted there (`Step.mounts`). A step's environment is stepenv.py's.
+
 Substitution happens in two phases, as in Tekton: the pipeline phase resolves a pipeline
 task's `params` and `when` (pipeline params, context, other tasks' results, and in `finally`
 `$(tasks.status)`); the task phase resolves the embedded taskSpec (task params, propagated
@@ -15,13 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.executors.local.process import Step
+from controller.executors.local.containers import SCRIPTS_MOUNT, sandbox
+from controller.executors.local.process import Mount, Step
 from controller.executors.local.secrets import LocalSecrets
+from controller.executors.local.stepenv import CONTAINER_ENV, host_env, step_env
 from controller.executors.local.tekton import UnsupportedError, timeout_seconds
 from controller.executors.local.variables import Scope, Value, check_resolved, substitute, substitute_list
-from controller.executors.local.volumes import volume_mounts, workspace_mounts
+from controller.executors.local.volumes import RESULTS_MOUNT, volume_mounts, workspace_mounts
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+SERVE_MOUNT = "/tekton/serve"  # where a containerised deploy step writes its serve request
 
 
 @dataclass
@@ -46,6 +53,8 @@ class RunContext:
     workspaces: dict[str, Workspace]
     secrets: LocalSecrets
     uid: str = ""
+    containers: bool = False  # steps run in their images: paths resolve to the pod's layout
+    pod: dict[str, Any] = field(default_factory=dict)  # the pod template's securityContext
 
     @property
     def workspaces_dir(self) -> Path:
@@ -246,9 +255,14 @@ def resolve_task(
     workspaces = _workspace_paths(ctx, task, task_dir, where)
     values: dict[str, Value] = dict(pscope.values)
     values.update({f"params.{k}": v for k, v in params.items()})
-    values.update({f"results.{r}.path": str(results_dir / r) for r in result_names})
+    results_at = RESULTS_MOUNT if ctx.containers else str(results_dir)
+    values.update({f"results.{r}.path": f"{results_at}/{r}" for r in result_names})
+    mount_paths = {
+        d["name"]: d.get("mountPath") or f"/workspace/{d['name']}" for d in spec.get("workspaces") or []
+    }
     for ws_name, (ws, path) in workspaces.items():
-        values[f"workspaces.{ws_name}.path"] = str(path) if path else ""
+        seen = mount_paths.get(ws_name, "") if ctx.containers else str(path)
+        values[f"workspaces.{ws_name}.path"] = seen if path else ""
         values[f"workspaces.{ws_name}.bound"] = "true" if path else "false"
         values[f"workspaces.{ws_name}.claim"] = ws.claim
         values[f"workspaces.{ws_name}.volume"] = ws.name
@@ -264,11 +278,11 @@ def resolve_task(
     scope = Scope(values, ("params", "results", "workspaces", "context", "tasks"), (), f"{where}.taskSpec")
     resolved_spec = {k: substitute(v, scope) for k, v in spec.items() if k in ("steps", "stepTemplate")}
     check_resolved(resolved_spec, f"{where}.taskSpec")
-    mounts = {
-        decl.get("mountPath", f"/workspace/{decl['name']}"): workspaces[decl["name"]][1]
-        for decl in spec.get("workspaces") or []
-    }
+    mounts = {mount_paths[name]: path for name, (_, path) in workspaces.items() if name in mount_paths}
     shared = workspace_mounts(spec, {name: path for name, (_, path) in workspaces.items()}, results_dir)
+    if ctx.containers and any("script" in step for step in spec["steps"]):
+        (task_dir / "scripts").mkdir(parents=True, exist_ok=True)
+        shared.append(Mount(SCRIPTS_MOUNT, task_dir / "scripts", read_only=True))
     volumes_dir = task_dir / "volumes"
     shutil.rmtree(volumes_dir, ignore_errors=True)  # each attempt is a new pod: its emptyDirs start empty
     volumes = {v["name"]: v for v in spec.get("volumes") or []}
@@ -281,12 +295,27 @@ def resolve_task(
         binds, tmpfs, tmpdir = volume_mounts(
             [*template.get("volumeMounts", []), *step.get("volumeMounts", [])], volumes, volumes_dir
         )
-        env = _step_env(
-            ctx, taskrun, [*template.get("env", []), *step.get("env", [])], secret_values, step_where, tmpdir
+        base = (
+            dict(CONTAINER_ENV)
+            if ctx.containers
+            else host_env(ctx.home, ctx.workflow, ctx.run, ctx.namespace, taskrun, tmpdir)
         )
-        cwd = _working_dir(step.get("workingDir") or template.get("workingDir"), mounts, task_dir)
-        argv = _argv(step, task_dir / "scripts", f"{j}-{step_name}")
+        env = step_env(
+            base, [*template.get("env", []), *step.get("env", [])], ctx.secrets, secret_values, step_where
+        )
+        argv = _argv(step, task_dir / "scripts", f"{j}-{step_name}", ctx.containers)
         timeout = timeout_seconds(step["timeout"], f"{step_where}.timeout") if "timeout" in step else None
+        if ctx.containers:
+            box = sandbox(step, template, ctx.pod, argv)
+            cwd = task_dir / "work"  # the engine client's; the step's own is box.workdir
+            cwd.mkdir(parents=True, exist_ok=True)
+            if "stages.deploy" in argv:  # its model server is started by the executor (serving.py)
+                env["SLUICE_SERVE_REQUEST"] = f"{SERVE_MOUNT}/request.json"
+                (task_dir / "serve").mkdir(parents=True, exist_ok=True)
+                binds.append(Mount(SERVE_MOUNT, task_dir / "serve"))
+        else:
+            box = None
+            cwd = _working_dir(step.get("workingDir") or template.get("workingDir"), mounts, task_dir)
         steps.append(
             Step(
                 step_name,
@@ -297,6 +326,7 @@ def resolve_task(
                 step.get("onError") == "continue",
                 mounts=[*shared, *binds],
                 tmpfs=tmpfs,
+                sandbox=box,
             )
         )
     return ResolvedTask(
@@ -311,47 +341,6 @@ def resolve_task(
         secret_values,
         volumes_dir if volumes else None,
     )
-
-
-def _step_env(
-    ctx: RunContext,
-    taskrun: str,
-    env_list: list[dict[str, Any]],
-    secret_values: list[str],
-    where: str,
-    tmpdir: Path | None = None,
-) -> dict[str, str]:
-    env = dict(os.environ)
-    python_bin = str(Path(sys.executable).parent)
-    env["PATH"] = python_bin + os.pathsep + env.get("PATH", "")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-    env["PYTHONUNBUFFERED"] = "1"  # epoch lines must reach the progress display as they happen
-    env.update(
-        {
-            "SLUICE_EXECUTOR": "local",
-            "SLUICE_HOME": str(ctx.home),
-            "SLUICE_WORKFLOW": ctx.workflow,
-            "SLUICE_RUN": ctx.run,
-            "SLUICE_NAMESPACE": ctx.namespace,
-            "SLUICE_TASKRUN": taskrun,
-        }
-    )
-    if tmpdir is not None:  # the task's volume at /tmp: a host process cannot mount, it is told instead
-        env["TMPDIR"] = str(tmpdir)
-    for i, var in enumerate(env_list):
-        if "valueFrom" in var:
-            ref = var["valueFrom"]["secretKeyRef"]
-            value = ctx.secrets.require(
-                ref["name"], ref["key"], bool(ref.get("optional")), f"{where}.env[{i}]"
-            )
-            if value is None:
-                env.pop(var["name"], None)
-                continue
-            secret_values.append(value)
-            env[var["name"]] = value
-        else:
-            env[var["name"]] = str(var.get("value", ""))
-    return env
 
 
 def _working_dir(working_dir: str | None, mounts: dict[str, Path | None], task_dir: Path) -> Path:
@@ -375,7 +364,7 @@ def _working_dir(working_dir: str | None, mounts: dict[str, Path | None], task_d
     return path
 
 
-def _argv(step: dict[str, Any], scripts_dir: Path, script_name: str) -> list[str]:
+def _argv(step: dict[str, Any], scripts_dir: Path, script_name: str, container: bool) -> list[str]:
     args = [str(a) for a in step.get("args") or []]
     if "script" in step:
         script = step["script"]
@@ -384,9 +373,11 @@ def _argv(step: dict[str, Any], scripts_dir: Path, script_name: str) -> list[str
         scripts_dir.mkdir(parents=True, exist_ok=True)
         path = scripts_dir / script_name
         path.write_text(script, encoding="utf-8")
-        path.chmod(0o700)
-        return [str(path), *args]
+        path.chmod(0o755 if container else 0o700)  # a container's user is not this one
+        return [f"{SCRIPTS_MOUNT}/{script_name}" if container else str(path), *args]
     command = [str(c) for c in step["command"]]
+    if container:  # the image's programs
+        return [*command, *args]
     if command[0] in ("python", "python3"):  # the host interpreter, whatever the image had
         command[0] = sys.executable
     if shutil.which(command[0]) is None and not os.path.isabs(command[0]):

@@ -2,6 +2,10 @@
 
 A file that is already a compiled `tekton.dev/v1` PipelineRun runs as it is (under a fresh
 run name), which is how a PipelineRun printed by `sluice compile` can be replayed locally.
+
+Steps run as host processes (with a scrubbed environment, and a one-line notice that they run as
+this user), or with `containers` (`--containers[=podman|docker]`) in their images under their pod's
+restrictions; built-in stages then default to the stages image scripts/images.sh builds.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from controller import settings
+from controller import __version__, settings
 from controller.executors.local.codesets import CodesetError, LocalCodeset, parse_option, resolve
 from controller.executors.local.progress import ICONS, LiveProgress, PlainProgress, duration_text
 from controller.settings import sluice_home
@@ -24,6 +28,12 @@ from controller.settings import sluice_home
 TAIL_LINES = 25
 RESULT_WIDTH = 100
 EXIT_CANCELLED = 130
+# The stages image `--containers` runs built-in stages in when SLUICE_STAGES_IMAGE is not set.
+LOCAL_STAGES_IMAGE = f"localhost/sluice-stages:{__version__}"
+HOST_NOTICE = (
+    "sluice run: steps run on this machine as {user}, with its files and network;"
+    " --containers runs them isolated in their images"
+)
 
 
 class RunError(Exception):
@@ -75,6 +85,7 @@ def prepare_run(
     *,
     stages_image: str | None = None,
     allow_local_git: bool | None = None,
+    containers: bool = False,
 ) -> PreparedRun:
     """Load and compile a workflow (or read a PipelineRun); raises RunError with the diagnostics.
 
@@ -122,8 +133,10 @@ def prepare_run(
             local[name] = resolve(name, value)
     except CodesetError as exc:
         raise RunError(f"sluice run: {exc}") from None
+    if containers and any(c.folder is not None for c in local.values()):
+        raise RunError("sluice run: --codeset NAME=FOLDER cannot be used with --containers; give a Git URL")
     if stages_image is None:
-        stages_image = settings.stages_image()
+        stages_image = settings.stages_image(LOCAL_STAGES_IMAGE if containers else None)
     if allow_local_git is None:
         allow_local_git = settings.allow_local_git()
     compiled = _compile(workflow, values, local, extensions, stages_image, allow_local_git)
@@ -180,13 +193,28 @@ async def _execute(run: Any) -> Any:
 
 
 def execute(
-    prepared: PreparedRun, *, use_cache: bool, json_out: bool, parallel: int | None, home: Path | None = None
+    prepared: PreparedRun,
+    *,
+    use_cache: bool,
+    json_out: bool,
+    parallel: int | None,
+    home: Path | None = None,
+    containers: str | None = None,
 ) -> int:
-    """Run a prepared PipelineRun with progress on the terminal; returns the exit status."""
+    """Run a prepared PipelineRun with progress on the terminal; returns the exit status.
+    `containers`: None runs steps as host processes; auto | podman | docker in containers."""
     from controller.executors.local.engine import LocalRun
+    from controller.executors.local.engines import EngineError, find_engine
     from controller.executors.local.tekton import UnsupportedError
 
     home = home or sluice_home()
+    engine = None
+    if containers is not None:
+        try:
+            engine = find_engine(containers, home / "containers")
+        except EngineError as exc:
+            print(f"sluice run: --containers: {exc}", file=sys.stderr)
+            return 1
     folders = [c.folder for c in prepared.codesets.values() if c.folder is not None]
     try:
         run = LocalRun(
@@ -197,10 +225,13 @@ def execute(
             workflow=prepared.workflow,
             local_codesets={c.url: c.folder for c in prepared.codesets.values() if c.folder is not None},
             extra_roots=folders,
+            engine=engine,
         )
     except UnsupportedError as exc:
         print(f"sluice run: {exc}", file=sys.stderr)
         return 1
+    if engine is None:
+        print(HOST_NOTICE.format(user=_user()), file=sys.stderr, flush=True)
     out = sys.stderr if json_out else sys.stdout
     progress: Any = LiveProgress(run.record, out) if out.isatty() else PlainProgress(out)
     run.listener = progress
@@ -253,6 +284,17 @@ def execute(
         _print_failure(data, sys.stderr)
         return 1
     return 0
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        import os
+
+        return f"uid {os.getuid()}"
 
 
 def _print_failure(data: dict[str, Any], err: IO[str]) -> None:

@@ -8,6 +8,8 @@ mounted anywhere else unless steps run in containers). A container runner mounts
 
 from __future__ import annotations
 
+import posixpath
+import re
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +50,24 @@ def volume_mounts(
         if path.rstrip("/") == HOST_TMP:
             tmpdir = host
     return binds, tmpfs, tmpdir
+
+
+def host_path(path: str, mounts: list[Mount]) -> Path | None:
+    """The folder of this machine behind a container path, through the mount table (the deepest
+    mount wins); None when no mount holds it. `..` is resolved first: it cannot leave a mount."""
+    path = posixpath.normpath(path) if path.startswith("/") else ""
+    for mount in sorted(mounts, key=lambda m: -len(m.path)):
+        root = mount.path.rstrip("/") or "/"
+        if path == root or path.startswith(root.rstrip("/") + "/"):
+            return mount.host / path[len(root) :].lstrip("/")
+    return None
+
+
+def host_text(text: str, mounts: list[Mount]) -> str:
+    """`text` with every container path under a mount written as the host path behind it."""
+    if not mounts:
+        return text
+    roots = sorted((m.path.rstrip("/") for m in mounts if m.path.rstrip("/")), key=len, reverse=True)
+    pattern = re.compile(r"(?<![\w./-])(" + "|".join(re.escape(r) for r in roots) + r")(?=/|$|[^\w.-])")
+    by_root = {m.path.rstrip("/"): m.host for m in mounts}
+    return pattern.sub(lambda match: str(by_root[match.group(1)]), text)

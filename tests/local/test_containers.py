@@ -1,0 +1,224 @@
+"""`sluice run --containers`: steps in their images under their pod's restrictions, tested from inside.
+
+A script step in the stages image tries what a hostile step would (write `/`, read the caller's
+environment, reach the network, become root, keep capabilities) and reports through its results
+what happened; then sum-of-two runs end to end in containers and its model server, a container
+too, answers `sluice predict`. The operator image's restricted start is tests/packaging/test_images.py's.
+
+Engine and images: the engine `--containers` would pick (scripts/container-engine.sh installs podman
+when it can); missing images are built once with scripts/images.sh (CI builds them before the
+suite). Skipped, with one reason, only where no engine can be installed or started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from controller.executors.local.engines import Engine, EngineError, find_engine
+from controller.executors.local.runner import LOCAL_STAGES_IMAGE
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = "AKIA-caller-secret-never-in-a-step"
+
+
+def _find() -> Engine:
+    return find_engine("auto", REPO / ".tools" / "containers")
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    try:
+        return _find()
+    except EngineError:
+        setup = "source scripts/container-engine.sh && sluice_engine_setup"  # installs podman as root
+        subprocess.run(["bash", "-c", setup], cwd=REPO, capture_output=True, timeout=900)
+    try:
+        return _find()
+    except EngineError as exc:
+        pytest.skip(f"no container engine can be installed or started here: {exc}")
+
+
+@pytest.fixture(scope="module")
+def stages_image(engine: Engine) -> str:
+    ref = os.environ.get("SLUICE_STAGES_IMAGE") or LOCAL_STAGES_IMAGE
+    if engine.image_id(ref) is None:
+        env = {**engine.env, "SLUICE_CONTAINER_ENGINE": Path(engine.command).name}
+        done = subprocess.run(
+            ["bash", "scripts/images.sh"], cwd=REPO, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    assert engine.image_id(ref) is not None, f"scripts/images.sh did not make {ref}"
+    return ref
+
+
+def sluice(home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600) -> Any:
+    return subprocess.run(
+        [sys.executable, "-m", "controller.cli.main", *args],
+        capture_output=True,
+        text=True,
+        cwd=home,
+        env={**os.environ, "SLUICE_HOME": str(home), **(env or {})},
+        timeout=timeout,
+    )
+
+
+PROBE = """\
+touch /probe 2>/dev/null && printf wrote > $(results.root-fs.path) || printf refused > $(results.root-fs.path)
+printf '%s' "${AWS_SECRET_ACCESS_KEY:-unset}" > $(results.caller-env.path)
+python - <<'EOF'
+import os, socket
+def result(name, text):
+    open(f"/tekton/results/{name}", "w").write(text)
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=3).close()
+    result("network", "reached")
+except OSError:
+    result("network", "unreachable")
+result("interfaces", ",".join(n for _, n in socket.if_nameindex() if n != "lo"))
+try:
+    os.setuid(0)
+    result("root", "became root")
+except PermissionError:
+    result("root", "refused")
+lines = open("/proc/self/status").read().splitlines()
+status = dict(line.split(":\\t", 1) for line in lines if ":\\t" in line)
+result("uid", str(os.getuid()))
+result("capabilities", status["CapEff"].strip())
+result("no-new-privs", status["NoNewPrivs"].strip())
+result("seccomp", status["Seccomp"].strip())
+try:
+    open("/tmp/scratch", "w").write("x")
+    result("tmp", "writable")
+except OSError:
+    result("tmp", "refused")
+result("workspace", str(os.access("/workspace/data", os.W_OK)))
+EOF
+"""
+RESULTS = [
+    "root-fs",
+    "caller-env",
+    "network",
+    "interfaces",
+    "root",
+    "uid",
+    "capabilities",
+    "no-new-privs",
+    "seccomp",
+    "tmp",
+    "workspace",
+]
+
+
+def probe_run(image: str) -> dict[str, Any]:
+    """A PipelineRun as `sluice compile` shapes one: restricted step, uid 65532, an emptyDir at /tmp."""
+    security = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    step = {
+        "name": "probe",
+        "image": image,
+        "script": PROBE,
+        "securityContext": security,
+        "computeResources": {"limits": {"cpu": "1", "memory": "512Mi"}},
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    task = {
+        "name": "probe",
+        "workspaces": [{"name": "data", "workspace": "data"}],
+        "taskSpec": {
+            "results": [{"name": r} for r in RESULTS],
+            "workspaces": [{"name": "data"}],
+            "steps": [step],
+            "volumes": [{"name": "tmp", "emptyDir": {}}],
+        },
+    }
+    return {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "PipelineRun",
+        "metadata": {"name": "probe"},
+        "spec": {
+            "pipelineSpec": {"workspaces": [{"name": "data"}], "tasks": [task]},
+            "workspaces": [{"name": "data", "emptyDir": {}}],
+            "taskRunTemplate": {
+                "podTemplate": {
+                    "securityContext": {"runAsUser": 65532, "runAsGroup": 65532, "fsGroup": 65532}
+                }
+            },
+        },
+    }
+
+
+def test_a_step_finds_it_cannot_escape_its_pod(tmp_path: Path, engine: Engine, stages_image: str) -> None:
+    (tmp_path / "probe.yaml").write_text(yaml.safe_dump(probe_run(stages_image)), encoding="utf-8")
+    done = sluice(
+        tmp_path,
+        "run",
+        "probe.yaml",
+        "--json",
+        f"--containers={Path(engine.command).name}",
+        env={"AWS_SECRET_ACCESS_KEY": SECRET},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads(done.stdout)["steps"][0]["results"]
+    assert results["root-fs"] == "refused"  # read-only root filesystem
+    assert results["caller-env"] == "unset"  # nothing of the caller's environment
+    assert results["network"] == "unreachable" and results["interfaces"] == ""  # --network none
+    assert results["root"] == "refused" and results["uid"] == "65532"  # the pod's uid, no way back
+    assert results["capabilities"] == "0000000000000000"  # all capabilities dropped
+    assert results["no-new-privs"] == "1"  # allowPrivilegeEscalation: false
+    assert results["seccomp"] == "2"  # a seccomp filter (RuntimeDefault)
+    assert results["tmp"] == "writable"  # the task's emptyDir at /tmp
+    assert results["workspace"] == "True"  # its workspace, writable by the pod's user
+    assert SECRET not in done.stdout + done.stderr
+    assert "steps run on this machine" not in done.stderr  # the host-mode notice is for host runs
+    leftovers = engine.run("ps", "--all", "--format", "{{.Names}}").stdout.split()
+    assert not [name for name in leftovers if name.startswith("sluice-probe-")]
+
+
+def test_sum_of_two_in_containers_serves_predictions(
+    tmp_path: Path, engine: Engine, stages_image: str
+) -> None:
+    done = sluice(
+        tmp_path,
+        "run",
+        str(REPO / "workflows" / "sum-of-two.yaml"),
+        "--json",
+        f"--containers={Path(engine.command).name}",
+        env={"SLUICE_STAGES_IMAGE": stages_image},
+        timeout=1200,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run = json.loads(done.stdout)
+    phases = {s["name"]: s["phase"] for s in run["steps"]}
+    assert phases["prepare"] == phases["train"] == phases["evaluate"] == phases["deploy"] == "Succeeded"
+    # results are the paths Tekton shows: the pod's, not this machine's
+    assert run["steps"][0]["results"]["dataset"] == "/workspace/artifacts/prepare/dataset"
+    try:
+        listed = json.loads(sluice(tmp_path, "endpoints", "--json").stdout)
+        (endpoint,) = [e for e in listed if e["name"] == "sum-of-two"]
+        assert endpoint["alive"] and endpoint["container"] == "sluice-endpoint-sum-of-two"
+        info = json.loads(engine.run("inspect", endpoint["container"]).stdout)[0]
+        assert info["HostConfig"]["ReadonlyRootfs"] is True
+        assert info["Config"]["User"].split(":")[0] not in ("", "0", "root")
+        assert info["Config"]["Image"].endswith(stages_image.split("/")[-1])
+        predicted = sluice(tmp_path, "predict", "sum-of-two", "300", "400")
+        assert predicted.returncode == 0, predicted.stderr
+        assert abs(float(predicted.stdout.split()[-1]) - 700) < 25, predicted.stdout
+    finally:
+        stopped = sluice(tmp_path, "endpoints", "stop", "sum-of-two")
+    assert stopped.returncode == 0, stopped.stderr
+    assert engine.run("inspect", "sluice-endpoint-sum-of-two").returncode != 0  # nothing left behind
