@@ -2,7 +2,10 @@
 
 - Local (`--target local`, or any target when `SLUICE_EXECUTOR=local`): start the KServe model
   server on 127.0.0.1 as a detached process (stages/endpoints.py), register it, and output the
-  v2 infer URL once the model is ready.
+  v2 infer URL once the model is ready. In a container (`sluice run --containers`, which sets
+  `SLUICE_SERVE_REQUEST`) the step cannot start a container beside itself: it writes a serve
+  request there (`{"name", "model_dir", "timeout"}`) and outputs `name`; the executor starts the
+  model server's container once the step has succeeded and writes the `url` result.
 - Cluster (`--target kserve|seldon|seldon-v1`, the targets of `controller.serving.TARGETS`):
   server-side apply the target's serving manifest, wait until the target says Ready, output the
   URL it derives. Every cluster target serves the Triton model repository sluice/train-keras
@@ -16,6 +19,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -257,6 +261,14 @@ def main(argv: list[str] | None = None) -> None:
         name = model_name(args.name)
         model_dir = check_model_dir(args.model)
         local = args.target == "local" or os.environ.get("SLUICE_EXECUTOR") == "local"
+        request = os.environ.get("SLUICE_SERVE_REQUEST")
+        if local and request:
+            timeout = parse_duration(args.timeout, LOCAL_TIMEOUT_SECONDS)
+            fields = {"name": name, "model_dir": str(model_dir), "timeout": timeout}
+            Path(request).write_text(json.dumps(fields), encoding="utf-8")
+            print(f"deploy: asked the executor to serve {name!r} from {model_dir} in a container")
+            results.write("name", name)
+            return
         if local:
             url = deploy_local(model_dir, name, parse_duration(args.timeout, LOCAL_TIMEOUT_SECONDS))
         else:
