@@ -61,6 +61,19 @@ def _fail(lines: list[str]) -> None:
     raise typer.Exit(1)
 
 
+def _model_store() -> Any:
+    """The durable model storage of SLUICE_MODEL_STORE* (as the operator reads it); exit 1 if it
+    cannot work."""
+    import os
+
+    from controller.serving.store import ModelStore, ModelStoreError
+
+    try:
+        return ModelStore.from_env(os.environ)
+    except ModelStoreError as exc:
+        _fail([f"SLUICE_MODEL_STORE: {exc}"])
+
+
 def compile_command(
     path: Annotated[Path, typer.Argument(help="Workflow file (native or FuseML).")],
     inputs: Annotated[
@@ -123,6 +136,7 @@ def compile_command(
             # the command line is an edge: the environment's switches are read here, once
             stages_image=settings.stages_image(),
             allow_local_git=settings.allow_local_git(),
+            model_store=_model_store(),
         )
     except CompileError as exc:
         _fail([d.format() for d in exc.diagnostics])

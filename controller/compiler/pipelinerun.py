@@ -23,6 +23,7 @@ from controller.compiler.internal import (
     credentials_workspace,
     summary_task,
 )
+from controller.compiler.modelstore import durable_run_volume
 from controller.compiler.naming import (
     MAX_LABEL,
     UniqueNames,
@@ -35,6 +36,7 @@ from controller.compiler.references import RUN_VOLUME, RunScope
 from controller.compiler.tasks import RunInfo, TaskPlan, builtin_task, container_task
 from controller.compiler.values import CodesetPlan, CodesetSource, check_inputs, param_text, plan_codesets
 from controller.compiler.when import compile_when
+from controller.serving.store import ModelStore
 from controller.spec.model import InputRef, Literal_, StepOutputRef, Workflow
 from controller.units import format_duration, parse_quantity
 
@@ -190,6 +192,7 @@ def compile_run(
     run_name: str | None = None,
     stages_image: str | None = None,
     allow_local_git: bool = False,
+    model_store: ModelStore | None = None,
     service_account: str | None = None,
     deployer_service_account: str | None = None,
 ) -> dict[str, Any]:
@@ -197,7 +200,9 @@ def compile_run(
 
     Everything it depends on is an argument: `stages_image` (default `settings.DEFAULT_STAGES_IMAGE`)
     and `allow_local_git` (admit file:// and loopback codeset URLs) are read from the environment
-    by the caller (`sluice compile`/`sluice run`, the operator's configuration), never here.
+    by the caller (`sluice compile`/`sluice run`, the operator's configuration), never here;
+    so is `model_store`, the durable model storage deployed models are served from
+    (`controller.compiler.modelstore`).
     `service_account` (default `settings.DEFAULT_STEP_SERVICE_ACCOUNT`) is what every task runs
     as; `deployer_service_account` (default `settings.DEFAULT_DEPLOYER_SERVICE_ACCOUNT`) is what
     tasks that manage serving resources run as (`taskRunSpecs`).
@@ -217,6 +222,7 @@ def compile_run(
         run=name,
         namespace=target_namespace or NAMESPACE_FROM_CONTEXT,
         stages_image=stages_image or settings.DEFAULT_STAGES_IMAGE,
+        model_store=model_store,
     )
     names = UniqueNames()
     step_tasks = {s.name: names.claim(dns_label(s.name)) for s in workflow.steps}
@@ -284,6 +290,9 @@ def compile_run(
             run_workspaces.append(
                 {"name": credentials_workspace(codeset), "secret": {"secretName": codeset.secret_name}}
             )
+    if model_store is not None and model_store.kind == "pvc":
+        # the run's volume: a folder of the durable claim
+        run_workspaces[0] = durable_run_volume(run_workspaces[0]["name"], model_store, workflow.name, name)
     pipeline_spec["workspaces"] = workspaces
     pipeline_spec["tasks"] = [p.task for p in plans_out]
     pipeline_spec["finally"] = [summary.task]

@@ -14,6 +14,7 @@ from typing import Any
 from controller import settings
 from controller.compiler.containers import compute_resources, security_context, tmp_mount, tmp_volume
 from controller.compiler.errors import Problems
+from controller.compiler.modelstore import model_store_env
 from controller.compiler.naming import env_name, label_value
 from controller.compiler.outputs import output_steps
 from controller.compiler.references import (
@@ -25,6 +26,7 @@ from controller.compiler.references import (
     TaskRenderer,
 )
 from controller.compiler.values import param_text
+from controller.serving.store import ModelStore
 from controller.spec.model import Step
 from controller.spec.stages import STAGES
 from controller.units import format_duration
@@ -41,6 +43,7 @@ class RunInfo:
     run: str
     namespace: str  # a literal, or Tekton's `$(context.taskRun.namespace)`
     stages_image: str
+    model_store: ModelStore | None = None  # durable model storage, for the deploy step
 
 
 @dataclass
@@ -224,6 +227,8 @@ def builtin_task(step: Step, task_name: str, scope: RunScope, run: RunInfo, prob
     for name, fact in stage.artifacts_env.items():  # e.g. deploy: the claim a serving runtime reads
         value = WORKSPACE_DIR if fact == "root" else f"$(workspaces.{ARTIFACTS}.{fact})"
         env.set({"name": name, "value": value})
+    if run.model_store is not None and "claim" in stage.artifacts_env.values():
+        env.extend(model_store_env(run.model_store))  # it hands the model to a serving runtime
     env.extend(extension_env(step, scope))
     env.extend(user_env(step, scope, renderer, problems))
     container = {

@@ -12,6 +12,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from controller.api.meta import GROUP
+from controller.serving.store import ModelStore
 
 if TYPE_CHECKING:
     import kopf
@@ -67,6 +68,9 @@ class OperatorConfig:
     # use file:// and loopback Git URLs (SLUICE_STAGES_IMAGE, SLUICE_ALLOW_LOCAL_GIT).
     stages_image: str | None = None
     allow_local_git: bool = False
+    # Durable model storage deployed models are served from (the chart's `modelStorage`, as
+    # SLUICE_MODEL_STORE* variables); None: the run's temporary volume, as before.
+    model_store: ModelStore | None = None
     # Messages on conditions and events are cut to this many characters.
     message_limit: int = 512
     # The ServiceAccounts of compiled runs (the Helm chart creates both in every watched
@@ -120,6 +124,7 @@ def _compiler_switches() -> dict[str, Any]:
     return {
         "stages_image": sluice_settings.stages_image(),
         "allow_local_git": sluice_settings.allow_local_git(),
+        "model_store": ModelStore.from_env(os.environ),
     }
 
 
