@@ -29,6 +29,7 @@ from controller.serving import (
     TRITON_MODEL_DIR,
     StorageAccess,
     get_target,
+    run_labels,
     storage_path,
     target_for_kind,
 )
@@ -151,14 +152,19 @@ FIELD_MANAGER = "sluice-deploy"
 def apply_and_wait(
     target: str, name: str, uri: str, namespace: str, options: dict[str, Any], timeout: float
 ) -> str:
-    manifest = get_target(target).manifest(name=name, model_uri=uri, namespace=namespace, **options)
+    serving = get_target(target)
+    labels = run_labels(os.environ.get("SLUICE_WORKFLOW"), os.environ.get("SLUICE_RUN"))
+    manifest = serving.manifest(name=name, model_uri=uri, namespace=namespace, labels=labels, **options)
     api = _custom_objects_api()
     applied = server_side_apply(api, manifest)
     kind, resource = applied["kind"], f"{applied['kind']} {namespace}/{name}"
     print(f"deploy: applied {resource} serving {uri}; waiting up to {timeout:g}s for Ready", flush=True)
     status = wait_ready(api, manifest, timeout)
     url = serving_url(kind, manifest, status, name, namespace)
-    print(f"deploy: {resource} is Ready at {url}")
+    headers = "".join(
+        f" with header '{key}: {value}'" for key, value in serving.request_headers(name).items()
+    )
+    print(f"deploy: {resource} is Ready at {url}{headers}")
     return url
 
 

@@ -24,11 +24,13 @@ from controller.serving.target import (
     LABEL_MODEL,
     SERVING_LIMITS,
     SERVING_REQUESTS,
+    SERVING_UID,
     ManifestRequest,
     Readiness,
     ServingError,
     ServingTarget,
     StorageAccess,
+    run_labels,
 )
 from controller.serving.triton import TRITON_MODEL_DIR, TRITON_MODEL_NAME, TRITON_REPOSITORY
 
@@ -36,6 +38,7 @@ __all__ = [
     "LABEL_MODEL",
     "SERVING_LIMITS",
     "SERVING_REQUESTS",
+    "SERVING_UID",
     "TARGETS",
     "TRITON_MODEL_DIR",
     "TRITON_MODEL_NAME",
@@ -46,6 +49,7 @@ __all__ = [
     "ServingTarget",
     "StorageAccess",
     "get_target",
+    "run_labels",
     "served_model_name",
     "serving_manifest",
     "storage_path",

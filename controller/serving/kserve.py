@@ -14,7 +14,9 @@ from controller.serving.target import (
     ManifestRequest,
     ServingTarget,
     Status,
-    status_url,
+    address_origin,
+    container_security_context,
+    pod_security_context,
     triton_model_name,
 )
 
@@ -36,13 +38,19 @@ def _spec(request: ManifestRequest) -> dict[str, Any]:
         "protocolVersion": "v2",
         "storageUri": request.model_uri,
         "resources": request.compute,
+        # Pod Security `restricted` (the model server container; KServe's injected storage
+        # initializer is configured by the platform: docs/install.md)
+        "securityContext": container_security_context(),
     }
+    predictor["securityContext"] = pod_security_context()
     return {"predictor": predictor}
 
 
 def _url(manifest: Manifest, status: Status, name: str, namespace: str) -> str:
     model = ((manifest.get("spec") or {}).get("predictor") or {}).get("model") or {}
-    base = status_url(status) or f"http://{name}-predictor.{namespace}.svc.cluster.local"
+    # The in-cluster address KServe reports (RawDeployment: the predictor's Service), never
+    # status.url, whose host is `<name>-<namespace>.<ingress domain>` and resolves nowhere by default.
+    base = address_origin(status) or f"http://{name}-predictor.{namespace}.svc.cluster.local"
     if model.get("protocolVersion") == "v2":  # Triton: the model's folder in the repository
         return f"{base}/v2/models/{triton_model_name(name)}/infer"
     return f"{base}/v1/models/{name}:predict"  # TF Serving names the model after the service

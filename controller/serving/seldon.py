@@ -19,6 +19,8 @@ from controller.serving.target import (
     ServingTarget,
     Status,
     condition_readiness,
+    container_security_context,
+    pod_security_context,
     status_url,
     triton_model_name,
 )
@@ -48,8 +50,12 @@ def _model_served_name(name: str) -> str:
 
 
 def _model_url(manifest: Manifest, status: Status, name: str, namespace: str) -> str:
-    # Behind the seldon-mesh service, routed by the Seldon-Model header.
+    # Behind the seldon-mesh service, routed by the Seldon-Model header (`_model_headers`).
     return f"http://seldon-mesh.{namespace}/v2/models/{_model_served_name(name)}/infer"
+
+
+def _model_headers(name: str) -> dict[str, str]:
+    return {"Seldon-Model": _model_served_name(name)}
 
 
 SELDON = ServingTarget(
@@ -62,6 +68,7 @@ SELDON = ServingTarget(
     url=_model_url,
     storage_path=TRITON_MODEL_DIR,
     served_name=_model_served_name,
+    headers=_model_headers,
 )
 
 # ---- Seldon Core 1 ----
@@ -69,8 +76,14 @@ SELDON = ServingTarget(
 
 def _deployment_spec(request: ManifestRequest) -> dict[str, Any]:
     # The container that carries resources is matched to the graph node by name.
-    container = {"name": TRITON_MODEL_NAME, "resources": request.compute}
-    component: dict[str, Any] = {"spec": {"containers": [container]}}
+    container = {
+        "name": TRITON_MODEL_NAME,
+        "resources": request.compute,
+        "securityContext": container_security_context(),
+    }
+    component: dict[str, Any] = {
+        "spec": {"securityContext": pod_security_context(), "containers": [container]}
+    }
     if request.max_replicas is not None:
         component["hpaSpec"] = {
             "minReplicas": max(request.min_replicas or 1, 1),

@@ -14,10 +14,16 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Required, TypedDict, Unpack
+from urllib.parse import urlsplit
 
 from controller import settings
 from controller.resources import compute_resources
 from controller.serving.triton import TRITON_MODEL_NAME, TRITON_REPOSITORY
+
+# The user id serving containers run as: KServe's and Seldon's Triton images (nvcr.io's
+# tritonserver) carry the user `triton-server` with this uid, and KServe's storage initializer
+# image runs as it too. Pod Security `restricted` needs a non-root uid the image supports.
+SERVING_UID = 1000
 
 LABEL_MODEL = f"{settings.API_GROUP}/model"
 SERVING_REQUESTS = {"cpu": "100m", "memory": "256Mi"}
@@ -49,6 +55,7 @@ class ManifestArguments(TypedDict, total=False):
     max_replicas: int | None
     canary_traffic_percent: int | None
     resources: Mapping[str, Mapping[str, str]] | None
+    labels: Mapping[str, str] | None  # e.g. sluice.dev/workflow and sluice.dev/run of the deploying run
     storage: StorageAccess | None
 
 
@@ -109,6 +116,7 @@ class ServingTarget:
     storage_path: str = TRITON_REPOSITORY  # where under a model directory the runtime reads the model
     served_name: Callable[[str], str] = triton_model_name  # resource name -> model name in the v2 URL
     readiness: Callable[[Status], Readiness] = condition_readiness
+    headers: Callable[[str], dict[str, str]] = lambda name: {}  # resource name -> request headers
     canary: bool = False  # takes canary_traffic_percent
 
     @property
@@ -122,6 +130,11 @@ class ServingTarget:
     def served_model_name(self, name: str) -> str:
         """The model name in the v2 URL of the resource called `name`."""
         return self.served_name(name)
+
+    def request_headers(self, name: str) -> dict[str, str]:
+        """Headers a prediction request to the resource called `name` must carry (Seldon Core 2
+        routes by `Seldon-Model`); {} when the URL alone reaches the model."""
+        return self.headers(name)
 
     def manifest(self, **arguments: Unpack[ManifestArguments]) -> dict[str, Any]:
         """The serving resource for the model at `model_uri` (see `storage_path`); ServingError on
@@ -139,7 +152,7 @@ class ServingTarget:
         return {
             "apiVersion": self.api_version,
             "kind": self.kind,
-            "metadata": _metadata(request.name, arguments.get("namespace")),
+            "metadata": _metadata(request.name, arguments.get("namespace"), arguments.get("labels")),
             "spec": self.build(request),
         }
 
@@ -173,12 +186,51 @@ def _check(target: ServingTarget, arguments: ManifestArguments) -> None:
             raise ServingError("canary_traffic_percent must be between 0 and 100")
 
 
-def _metadata(name: str, namespace: str | None) -> dict[str, Any]:
+def _metadata(name: str, namespace: str | None, labels: Mapping[str, str] | None) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": name}
     if namespace:
         metadata["namespace"] = namespace
-    metadata["labels"] = {"app.kubernetes.io/managed-by": "sluice", LABEL_MODEL: name}
+    given = {key: label_value(value) for key, value in (labels or {}).items()}
+    metadata["labels"] = {**given, "app.kubernetes.io/managed-by": "sluice", LABEL_MODEL: name}
     return metadata
+
+
+def run_labels(workflow: str | None, run: str | None) -> dict[str, str]:
+    """The labels Sluice puts on everything it creates, for the run deploying a model: the
+    documented uninstall (`kubectl delete ... -l sluice.dev/workflow`) finds serving resources by them."""
+    labels = {
+        settings.LABEL_WORKFLOW: label_value(workflow or ""),
+        settings.LABEL_RUN: label_value(run or ""),
+    }
+    return {key: value for key, value in labels.items() if value}
+
+
+def label_value(text: str) -> str:
+    """A valid label value: at most 63 of [A-Za-z0-9_.-], alphanumeric at both ends."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text)[:63].strip("-_.")
+
+
+def pod_security_context() -> dict[str, Any]:
+    """A serving pod's securityContext under Pod Security `restricted`: non-root as SERVING_UID,
+    RuntimeDefault seccomp. No fsGroup: the model files are world-readable, and an fsGroup would
+    have the kubelet change the group of a model claim that task pods write as 65532."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": SERVING_UID,
+        "runAsGroup": SERVING_UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_context() -> dict[str, Any]:
+    """A serving container's securityContext under Pod Security `restricted`."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": True,
+        "runAsUser": SERVING_UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
 
 
 def _resources(resources: Mapping[str, Mapping[str, str]] | None) -> dict[str, dict[str, str]]:
@@ -197,3 +249,11 @@ def _resources(resources: Mapping[str, Mapping[str, str]] | None) -> dict[str, d
 def status_url(status: Status) -> str:
     """The URL a controller wrote to `status.url` or `status.address.url`, without a trailing /."""
     return str(status.get("url") or (status.get("address") or {}).get("url") or "").rstrip("/")
+
+
+def address_origin(status: Status) -> str:
+    """`scheme://host[:port]` of the in-cluster address a controller reports (`status.address.url`),
+    or "": the external `status.url` is often a name nothing resolves (KServe RawDeployment's
+    `<name>-<namespace>.example.com`), and a path there is the controller's guess of a model."""
+    url = urlsplit(str((status.get("address") or {}).get("url") or ""))
+    return f"{url.scheme}://{url.netloc}" if url.scheme and url.netloc else ""

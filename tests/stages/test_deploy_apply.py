@@ -99,9 +99,14 @@ async def test_applies_waits_for_ready_and_returns_the_v2_url(cluster: tuple[Any
     assert created["spec"]["predictor"]["minReplicas"] == 1
     assert not deploying.done()  # still waiting: no Ready condition yet
     ready = {"type": "Ready", "status": "True"}
-    await _set_status(url, "adder", {"url": "http://adder.ml.example.com", "conditions": [ready]})
-    # KServe v2 is served by Triton, which knows the model by its folder in the repository.
-    assert await deploying == "http://adder.ml.example.com/v2/models/model/infer"
+    # What KServe writes in RawDeployment: status.url on the ingress domain, address.url in-cluster.
+    address = {"url": "http://adder-predictor.ml.svc.cluster.local"}
+    await _set_status(
+        url, "adder", {"url": "http://adder-ml.example.com", "address": address, "conditions": [ready]}
+    )
+    # KServe v2 is served by Triton, which knows the model by its folder in the repository; the
+    # URL is the in-cluster address, never status.url (it resolves nowhere by default).
+    assert await deploying == "http://adder-predictor.ml.svc.cluster.local/v2/models/model/infer"
     assert APPLIES == [{"fieldManager": "sluice-deploy", "force": "true"}]
 
 
@@ -151,6 +156,8 @@ async def test_the_deploy_stage_serves_a_trained_models_triton_repository(
         "SLUICE_NAMESPACE": "ml",
         "SLUICE_ARTIFACTS_PVC": "run-artifacts",
         "SLUICE_ARTIFACTS_ROOT": str(model.parents[1]),
+        "SLUICE_WORKFLOW": "sum-of-two",
+        "SLUICE_RUN": "sum-of-two-abc",
     }
     args = ["--model", str(model), "--target", "kserve", "--name", "adder", "--timeout", "60"]
     deploying = asyncio.create_task(
@@ -165,7 +172,11 @@ async def test_the_deploy_stage_serves_a_trained_models_triton_repository(
     assert (repository / "model/config.pbtxt").is_file()
     assert (repository / "model/1/model.savedmodel/saved_model.pb").is_file()
     ready = {"type": "Ready", "status": "True"}
-    await _set_status(url, "adder", {"url": "http://adder.ml.example.com", "conditions": [ready]})
+    await _set_status(url, "adder", {"url": "http://adder-ml.example.com", "conditions": [ready]})
     run = await deploying
     assert run.returncode == 0, run.stderr
-    assert run.results == {"url": "http://adder.ml.example.com/v2/models/model/infer", "name": "adder"}
+    url_output = "http://adder-predictor.ml.svc.cluster.local/v2/models/model/infer"
+    assert run.results == {"url": url_output, "name": "adder"}
+    # labelled like everything Sluice creates: the documented uninstall finds it
+    labels = created["metadata"]["labels"]
+    assert labels["sluice.dev/workflow"] == "sum-of-two" and labels["sluice.dev/run"] == "sum-of-two-abc"

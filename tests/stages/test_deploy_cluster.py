@@ -137,22 +137,38 @@ def test_ready_state_names_the_condition() -> None:
 def test_serving_urls() -> None:
     v2 = serving.serving_manifest("kserve", name="sum", model_uri="pvc://c/m/triton", namespace="ml")
     v1: dict[str, Any] = {"spec": {"predictor": {"model": {}}}}
-    status = {"url": "http://sum.ml.example.com"}
-    # KServe v2 is Triton: the model is the repository's folder, on the InferenceService's host.
+    # What KServe v0.15 writes in RawDeployment: status.url on the ingress domain (resolvable
+    # nowhere by default) and the predictor Service's in-cluster address.
+    status = {
+        "url": "http://sum-ml.example.com",
+        "address": {"url": "http://sum-predictor.ml.svc.cluster.local"},
+    }
+    # KServe v2 is Triton: the model is the repository's folder, at the in-cluster address.
     assert (
         serving_url("InferenceService", v2, status, "sum", "ml")
-        == "http://sum.ml.example.com/v2/models/model/infer"
-    )
-    assert (
-        serving_url("InferenceService", v2, {}, "sum", "ml")
         == "http://sum-predictor.ml.svc.cluster.local/v2/models/model/infer"
     )
+    # a path in the reported address (Serverless mode guesses a model) is replaced by Triton's
+    guessed = {"address": {"url": "http://sum.ml.svc.cluster.local/v2/models/sum/infer"}}
+    assert (
+        serving_url("InferenceService", v2, guessed, "sum", "ml")
+        == "http://sum.ml.svc.cluster.local/v2/models/model/infer"
+    )
+    # status.url alone is never used: the predictor Service is
+    for written in ({}, {"url": "http://sum-ml.example.com"}):
+        assert (
+            serving_url("InferenceService", v2, written, "sum", "ml")
+            == "http://sum-predictor.ml.svc.cluster.local/v2/models/model/infer"
+        )
     assert (
         serving_url("InferenceService", v1, status, "sum", "ml")
-        == "http://sum.ml.example.com/v1/models/sum:predict"
+        == "http://sum-predictor.ml.svc.cluster.local/v1/models/sum:predict"
     )
-    # Seldon Core 2 serves the Model under its own name behind seldon-mesh.
+    # Seldon Core 2 serves the Model under its own name behind seldon-mesh, routed by a header.
     assert serving_url("Model", {}, {}, "sum", "ml") == "http://seldon-mesh.ml/v2/models/sum/infer"
+    assert serving.get_target("seldon").request_headers("sum") == {"Seldon-Model": "sum"}
+    assert serving.get_target("kserve").request_headers("sum") == {}
+    assert serving.get_target("seldon-v1").request_headers("sum") == {}
     # Seldon Core 1 writes the whole v2 URL (graph name in the path) to status.address.url...
     deployment = serving.serving_manifest("seldon-v1", name="sum", model_uri="pvc://c/m/triton")
     written = {"address": {"url": "http://sum-default.ml.svc.cluster.local:8000/v2/models/model/infer"}}
