@@ -233,7 +233,7 @@ def layer_rows(images: Images) -> list[dict[str, Any]]:
             if created.startswith("#(nop) ADD file:"):
                 created = "the base's root filesystem"
             elif created.startswith("#(nop) COPY dir:"):
-                created = "COPY --from=build /opt/sluice (the venv)"
+                created = "COPY from a build stage into /opt/sluice (the venv)"
             created = created.removeprefix("#(nop) ")[:80]
             rows.append(
                 row(
@@ -330,7 +330,7 @@ def step_overhead_rows(images: Images) -> list[dict[str, Any]]:
     extra = container - host
     goal = f"<= {STEP_OVERHEAD_GOAL_SECONDS:g} s on top of a host process"
     return [
-        row(NAME, f"per-step time, host process ({steps} trivial steps)", host, "s", "", 0.0, "", True),
+        row(NAME, f"per-step time, host process ({steps} trivial steps)", host, "s", "", 0.0, "", True, 1.0),
         row(
             NAME,
             f"per-step time in a container ({images.engine}, restricted; {steps} steps)",

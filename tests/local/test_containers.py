@@ -222,3 +222,22 @@ def test_sum_of_two_in_containers_serves_predictions(
         stopped = sluice(tmp_path, "endpoints", "stop", "sum-of-two")
     assert stopped.returncode == 0, stopped.stderr
     assert engine.run("inspect", "sluice-endpoint-sum-of-two").returncode != 0  # nothing left behind
+
+
+def test_a_timed_out_step_leaves_no_container(tmp_path: Path, engine: Engine, stages_image: str) -> None:
+    step = {"name": "sleep", "image": stages_image, "command": ["sleep", "60"], "timeout": "2s"}
+    obj = {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "PipelineRun",
+        "metadata": {"name": "sleepy"},
+        "spec": {"pipelineSpec": {"tasks": [{"name": "nap", "taskSpec": {"steps": [step]}}]}},
+    }
+    (tmp_path / "sleepy.yaml").write_text(yaml.safe_dump(obj), encoding="utf-8")
+    done = sluice(
+        tmp_path, "run", "sleepy.yaml", "--json", f"--containers={Path(engine.command).name}", timeout=120
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    (task,) = json.loads(done.stdout)["steps"]
+    assert task["phase"] == "Failed" and "timed out" in task["message"]
+    names = engine.run("ps", "--all", "--format", "{{.Names}}").stdout.split()
+    assert not [name for name in names if name.startswith("sluice-sleepy-")]  # removed by name
