@@ -94,12 +94,18 @@ async def test_push_to_runs_pinned_to_each_commit(
     workflow = await eventually(lambda: api.get(path(SLUICE, "workflows", "train")), what="synced Workflow")
     labels = workflow["metadata"]["labels"]
     assert labels["sluice.dev/codeset"] == "project" and labels["sluice.dev/revision"] == first
+    assert labels["sluice.dev/workflow"] == "train"  # the documented uninstall's selector
     [owner] = workflow["metadata"]["ownerReferences"]
     assert owner["kind"] == "Codeset" and owner["name"] == "project"
 
     [run1] = await eventually(lambda: _async(runs_pinned_to(api, first)), what="run of the first commit")
     assert run1["spec"]["workflowRef"] == {"name": "train"}
     assert run1["metadata"]["labels"]["sluice.dev/revision"] == first
+    run_labels = run1["metadata"]["labels"]
+    assert (
+        run_labels["sluice.dev/workflow"] == "train"
+        and run_labels["sluice.dev/run"] == run1["metadata"]["name"]
+    )
     assert pinned_revision(await pipelinerun(api, run1["metadata"]["name"])) == first
 
     second = repo.commit({"src/train.py": "print(2)\n"})

@@ -185,6 +185,7 @@ def _manifest(item: Desired, spec: CodesetSpec, revision: str) -> dict[str, Any]
     meta = item.document.get("metadata") or {}
     labels = {
         **(meta.get("labels") or {}),
+        settings.LABEL_WORKFLOW: item.name,  # a Workflow has no run: sluice.dev/run is its runs'
         settings.LABEL_CODESET: spec.name,
         settings.LABEL_REVISION: revision,
     }

@@ -72,6 +72,7 @@ async def trigger_runs(client: KubeClient, spec: CodesetSpec, revision: str) -> 
                 "namespace": spec.namespace,
                 "labels": {
                     settings.LABEL_WORKFLOW: workflow.name,
+                    settings.LABEL_RUN: name,
                     settings.LABEL_CODESET: spec.name,
                     settings.LABEL_REVISION: revision,
                 },
