@@ -32,8 +32,16 @@ class ServeError(Exception):
 
 
 def _request_file(step: Step) -> Path | None:
+    """Where the step's serve request is, if the step was given one (a deploy step); raises when it
+    was and wrote none: a stages image older than this executor serves inside its own container,
+    which is gone, and reports a URL nothing answers."""
     for mount in step.mounts:
-        if mount.path == SERVE_MOUNT and (mount.host / REQUEST).is_file():
+        if mount.path == SERVE_MOUNT:
+            if not (mount.host / REQUEST).is_file():
+                raise ServeError(
+                    f"step {step.name} wrote no serve request: its image predates `sluice run --containers`;"
+                    " rebuild it (bash scripts/images.sh)"
+                )
             return mount.host / REQUEST
     return None
 
