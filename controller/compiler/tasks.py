@@ -230,6 +230,15 @@ def builtin_task(step: Step, task_name: str, scope: RunScope, run: RunInfo, prob
     if run.model_store is not None and "claim" in stage.artifacts_env.values():
         env.extend(model_store_env(run.model_store))  # it hands the model to a serving runtime
     env.extend(extension_env(step, scope))
+    if stage.deployer and step.env:
+        # It runs with the deployer's token: an environment (LD_PRELOAD, PYTHONPATH into the
+        # artifacts a user step wrote) could make it run user code with that token.
+        problems.error(
+            problems.step_path(step.name, ".env"),
+            "env.deployer",
+            f"step {step.name!r} runs sluice/{stage.name} as the deployer ServiceAccount and takes no "
+            "env: give its settings with `with:`",
+        )
     env.extend(user_env(step, scope, renderer, problems))
     container = {
         "name": task_name,

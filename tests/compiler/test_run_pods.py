@@ -148,3 +148,19 @@ def test_the_checker_refuses_what_restricted_refuses():
     added = {"name": "c", "securityContext": {**good["containers"][0]["securityContext"]}}
     added["securityContext"]["capabilities"] = {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}
     assert restricted_violations({**good, "containers": [added]}) == []
+
+
+def test_a_deploy_step_takes_no_env():
+    """The deploy task holds the deployer's token: an env (LD_PRELOAD, PYTHONPATH into artifacts a
+    user step wrote) would run user code with it."""
+    from controller.compiler import CompileError
+    from controller.spec import load_workflow_text
+
+    text = (EXAMPLES["sum-of-two"]).read_text()
+    deploy = 'with: {model: "{{ steps.train.outputs.model }}", target: kserve}'
+    text = text.replace(deploy, "env: {LD_PRELOAD: /workspace/artifacts/x.so}\n      " + deploy)
+    assert "LD_PRELOAD" in text
+    workflow = load_workflow_text(text, "sum-of-two.yaml")
+    with pytest.raises(CompileError) as failure:
+        compile_run(workflow)
+    assert [d.code for d in failure.value.diagnostics] == ["env.deployer"]
