@@ -214,3 +214,23 @@ def test_compiled_runs_name_the_charts_service_accounts() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert values["stepServiceAccount"]["name"] == settings.DEFAULT_STEP_SERVICE_ACCOUNT
     assert values["runServiceAccount"]["name"] == settings.DEFAULT_DEPLOYER_SERVICE_ACCOUNT
+
+
+def test_the_install_guides_rbac_table_is_the_charts() -> None:
+    """docs/install.md's "Exactly what the operator may do" lists exactly OPERATOR_RULES + Secrets."""
+    import re
+
+    from tests.helm.conftest import REPO
+
+    text = (REPO / "docs" / "install.md").read_text()
+    section = text.split("### Exactly what the operator may do", 1)[1].split("\n\n", 3)[2]
+    documented: Rules = {}
+    for line in section.splitlines()[2:]:
+        group, resources, verbs = (cell.strip() for cell in line.strip("|").split("|")[:3])
+        group = "" if group == "core" else group.strip("`")
+        names = re.findall(r"`([^`]+)`", resources)
+        if names and names[0] == "*/status":  # "`*/status` of the three"
+            names = [f"{r}/status" for r in ("workflows", "codesets", "workflowruns")]
+        for name in names:
+            documented[(group, name)] = [v.strip() for v in verbs.split(",")]
+    assert documented == {**OPERATOR_RULES, **SECRETS_RULE}
