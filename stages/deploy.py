@@ -14,6 +14,8 @@
   `triton` (the repository: KServe, Seldon Core 1) or `triton/model` (the model folder: Seldon
   Core 2). With durable model storage (`SLUICE_MODEL_STORE`, set by the operator from the chart's
   `modelStorage`), the model is first published there (stages/publish.py) and served from it.
+  `--runtime sluice` (kserve): Sluice's own model server instead of Triton, in the stages image the
+  compiler names in `SLUICE_SERVING_IMAGE`, serving the whole model directory.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from controller.serving import TARGETS as SERVING_TARGETS
 from controller.serving import (
+    RUNTIMES,
+    SLUICE_RUNTIME,
     TRITON_MODEL_DIR,
     StorageAccess,
     get_target,
@@ -33,6 +36,7 @@ from controller.serving import (
     storage_path,
     target_for_kind,
 )
+from controller.serving import TARGETS as SERVING_TARGETS
 from stages.common import (
     Results,
     StageError,
@@ -50,6 +54,8 @@ OUTPUTS = ("url", "name")
 TARGETS = (*SERVING_TARGETS, "local")
 DEFAULT_TIMEOUT_SECONDS = 600.0
 LOCAL_TIMEOUT_SECONDS = 120.0
+# The stages image, which runtime `sluice` serves in; the compiler sets it when the step sets runtime.
+SERVING_IMAGE_ENV = "SLUICE_SERVING_IMAGE"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--timeout", help="how long to wait for Ready: 90, 90s, 10m, 1h [10m; local 2m]")
     parser.add_argument("--model-uri", help="serve this storage URI instead of the run's artifacts PVC")
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        help="kserve: the model server, Triton or Sluice's own (the stages image) [triton]",
+    )
     parser.add_argument(
         "--resources", type=json_object, help='model server resources {"requests":{...},"limits":{...}}'
     )
@@ -131,7 +142,7 @@ def artifacts_root(model_dir: Path) -> Path:
     return Path(os.environ.get("SLUICE_ARTIFACTS_ROOT") or model_dir.parents[1])
 
 
-def cluster_model_uri(model_dir: Path, target: str) -> str:
+def cluster_model_uri(model_dir: Path, target: str, runtime: str | None = None) -> str:
     """Where the cluster serving runtime finds this model on the run's artifacts PVC."""
     claim = os.environ.get("SLUICE_ARTIFACTS_PVC")
     if not claim:
@@ -141,7 +152,25 @@ def cluster_model_uri(model_dir: Path, target: str) -> str:
         relative = model_dir.relative_to(root)
     except ValueError:
         raise StageError(f"model {model_dir} is not under the artifacts mount {root}") from None
-    return f"pvc://{claim}/{relative.as_posix()}/{storage_path(target)}"
+    path = storage_path(target, runtime)
+    return f"pvc://{claim}/{relative.as_posix()}" + (f"/{path}" if path else "")
+
+
+def runtime_image(target: str, runtime: str | None) -> str | None:
+    """The image runtime `sluice` serves in (SLUICE_SERVING_IMAGE); None for other runtimes.
+    StageError, before anything is published or applied, for a runtime the target cannot run."""
+    if runtime is not None and runtime not in get_target(target).runtimes:
+        takers = " and ".join(t.name for t in SERVING_TARGETS.values() if runtime in t.runtimes)
+        raise StageError(f"runtime {runtime!r} is only supported by the {takers} target")
+    if runtime != SLUICE_RUNTIME:
+        return None
+    image = os.environ.get(SERVING_IMAGE_ENV)
+    if not image:
+        raise StageError(
+            f"runtime {runtime!r} needs the stages image in {SERVING_IMAGE_ENV} "
+            "(the compiler sets it for a deploy step that sets runtime)"
+        )
+    return image
 
 
 # ---- cluster targets ----
@@ -278,16 +307,18 @@ def main(argv: list[str] | None = None) -> None:
         if local:
             url = deploy_local(model_dir, name, parse_duration(args.timeout, LOCAL_TIMEOUT_SECONDS))
         else:
-            if not args.model_uri:
+            runtime = args.runtime
+            image = runtime_image(args.target, runtime)
+            if not args.model_uri and runtime != SLUICE_RUNTIME:
                 check_triton_repository(model_dir)
             store = None if args.model_uri else store_from_env()
             access: StorageAccess | None = None
             if store is not None:  # durable model storage: publish, then serve from there
                 step = args.artifacts_dir.name if args.artifacts_dir else "deploy"
                 published = publish(model_dir, store, root=artifacts_root(model_dir), step=step)
-                uri, access = published.serving_uri(args.target), published.access(args.target)
+                uri, access = published.serving_uri(args.target, runtime), published.access(args.target)
             else:
-                uri = args.model_uri or cluster_model_uri(model_dir, args.target)
+                uri = args.model_uri or cluster_model_uri(model_dir, args.target, runtime)
             options: dict[str, Any] = {
                 "min_replicas": args.min_replicas,
                 "max_replicas": args.max_replicas,
@@ -295,6 +326,8 @@ def main(argv: list[str] | None = None) -> None:
                 "resources": args.resources,
                 "storage": access,
             }
+            if runtime is not None:  # only then: manifests without it stay as they were
+                options.update(runtime=runtime, runtime_image=image)
             namespace = os.environ.get("SLUICE_NAMESPACE") or "default"
             timeout = parse_duration(args.timeout, DEFAULT_TIMEOUT_SECONDS)
             url = apply_and_wait(args.target, name, uri, namespace, options, timeout)

@@ -38,13 +38,14 @@ class Published:
     store: ModelStore
     local_path: str | None = None  # pvc: the folder inside the claim (for Seldon Core 2's Server mount)
 
-    def serving_uri(self, target: str) -> str:
-        """The storage URI of `target`'s runtime: its `storage_path` under the model directory."""
-        path = get_target(target).storage_path
+    def serving_uri(self, target: str, runtime: str | None = None) -> str:
+        """The storage URI of `target`'s runtime (its own unless `runtime` names another): its
+        path under the model directory (`ServingTarget.model_path`)."""
+        path = get_target(target).model_path(runtime)
         if target == "seldon" and self.store.kind == "pvc":
             # Seldon Core 2 cannot read pvc://: its Server mounts the claim (see the chart).
             return f"{self.store.seldon_mount}/{self.local_path}/{path}"
-        return f"{self.uri}/{path}"
+        return f"{self.uri}/{path}" if path else self.uri
 
     def access(self, target: str) -> StorageAccess:
         if self.store.kind == "pvc":

@@ -2,8 +2,9 @@
 
     python -m stages.serve --model-dir DIR --name NAME --port PORT
 
-Speaks the Open Inference Protocol v2 on 127.0.0.1 (`/v2/health/live`, `/v2/health/ready`,
-`/v2/models/NAME/ready`, `/v2/models/NAME/infer`, `/metrics`). A request carries one FP32 input
+Speaks the Open Inference Protocol v2 on 127.0.0.1, or 0.0.0.0:8080 as KServe's predictor container
+(the kserve target's `runtime: sluice`): `/v2/health/live`, `/v2/health/ready`,
+`/v2/models/NAME/ready`, `/v2/models/NAME/infer`, `/metrics`. A request carries one FP32 input
 of shape [N, features] under any name; anything else is a 400 with a message saying what was
 expected. Bodies over --max-body-bytes are refused with 413 before they are read. The model is
 called directly (`model(x, training=False)`, stages/predictor.py), never `model.predict`.

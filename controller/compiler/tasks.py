@@ -229,6 +229,9 @@ def builtin_task(step: Step, task_name: str, scope: RunScope, run: RunInfo, prob
         env.set({"name": name, "value": value})
     if run.model_store is not None and "claim" in stage.artifacts_env.values():
         env.extend(model_store_env(run.model_store))  # it hands the model to a serving runtime
+    for param, name in stage.image_env.items():  # e.g. deploy's runtime: sluice serves in the image
+        if param in step.with_:
+            env.set({"name": name, "value": run.stages_image})
     env.extend(extension_env(step, scope))
     if stage.deployer and step.env:
         # It runs with the deployer's token: an environment (LD_PRELOAD, PYTHONPATH into the

@@ -22,9 +22,12 @@ from controller.serving.registry import (
 )
 from controller.serving.target import (
     LABEL_MODEL,
+    RUNTIMES,
     SERVING_LIMITS,
     SERVING_REQUESTS,
     SERVING_UID,
+    SLUICE_RUNTIME,
+    TRITON_RUNTIME,
     ManifestRequest,
     Readiness,
     ServingError,
@@ -36,13 +39,16 @@ from controller.serving.triton import TRITON_MODEL_DIR, TRITON_MODEL_NAME, TRITO
 
 __all__ = [
     "LABEL_MODEL",
+    "RUNTIMES",
     "SERVING_LIMITS",
     "SERVING_REQUESTS",
     "SERVING_UID",
+    "SLUICE_RUNTIME",
     "TARGETS",
     "TRITON_MODEL_DIR",
     "TRITON_MODEL_NAME",
     "TRITON_REPOSITORY",
+    "TRITON_RUNTIME",
     "ManifestRequest",
     "Readiness",
     "ServingError",

@@ -39,9 +39,10 @@ def serving_manifest(target: str, **arguments: Unpack[ManifestArguments]) -> dic
     return get_target(target).manifest(**arguments)
 
 
-def storage_path(target: str) -> str:
-    """Where under a `sluice.model/v1` directory the target's runtime reads the model."""
-    return get_target(target).storage_path
+def storage_path(target: str, runtime: str | None = None) -> str:
+    """Where under a `sluice.model/v1` directory the target's runtime (its own unless `runtime`
+    names another) reads the model; "" for the directory itself."""
+    return get_target(target).model_path(runtime)
 
 
 def served_model_name(target: str, name: str) -> str:

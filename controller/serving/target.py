@@ -25,6 +25,15 @@ from controller.serving.triton import TRITON_MODEL_NAME, TRITON_REPOSITORY
 # image runs as it too. Pod Security `restricted` needs a non-root uid the image supports.
 SERVING_UID = 1000
 
+# Model servers a target can run (`runtime`): every target's own (`triton`, the default), and
+# Sluice's own (`stages.serve`, the KServe Python model server in the stages image), which serves
+# the whole sluice.model/v1 directory rather than its Triton repository and fits a laptop cluster.
+TRITON_RUNTIME = "triton"
+SLUICE_RUNTIME = "sluice"
+RUNTIMES = (TRITON_RUNTIME, SLUICE_RUNTIME)
+# The user of the stages image (stages/Dockerfile), which runtime `sluice` runs as.
+STAGES_UID = 65532
+
 LABEL_MODEL = f"{settings.API_GROUP}/model"
 SERVING_REQUESTS = {"cpu": "100m", "memory": "256Mi"}
 SERVING_LIMITS = {"cpu": "1", "memory": "1Gi"}
@@ -57,6 +66,8 @@ class ManifestArguments(TypedDict, total=False):
     resources: Mapping[str, Mapping[str, str]] | None
     labels: Mapping[str, str] | None  # e.g. sluice.dev/workflow and sluice.dev/run of the deploying run
     storage: StorageAccess | None
+    runtime: str | None  # RUNTIMES; None: the target's own (triton)
+    runtime_image: str | None  # the stages image, for runtime `sluice`
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,8 @@ class ManifestRequest:
     canary_traffic_percent: int | None
     compute: dict[str, dict[str, str]]
     storage: StorageAccess = StorageAccess()
+    runtime: str = TRITON_RUNTIME
+    runtime_image: str | None = None
 
 
 class Readiness(NamedTuple):
@@ -118,6 +131,7 @@ class ServingTarget:
     readiness: Callable[[Status], Readiness] = condition_readiness
     headers: Callable[[str], dict[str, str]] = lambda name: {}  # resource name -> request headers
     canary: bool = False  # takes canary_traffic_percent
+    runtimes: tuple[str, ...] = (TRITON_RUNTIME,)  # the model servers it can run (RUNTIMES)
 
     @property
     def group(self) -> str:
@@ -130,6 +144,11 @@ class ServingTarget:
     def served_model_name(self, name: str) -> str:
         """The model name in the v2 URL of the resource called `name`."""
         return self.served_name(name)
+
+    def model_path(self, runtime: str | None = None) -> str:
+        """Where under a model directory `runtime` reads the model: `storage_path` for the
+        target's own runtime, the directory itself ("") for Sluice's."""
+        return "" if runtime == SLUICE_RUNTIME else self.storage_path
 
     def request_headers(self, name: str) -> dict[str, str]:
         """Headers a prediction request to the resource called `name` must carry (Seldon Core 2
@@ -148,6 +167,8 @@ class ServingTarget:
             arguments.get("canary_traffic_percent"),
             _resources(arguments.get("resources")),
             arguments.get("storage") or StorageAccess(),
+            arguments.get("runtime") or TRITON_RUNTIME,
+            arguments.get("runtime_image"),
         )
         return {
             "apiVersion": self.api_version,
@@ -184,6 +205,18 @@ def _check(target: ServingTarget, arguments: ManifestArguments) -> None:
             raise ServingError(f"canary_traffic_percent is only supported by the {takers} target")
         if isinstance(canary_traffic_percent, bool) or not 0 <= canary_traffic_percent <= 100:
             raise ServingError("canary_traffic_percent must be between 0 and 100")
+    runtime, image = arguments.get("runtime") or TRITON_RUNTIME, arguments.get("runtime_image")
+    if runtime not in RUNTIMES:
+        raise ServingError(f"unknown runtime {runtime!r}; use one of: {', '.join(RUNTIMES)}")
+    if runtime not in target.runtimes:
+        from controller.serving.registry import TARGETS
+
+        takers = " and ".join(t.name for t in TARGETS.values() if runtime in t.runtimes)
+        raise ServingError(f"runtime {runtime!r} is only supported by the {takers} target")
+    if runtime == SLUICE_RUNTIME and (not image or any(c.isspace() for c in image)):
+        raise ServingError(f"runtime {runtime!r} needs the stages image (runtime_image)")
+    if runtime != SLUICE_RUNTIME and image is not None:
+        raise ServingError(f"runtime_image is only used by runtime {SLUICE_RUNTIME!r}")
 
 
 def _metadata(name: str, namespace: str | None, labels: Mapping[str, str] | None) -> dict[str, Any]:
@@ -210,25 +243,26 @@ def label_value(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text)[:63].strip("-_.")
 
 
-def pod_security_context() -> dict[str, Any]:
-    """A serving pod's securityContext under Pod Security `restricted`: non-root as SERVING_UID,
-    RuntimeDefault seccomp. No fsGroup: the model files are world-readable, and an fsGroup would
+def pod_security_context(uid: int = SERVING_UID) -> dict[str, Any]:
+    """A serving pod's securityContext under Pod Security `restricted`: non-root as `uid`
+    (SERVING_UID, the Triton images' user, unless the runtime's image has another), RuntimeDefault
+    seccomp. No fsGroup: the model files are world-readable, and an fsGroup would
     have the kubelet change the group of a model claim that task pods write as 65532."""
     return {
         "runAsNonRoot": True,
-        "runAsUser": SERVING_UID,
-        "runAsGroup": SERVING_UID,
+        "runAsUser": uid,
+        "runAsGroup": uid,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
 
 
-def container_security_context() -> dict[str, Any]:
+def container_security_context(uid: int = SERVING_UID) -> dict[str, Any]:
     """A serving container's securityContext under Pod Security `restricted`."""
     return {
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
         "runAsNonRoot": True,
-        "runAsUser": SERVING_UID,
+        "runAsUser": uid,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
 

@@ -40,6 +40,10 @@ class StageSpec:
     # Whether the stage's step needs a network (`sluice run --containers` gives every other step
     # none): deploy talks to the cluster's API server.
     network: bool = False
+    # Variables that get the stages image when the step sets a param: param -> variable name
+    # (deploy's `runtime: sluice` serves the model in the stages image). A step that does not
+    # set the param compiles exactly as without it.
+    image_env: dict[str, str] = field(default_factory=dict)
 
 
 STAGES: dict[str, StageSpec] = {
@@ -118,6 +122,9 @@ STAGES: dict[str, StageSpec] = {
                     "string", description="storage URI to serve instead of the run's PVC"
                 ),
                 "resources": StageParam("object", description="model server requests/limits"),
+                "runtime": StageParam(
+                    "string", description="kserve: triton | sluice (Sluice's model server, the stages image)"
+                ),
             },
             outputs={"url": "string", "name": "string"},
             # A cluster serving runtime reads the model from the run's artifacts claim
@@ -125,6 +132,7 @@ STAGES: dict[str, StageSpec] = {
             artifacts_env={"SLUICE_ARTIFACTS_PVC": "claim", "SLUICE_ARTIFACTS_ROOT": "root"},
             deployer=True,
             network=True,
+            image_env={"runtime": "SLUICE_SERVING_IMAGE"},
         ),
     ]
 }
