@@ -178,12 +178,12 @@ spec:
           command: [sh, -ec]
           args:
             - |
-              git init -q -b main /tmp/work
-              mkdir /tmp/work/workflows
-              cp /seed/*.yaml /tmp/work/workflows/
-              git -C /tmp/work add workflows
-              git -C /tmp/work -c user.name=sluice-e2e -c user.email=e2e@sluice.invalid commit -q -m "sum-of-two"
-              git clone -q --bare /tmp/work /srv/git/ml-repo.git
+              git init -q -b main /tmp/seeded
+              mkdir /tmp/seeded/workflows
+              cp /seed/*.yaml /tmp/seeded/workflows/
+              git -C /tmp/seeded add workflows
+              git -C /tmp/seeded -c user.name=sluice-e2e -c user.email=e2e@sluice.invalid commit -q -m "sum-of-two"
+              git clone -q --bare /tmp/seeded /srv/git/ml-repo.git
           volumeMounts:
             - {name: seed, mountPath: /seed}
             - {name: git, mountPath: /srv/git}
