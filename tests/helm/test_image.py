@@ -46,15 +46,22 @@ def test_multi_stage_build_from_a_base_given_as_a_build_argument(dockerfile: Pat
     froms = [arg for stage in stages(dockerfile) for op, arg in stage if op == "FROM"]
     assert froms[0].startswith("${BUILD_BASE}") and froms[-1].split()[0] == "${BASE}", froms
     # Every install is constrained by the lock (the versions CI tests and audits), wheels only.
-    installs = [arg for op, arg in stages(dockerfile)[0] if op == "RUN" and "pip install" in arg]
+    # (`pip install --no-deps` adds Sluice itself once its dependencies are in place.)
+    runs = [arg for stage in stages(dockerfile)[:-1] for op, arg in stage if op == "RUN"]
+    installs = [
+        command
+        for run in runs
+        for command in run.split("&&")
+        if re.search(r"/pip (--python \S+ )?install ", command) and "--no-deps" not in command
+    ]
     assert installs and all(
-        "-c requirements.lock" in arg and "--only-binary=:all:" in arg for arg in installs
+        "-c requirements.lock" in command and "--only-binary=:all:" in command for command in installs
     )
 
 
 @pytest.mark.parametrize("dockerfile", [DOCKERFILE, STAGES_DOCKERFILE], ids=["operator", "stages"])
 def test_final_stage_has_git_the_venv_and_no_pip_or_build_tools(dockerfile: Path) -> None:
-    build, final = stages(dockerfile)[0], stages(dockerfile)[-1]
+    final = stages(dockerfile)[-1]
     runs = " ".join(arg for op, arg in final if op == "RUN")
     installed = re.findall(r"apt-get install ([^&;|]+)", runs)
     packages = {word for chunk in installed for word in shlex.split(chunk) if not word.startswith("-")}
@@ -63,10 +70,20 @@ def test_final_stage_has_git_the_venv_and_no_pip_or_build_tools(dockerfile: Path
     assert "command -v git" in runs
     assert not packages & set(BUILD_TOOLS), packages & set(BUILD_TOOLS)
     assert "rm -rf /var/lib/apt/lists/*" in runs
-    # pip leaves the venv in the build stage; only the venv is copied, not sources or caches.
-    assert any("pip uninstall" in arg and " pip " in f"{arg} " for op, arg in build if op == "RUN")
+    # The venv never keeps pip: made without it, or pip removed in the build stage. Only the venv
+    # is copied, not sources or caches.
+    build_runs = " ".join(arg for stage in stages(dockerfile)[:-1] for op, arg in stage if op == "RUN")
+    assert "venv --without-pip /opt/sluice" in build_runs or re.search(
+        r"/opt/sluice/bin/pip uninstall [^&]*\bpip\b", build_runs
+    )
     copies = [arg for op, arg in final if op == "COPY"]
-    assert copies == ["--from=build /opt/sluice /opt/sluice"]
+    if dockerfile == DOCKERFILE:
+        assert copies == ["--from=build /opt/sluice /opt/sluice"]
+    else:  # the dependencies' layer, then Sluice's own files laid over it
+        assert copies == [
+            "--from=deps /opt/sluice /opt/sluice",
+            "--from=build /opt/app/opt/sluice /opt/sluice",
+        ]
 
 
 def test_final_stage_runs_as_the_charts_non_root_user() -> None:
