@@ -4,8 +4,8 @@
 #   bash scripts/images.sh
 #   SLUICE_STAGES_IMAGE="$(bash scripts/images.sh | head -1)"
 #
-# Engine: podman, or docker where it is installed (scripts/container-engine.sh; podman is installed
-# with apt-get when neither is there and this runs as root). No registry is needed: the base images
+# Engine: docker when its daemon answers, else podman (scripts/container-engine.sh; podman is
+# installed with apt-get when missing and this runs as root). No registry is needed: the base images
 # are made from Debian packages with mmdebstrap (bookworm minbase, python3, ca-certificates, git,
 # openssh-client; the build stage's base adds python3-venv) and kept in the engine's storage under a
 # tag that hashes their recipe, so a second build reuses them. Python packages come from the
