@@ -1,8 +1,9 @@
-"""Container compute resources: cpu and memory requests and limits, completed from defaults.
+"""Container compute resources: cpu and memory requests and limits, completed from defaults; and
+the securityContexts of Pod Security's `restricted` profile.
 
 Standard library, `controller.settings` and `controller.units` only: the compiler (every task's
 container) and the serving manifests (the model server's container, built by the deploy stage
-too) complete resources by the same rule.
+too) complete resources and restrict containers by the same rules.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 from controller import settings
 from controller.units import parse_quantity
@@ -69,3 +71,27 @@ def _completed(
                 fallback = request
             out_limits[resource] = fallback
     return tuple(sorted(out_requests.items())), tuple(sorted(out_limits.items()))
+
+
+def restricted_security_context(*, read_only_root: bool = False, uid: int | None = None) -> dict[str, Any]:
+    """A container's securityContext under Pod Security `restricted`: no privilege escalation, every
+    capability dropped, non-root, RuntimeDefault seccomp; a read-only root filesystem and the user
+    `uid` when asked (keys in alphabetical order, as the manifests print them)."""
+    context: dict[str, Any] = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    if read_only_root:
+        context["readOnlyRootFilesystem"] = True
+    context["runAsNonRoot"] = True
+    if uid is not None:
+        context["runAsUser"] = uid
+    context["seccompProfile"] = {"type": "RuntimeDefault"}
+    return context
+
+
+def restricted_pod_security_context(uid: int, *, fs_group: bool = False) -> dict[str, Any]:
+    """A pod's securityContext under Pod Security `restricted`: non-root as user and group `uid`,
+    RuntimeDefault seccomp; with `fs_group`, its volumes are made writable by group `uid` too."""
+    context: dict[str, Any] = {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid}
+    if fs_group:
+        context["fsGroup"] = uid
+    context["seccompProfile"] = {"type": "RuntimeDefault"}
+    return context

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.resources import compute_resources
+from controller.resources import (
+    compute_resources,
+    restricted_pod_security_context,
+    restricted_security_context,
+)
 
 # The user id task pods run as: Pods must run as non-root, and images that
 # declare no user would otherwise start as root and be refused by the kubelet.
@@ -22,13 +26,7 @@ TMP_PATH = "/tmp"
 
 def security_context() -> dict[str, Any]:
     """The Pod Security Standards' `restricted` profile, per container, with a read-only root filesystem."""
-    return {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    return restricted_security_context(read_only_root=True)
 
 
 def tmp_volume() -> dict[str, Any]:
@@ -41,13 +39,8 @@ def tmp_mount() -> dict[str, Any]:
 
 
 def pod_security_context() -> dict[str, Any]:
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": RUN_AS_USER,
-        "runAsGroup": RUN_AS_USER,
-        "fsGroup": RUN_AS_USER,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    """Task pods run as RUN_AS_USER, which owns (fsGroup) the workspaces' volumes."""
+    return restricted_pod_security_context(RUN_AS_USER, fs_group=True)
 
 
 def internal_resources() -> dict[str, dict[str, str]]:

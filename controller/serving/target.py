@@ -17,7 +17,11 @@ from typing import Any, NamedTuple, Required, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 from controller import settings
-from controller.resources import compute_resources
+from controller.resources import (
+    compute_resources,
+    restricted_pod_security_context,
+    restricted_security_context,
+)
 from controller.serving.triton import TRITON_MODEL_NAME, TRITON_REPOSITORY
 
 # The user id serving containers run as: KServe's and Seldon's Triton images (nvcr.io's
@@ -248,23 +252,12 @@ def pod_security_context(uid: int = SERVING_UID) -> dict[str, Any]:
     (SERVING_UID, the Triton images' user, unless the runtime's image has another), RuntimeDefault
     seccomp. No fsGroup: the model files are world-readable, and an fsGroup would
     have the kubelet change the group of a model claim that task pods write as 65532."""
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": uid,
-        "runAsGroup": uid,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    return restricted_pod_security_context(uid)
 
 
 def container_security_context(uid: int = SERVING_UID) -> dict[str, Any]:
-    """A serving container's securityContext under Pod Security `restricted`."""
-    return {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "runAsNonRoot": True,
-        "runAsUser": uid,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    """A serving container's securityContext under Pod Security `restricted`, as user `uid`."""
+    return restricted_security_context(uid=uid)
 
 
 def _resources(resources: Mapping[str, Mapping[str, str]] | None) -> dict[str, dict[str, str]]:

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controller.compiler import CodesetSource, CompileError, ExtensionRegistry, compile_run
+from controller.compiler.containers import security_context
 from controller.spec import SpecError, validate_document
 from controller.spec.extension_files import read_extension_files
 from tests.adversarial.conftest import REPO
@@ -165,13 +166,9 @@ def near_valid(draw: st.DrawFn) -> dict[str, Any]:
     return doc
 
 
-RESTRICTED = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "readOnlyRootFilesystem": True,
-    "runAsNonRoot": True,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
+# The compiler's restricted step context (tests/compiler/test_mapping.py pins it key by key): no
+# fuzzed spec may loosen any part of it.
+RESTRICTED = security_context()
 # the one volume a task has: its writable /tmp (never a workflow's own)
 TMP_VOLUMES = [{"name": "tmp", "emptyDir": {}}]
 TMP_MOUNTS = [{"name": "tmp", "mountPath": "/tmp"}]
