@@ -109,7 +109,6 @@ KSERVE = ServingTarget(
     description="KServe InferenceService",
     api_version="serving.kserve.io/v1beta1",
     kind="InferenceService",
-    plural="inferenceservices",
     build=_spec,
     url=_url,
     canary=True,

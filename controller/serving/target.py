@@ -127,7 +127,6 @@ class ServingTarget:
     description: str  # what it creates, for help texts and docs
     api_version: str
     kind: str
-    plural: str  # the resource's plural, for the Kubernetes API path
     build: Callable[[ManifestRequest], dict[str, Any]]  # -> the resource's spec
     url: Callable[[Manifest, Status, str, str], str]  # (manifest, status, name, namespace) -> URL
     storage_path: str = TRITON_REPOSITORY  # where under a model directory the runtime reads the model
@@ -136,6 +135,13 @@ class ServingTarget:
     headers: Callable[[str], dict[str, str]] = lambda name: {}  # resource name -> request headers
     canary: bool = False  # takes canary_traffic_percent
     runtimes: tuple[str, ...] = (TRITON_RUNTIME,)  # the model servers it can run (RUNTIMES)
+    # The resource's plural, for the Kubernetes API path; by default the kind in lower case with an
+    # "s", as the CRDs of KServe and Seldon name theirs.
+    plural: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.plural:
+            object.__setattr__(self, "plural", f"{self.kind.lower()}s")
 
     @property
     def group(self) -> str:

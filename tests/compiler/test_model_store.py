@@ -16,22 +16,12 @@ from typing import Any
 import pytest
 
 from controller.compiler import to_yaml
-from controller.serving.store import ModelStore
 from tests.compiler.conftest import EXAMPLES, compile_example
 from tests.compiler.podsecurity import claims_per_task
 from tests.compiler.test_run_pods import check_run_pods
+from tests.modelstores import PVC_STORE, S3_STORE
 
 SLUICE = os.path.join(os.path.dirname(sys.executable), "sluice")
-PVC = ModelStore(kind="pvc", claim="sluice-models", seldon_requirement="sluice-models")
-S3 = ModelStore(
-    kind="s3",
-    bucket="models",
-    endpoint="http://minio.minio:9000",
-    region="us-east-1",
-    secret="model-store-credentials",
-    service_account="sluice-model-reader",
-    seldon_secret="sluice-rclone-s3",
-)
 
 
 def tasks(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -45,7 +35,7 @@ def env_of(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_pvc_store_binds_the_run_to_a_folder_of_the_durable_claim(registry, upstream, tekton_lint) -> None:
-    run = compile_example("sum-of-two", registry, model_store=PVC, namespace="ml")
+    run = compile_example("sum-of-two", registry, model_store=PVC_STORE, namespace="ml")
     name = run["metadata"]["name"]
     claims = [
         w for w in run["spec"]["workspaces"] if "persistentVolumeClaim" in w or "volumeClaimTemplate" in w
@@ -74,16 +64,16 @@ def test_s3_store_gives_only_the_deploy_step_its_settings_and_secret_references(
     registry, upstream, tekton_lint
 ) -> None:
     plain = compile_example("sum-of-two", registry)
-    run = compile_example("sum-of-two", registry, model_store=S3)
+    run = compile_example("sum-of-two", registry, model_store=S3_STORE)
     assert run["spec"]["workspaces"] == plain["spec"]["workspaces"]  # the run keeps its own volume
     deploy = env_of(tasks(run)["deploy"])
     assert deploy["SLUICE_MODEL_STORE"] == "s3" and deploy["SLUICE_MODEL_STORE_BUCKET"] == "models"
     assert deploy["AWS_ENDPOINT_URL"] == "http://minio.minio:9000"
     assert deploy["AWS_ACCESS_KEY_ID"] == {
-        "secretKeyRef": {"name": "model-store-credentials", "key": "AWS_ACCESS_KEY_ID"}
+        "secretKeyRef": {"name": "sluice-model-store", "key": "AWS_ACCESS_KEY_ID"}
     }
     assert deploy["AWS_SECRET_ACCESS_KEY"] == {
-        "secretKeyRef": {"name": "model-store-credentials", "key": "AWS_SECRET_ACCESS_KEY"}
+        "secretKeyRef": {"name": "sluice-model-store", "key": "AWS_SECRET_ACCESS_KEY"}
     }
     for task_name, task in tasks(run).items():
         if task_name != "deploy":
@@ -93,18 +83,18 @@ def test_s3_store_gives_only_the_deploy_step_its_settings_and_secret_references(
     assert "secretKeyRef" not in json.dumps(spec.get("params", [])) + json.dumps(spec.get("results", []))
     assert upstream.errors(run) == []
     assert tekton_lint(run) == []
-    assert to_yaml(run) == to_yaml(compile_example("sum-of-two", registry, model_store=S3))
+    assert to_yaml(run) == to_yaml(compile_example("sum-of-two", registry, model_store=S3_STORE))
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_every_example_compiles_with_either_store(name, registry) -> None:
-    for store in (PVC, S3):
+    for store in (PVC_STORE, S3_STORE):
         run = compile_example(name, registry, model_store=store)
         check_run_pods(run)
 
 
 def test_sluice_compile_reads_the_store_from_the_environment() -> None:
-    env = {**os.environ, **S3.to_env()}
+    env = {**os.environ, **S3_STORE.to_env()}
     done = subprocess.run(
         [SLUICE, "compile", str(EXAMPLES["sum-of-two"])],
         capture_output=True,
@@ -113,7 +103,7 @@ def test_sluice_compile_reads_the_store_from_the_environment() -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert "SLUICE_MODEL_STORE_BUCKET" in done.stdout and "model-store-credentials" in done.stdout
+    assert "SLUICE_MODEL_STORE_BUCKET" in done.stdout and "sluice-model-store" in done.stdout
     bad = subprocess.run(
         [SLUICE, "compile", str(EXAMPLES["sum-of-two"])],
         capture_output=True,

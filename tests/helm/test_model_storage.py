@@ -5,6 +5,7 @@ ServiceAccount), validated against Kubernetes' and Seldon's schemas."""
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from typing import Any
 
 import jsonschema
@@ -16,6 +17,7 @@ from controller.serving.store import ModelStore
 from tests.compiler.upstream import _DEFAULT_ROOT
 from tests.helm.conftest import HelmFailed, Render, by_kind
 from tests.helm.test_render import KUBERNETES_VERSION, env_of
+from tests.modelstores import PVC_STORE, S3_STORE
 
 EXTRA = _DEFAULT_ROOT.parent / "upstream-extra"
 PVC = [
@@ -55,12 +57,7 @@ def test_no_model_storage_by_default(render: Render) -> None:
 
 def test_pvc_storage_makes_a_claim_and_a_seldon_server_per_namespace(render: Render) -> None:
     objects = render(set_=PVC)
-    assert store_of(objects) == ModelStore(
-        kind="pvc",
-        claim="sluice-models",
-        seldon_requirement="sluice-models",
-        seldon_mount="/var/sluice-models",
-    )
+    assert store_of(objects) == replace(PVC_STORE, seldon_mount="/var/sluice-models")
     claims = by_kind(objects, "PersistentVolumeClaim")
     assert sorted(c["metadata"]["namespace"] for c in claims) == ["team-a", "team-b"]
     for claim in claims:
@@ -84,15 +81,7 @@ def test_pvc_storage_makes_a_claim_and_a_seldon_server_per_namespace(render: Ren
 
 def test_s3_storage_configures_the_operator_and_kserves_reader(render: Render) -> None:
     objects = render(set_=S3)
-    assert store_of(objects) == ModelStore(
-        kind="s3",
-        bucket="models",
-        endpoint="http://minio.minio:9000",
-        region="us-east-1",
-        secret="sluice-model-store",
-        service_account="sluice-model-reader",
-        seldon_secret="sluice-rclone-s3",
-    )
+    assert store_of(objects) == S3_STORE
     env = env_of(objects)
     assert not any("secretKeyRef" in str(v) for v in env.values())  # the operator holds no credential
     readers = [

@@ -27,6 +27,7 @@ from controller import serving
 from controller.serving.store import ModelStore, ModelStoreError
 from stages.common import StageError
 from stages.publish import MANIFEST, Published, publish
+from tests.modelstores import PVC_STORE
 from tests.stages.conftest import Trained, run_stage
 from tests.stages.test_deploy_cluster import crd_validator
 
@@ -206,8 +207,6 @@ def fake_model(tmp_path: Path) -> Path:
 
 
 # ---- PVC ----
-
-PVC_STORE = ModelStore(kind="pvc", claim="sluice-models", seldon_requirement="sluice-models")
 
 
 def test_pvc_models_are_served_from_the_durable_claim(
