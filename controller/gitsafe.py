@@ -7,6 +7,17 @@ git's remote helpers (`ext::`, `fd::`), local paths and `file://`, and hosts on
 loopback, link-local or private networks are refused unless
 `controller.settings.allow_local_git()` admits them (development and tests).
 
+Hosts are normalised the way git and curl will read them before they are checked
+(issue 16): a `%` in a host is refused (git decodes `%31%32%37.0.0.1` to a
+loopback address), names go through IDNA (`１２７.０.０.１` is `127.0.0.1`),
+trailing dots are dropped, and every IPv4 spelling getaddrinfo accepts (`127.1`,
+`0x7f.1`, `2130706433`, octal) and IPv6 forms that carry an IPv4 address
+(mapped, compatible, NAT64, 6to4, Teredo) are read as the address they reach.
+Cluster-internal names (`*.svc`, `*.cluster.local`, `*.internal`,
+`kubernetes.default`) and single-label names (resolved through the pod's DNS
+search path, i.e. inside the cluster) are refused unless
+`controller.settings.allow_cluster_git_hosts()` admits them.
+
 Host names are checked as written, without DNS (the compiler must stay pure):
 a public name that resolves to a private address is not caught here; network
 policy on the cluster is the defence for that.
@@ -42,6 +53,11 @@ _BLOCKED_NAMES = frozenset(
         "instance-data.ec2.internal",
     }
 )
+_CLUSTER_SUFFIXES = (".svc", ".cluster.local", ".internal", ".localdomain", ".home.arpa", ".lan", ".intranet")
+_CLUSTER_NAMES = frozenset({"kubernetes", "kubernetes.default", "kubernetes.default.svc"})
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 _IETF_PROTOCOL_ASSIGNMENTS = ipaddress.ip_network("192.0.0.0/24")  # not globally reachable (RFC 6890)
 _SHA_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
@@ -79,25 +95,63 @@ class GitURL:
         return parts[-2] if len(parts) >= 2 else ""
 
 
+def normalise_host(host: str) -> str:
+    """The host git and curl will connect to, in the form the checks compare: lower case, no
+    brackets or trailing dots, IDNA-encoded (so full-width digits and dots become ASCII).
+    Raises `GitSafetyError` for a host that could be read differently by git than here."""
+    if "%" in host:
+        raise GitSafetyError("Git host must not contain '%' (percent-encoded or zone-id hosts are refused)")
+    if "\\" in host or "@" in host or "/" in host:
+        raise GitSafetyError("Git host contains a character that is not allowed")
+    name = host.strip()
+    if name.startswith("[") and name.endswith("]"):
+        return name[1:-1].lower()
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise GitSafetyError("Git host is not a valid internationalised domain name") from None
+    name = name.rstrip(".").lower()
+    if not re.fullmatch(r"[a-z0-9._-]+|[0-9a-f:.]+", name):
+        raise GitSafetyError("Git host contains a character that is not allowed")
+    return name
+
+
+def _address(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host name is, if it is one (in any spelling getaddrinfo accepts)."""
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(name)
+    except ValueError:
+        # git resolves with getaddrinfo, which accepts `127.1`, `0x7f.0.0.1` and `2130706433`
+        if not re.fullmatch(r"[0-9a-fx.]+", name):
+            return None
+        try:
+            address = ipaddress.ip_address(socket.inet_aton(name))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo or (None, None))[1]
+        carrier = address in _NAT64 or address in _NAT64_LOCAL or address in _IPV4_COMPATIBLE
+        low = int(address) & 0xFFFFFFFF
+        if embedded is None and carrier and low and not address.is_loopback and not address.is_unspecified:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:
+            return embedded
+    return address
+
+
 def _host_is_local(host: str) -> bool:
     """Loopback, private, link-local, unspecified or reserved addresses, and local names."""
-    name = host.strip("[]").rstrip(".").lower()
-    if not name or name in _BLOCKED_NAMES or name.endswith(".localhost") or name.endswith(".local"):
+    name = normalise_host(host)
+    if not name or name in _BLOCKED_NAMES or name.endswith(".localhost"):
         return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        address = None
-        # git resolves with getaddrinfo, which accepts `127.1`, `0x7f.0.0.1` and `2130706433`
-        if re.fullmatch(r"[0-9a-fx.]+", name):
-            try:
-                address = ipaddress.ip_address(socket.inet_aton(name))
-            except OSError:
-                address = None
+    if name.endswith(".local") and not name.endswith(".cluster.local"):  # mDNS; cluster names below
+        return True
+    address = _address(name)
     if address is None:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+        # a name whose last label is a number is read as an address by some resolvers and by no
+        # public registry: refused rather than guessed
+        return bool(re.fullmatch(r"(?:.*\.)?(?:0x[0-9a-f]*|[0-9]+)", name))
     return bool(
         address.is_loopback
         or address.is_private
@@ -113,9 +167,29 @@ def _host_is_local(host: str) -> bool:
     )
 
 
-def validate_url(url: str, *, allow_local: bool | None = None) -> GitURL:
+def _host_is_cluster(host: str) -> bool:
+    """A cluster-internal name (`*.svc`, `*.internal`, `kubernetes.default`...) or a single-label
+    name, which the pod's DNS search path turns into one."""
+    name = normalise_host(host)
+    if _address(name) is not None:
+        return False
+    return "." not in name or name in _CLUSTER_NAMES or name.endswith(_CLUSTER_SUFFIXES)
+
+
+def _check_host(host: str, local: bool, cluster: bool) -> None:
+    if _host_is_local(host) and not local:
+        raise GitSafetyError("Git host is local or private (set SLUICE_ALLOW_LOCAL_GIT=1 to allow)")
+    if _host_is_cluster(host) and not (local or cluster):
+        raise GitSafetyError(
+            "Git host is cluster-internal or a single-label name (the operator's"
+            " SLUICE_ALLOW_CLUSTER_GIT_HOSTS=1 allows it)"
+        )
+
+
+def validate_url(url: str, *, allow_local: bool | None = None, allow_cluster: bool | None = None) -> GitURL:
     """Check a repository URL; raise `GitSafetyError` with a message that never echoes credentials."""
     local = settings.allow_local_git() if allow_local is None else allow_local
+    cluster = settings.allow_cluster_git_hosts() if allow_cluster is None else allow_cluster
     if not isinstance(url, str) or not url:
         raise GitSafetyError("a Git URL is required")
     if len(url) > MAX_URL_LENGTH:
@@ -130,16 +204,13 @@ def validate_url(url: str, *, allow_local: bool | None = None) -> GitURL:
     if scheme_match is None and _HELPER_RE.match(url):
         raise GitSafetyError("git remote helpers such as 'ext::' and 'fd::' are not allowed")
     if scheme_match is not None:
-        return _validate_scheme_url(url, scheme_match.group("scheme").lower(), local)
+        return _validate_scheme_url(url, scheme_match.group("scheme").lower(), local, cluster)
     scp = _SCP_RE.match(url)
     if scp is not None and "/" not in url.split(":", 1)[0]:
         host, path = scp.group("host"), scp.group("path")
         if not path or path.startswith("-"):
             raise GitSafetyError("scp-form Git URL needs a repository path after ':'")
-        if _host_is_local(host) and not local:
-            raise GitSafetyError(
-                f"Git host {host!r} is local or private (set SLUICE_ALLOW_LOCAL_GIT=1 to allow)"
-            )
+        _check_host(host, local, cluster)
         return GitURL(url, "scp", host, path)
     if local and url.startswith("/"):
         return GitURL(url, "path", "", url)
@@ -149,7 +220,7 @@ def validate_url(url: str, *, allow_local: bool | None = None) -> GitURL:
     )
 
 
-def _validate_scheme_url(url: str, scheme: str, local: bool) -> GitURL:
+def _validate_scheme_url(url: str, scheme: str, local: bool, cluster: bool) -> GitURL:
     allowed = REMOTE_SCHEMES + (LOCAL_SCHEMES if local else ())
     if scheme not in allowed:
         hint = " (set SLUICE_ALLOW_LOCAL_GIT=1 for local development)" if scheme in LOCAL_SCHEMES else ""
@@ -166,7 +237,9 @@ def _validate_scheme_url(url: str, scheme: str, local: bool) -> GitURL:
         raise GitSafetyError("https Git URL must not embed credentials; reference a Secret instead")
     if parts.query or parts.fragment:
         raise GitSafetyError("Git URL must not have a query or fragment")
-    host = parts.hostname or ""
+    # the host as written (urlsplit's `hostname` lower-cases but never decodes `%XX`, as git does)
+    written = parts.netloc.rpartition("@")[2]
+    host = written[: written.find("]") + 1] if written.startswith("[") else written.partition(":")[0]
     if scheme == "file":
         if host and host != "localhost":
             raise GitSafetyError("file:// Git URL must not name a host")
@@ -175,8 +248,7 @@ def _validate_scheme_url(url: str, scheme: str, local: bool) -> GitURL:
         return GitURL(url, "file", "", parts.path)
     if not host:
         raise GitSafetyError("Git URL has no host")
-    if _host_is_local(host) and not local:
-        raise GitSafetyError(f"Git host {host!r} is local or private (set SLUICE_ALLOW_LOCAL_GIT=1 to allow)")
+    _check_host(host, local, cluster)
     if not parts.path.strip("/"):
         raise GitSafetyError("Git URL has no repository path")
     return GitURL(url, scheme, host, parts.path)

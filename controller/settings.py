@@ -52,6 +52,12 @@ def allow_local_git() -> bool:
     return os.environ.get("SLUICE_ALLOW_LOCAL_GIT", "") == "1"
 
 
+def allow_cluster_git_hosts() -> bool:
+    """`SLUICE_ALLOW_CLUSTER_GIT_HOSTS=1` admits cluster-internal (`*.svc`, `*.internal`) and
+    single-label Git hosts: a Git server inside the cluster (the chart's `git.allowClusterHosts`)."""
+    return os.environ.get("SLUICE_ALLOW_CLUSTER_GIT_HOSTS", "") == "1"
+
+
 def sluice_home() -> Path:
     """Where local runs, the cache and local endpoints live (default `./.sluice`)."""
     return Path(os.environ.get("SLUICE_HOME", ".sluice")).resolve()

@@ -65,6 +65,31 @@ URLS = [
     ("newline", "https://github.com/o/r.git\n--upload-pack=id", "control characters"),
     ("query", "https://github.com/o/r.git?upload-pack=id", "query or fragment"),
     ("too-long", "https://github.com/" + "a" * 3000, "longer than 2048"),
+    # issue 16: git decodes %XX in a host, getaddrinfo reads any IPv4 spelling, IDNA maps
+    # full-width digits, the pod's DNS search path turns single labels into cluster names
+    ("percent-loopback", "https://%31%32%37.0.0.1:8080/o/r.git", "must not contain '%'"),
+    ("percent-loopback-ssh", "ssh://git@%31%32%37.0.0.1/o/r.git", "must not contain '%'"),
+    ("percent-host-name", "https://git%2eexample.com/o/r.git", "must not contain '%'"),
+    ("ipv6-zone-id", "https://[fe80::1%25eth0]/o/r.git", "must not contain '%'"),
+    ("loopback-hex-dotted", "https://0x7f.1/o/r.git", "local or private"),
+    ("loopback-trailing-dot", "https://127.0.0.1./o/r.git", "local or private"),
+    ("loopback-octal-short", "ssh://git@017700000001/o/r.git", "local or private"),
+    ("loopback-fullwidth", "https://\uff11\uff12\uff17.\uff10.\uff10.\uff11/o/r.git", "local or private"),
+    ("loopback-ideographic-dots", "https://127\u30020\u30020\u30021/o/r.git", "local or private"),
+    ("loopback-v4-compatible", "https://[::127.0.0.1]/o/r.git", "local or private"),
+    ("loopback-nat64", "https://[64:ff9b::7f00:1]/o/r.git", "local or private"),
+    ("loopback-6to4", "https://[2002:7f00:1::]/o/r.git", "local or private"),
+    ("metadata-v4-mapped-hex", "https://[::ffff:a9fe:a9fe]/o/r.git", "local or private"),
+    ("numeric-last-label", "https://1.2.3.4.5/o/r.git", "local or private"),
+    ("kubernetes-api", "https://kubernetes.default.svc/o/r.git", "cluster-internal"),
+    ("kubernetes-api-short", "https://kubernetes.default/o/r.git", "cluster-internal"),
+    ("service-fqdn", "https://gitea.ml.svc.cluster.local/o/r.git", "cluster-internal"),
+    ("service-svc", "ssh://git@gitea.ml.svc/o/r.git", "cluster-internal"),
+    ("service-svc-dot", "https://GITEA.ML.SVC./o/r.git", "cluster-internal"),
+    ("internal-name", "https://git.corp.internal/o/r.git", "cluster-internal"),
+    ("single-label", "https://gitea/o/r.git", "cluster-internal"),
+    ("single-label-scp", "git@gitea:o/r.git", "cluster-internal"),
+    ("single-label-port", "https://gitea:3000/o/r.git", "cluster-internal"),
 ]
 # (id, ref, a fragment of the refusal)
 REFS = [
@@ -99,6 +124,38 @@ def test_gitsafe_refuses_ref(case: str, ref: str, fragment: str) -> None:
     with pytest.raises(GitSafetyError) as refused:
         validate_ref(ref.replace("{marker}", "/nonexistent/PWNED"))
     assert fragment in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://gitea.ml.svc.cluster.local/o/r.git",
+        "ssh://git@gitea.ml.svc/o/r.git",
+        "https://gitea:3000/o/r.git",
+        "git@gitea:o/r.git",
+    ],
+)
+def test_cluster_hosts_need_the_operators_setting(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SLUICE_ALLOW_CLUSTER_GIT_HOSTS", raising=False)
+    with pytest.raises(GitSafetyError, match="cluster-internal"):
+        validate_url(url, allow_local=False)
+    assert validate_url(url, allow_local=False, allow_cluster=True).url == url
+    monkeypatch.setenv("SLUICE_ALLOW_CLUSTER_GIT_HOSTS", "1")
+    assert validate_url(url, allow_local=False).url == url
+
+
+@pytest.mark.parametrize("url", ["https://%31%32%37.0.0.1/o/r.git", "https://127.0.0.1/o/r.git"])
+def test_the_cluster_setting_never_admits_loopback(url: str) -> None:
+    with pytest.raises(GitSafetyError):
+        validate_url(url, allow_local=False, allow_cluster=True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://github.com/o/r.git", "https://GitHub.com./o/r.git", "https://b\u00fccher.example/o/r.git"],
+)
+def test_public_hosts_stay_accepted(url: str) -> None:
+    assert validate_url(url, allow_local=False, allow_cluster=False).url == url
 
 
 @pytest.mark.parametrize("url", ["ext::/usr/bin/id", "fd::17", "persistent-https::x/y"])

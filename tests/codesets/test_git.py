@@ -153,3 +153,59 @@ async def test_refuses_unsafe_urls_before_running_git(monkeypatch: pytest.Monkey
     for url in ("ext::sh -c touch% /tmp/pwned", "file:///etc", "http://127.0.0.1/x.git", "--upload-pack=x"):
         with pytest.raises(GitSafetyError):
             await Git().ls_remote(url, GitRef("branch", "main"), None)
+
+
+class _OpenPort:
+    """A listening port on 127.0.0.1 that is not a Git server: `mode` is `close` (accepts and
+    closes), `garbage` (answers with bytes that are neither TLS nor HTTP) or `http` (plain HTTP 400)."""
+
+    def __init__(self, mode: str) -> None:
+        import socket
+        import threading
+
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = int(self.sock.getsockname()[1])
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with contextlib.suppress(OSError):
+                conn.settimeout(2)
+                if self.mode == "garbage":
+                    conn.sendall(b"+OK redis-ish banner\r\n" * 4)
+                elif self.mode == "http":
+                    conn.recv(4096)
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.parametrize("scheme", ["https", "http", "ssh"])
+async def test_status_message_does_not_tell_open_ports_from_closed_ones(
+    scheme: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: a Codeset's status was an SSRF port scanner (refused vs TLS error vs hung up)."""
+    monkeypatch.setenv("SLUICE_ALLOW_LOCAL_GIT", "1")
+    servers = [_OpenPort(mode) for mode in ("close", "garbage", "http")]
+    ports = [free_port(), *(s.port for s in servers)]
+    messages = set()
+    try:
+        for port in ports:
+            url = f"{scheme}://{'git@' if scheme == 'ssh' else ''}127.0.0.1:{port}/o/r.git"
+            with pytest.raises(GitError) as caught:
+                await Git(GitLimits(ls_remote_timeout=10.0)).ls_remote(url, GitRef("branch", "main"), None)
+            messages.add((caught.value.reason, caught.value.message))
+    finally:
+        for server in servers:
+            server.close()
+    assert len(messages) == 1, messages
+    assert all(str(port) not in message for _, message in messages for port in ports)

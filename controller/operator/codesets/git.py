@@ -131,6 +131,31 @@ _UNREACHABLE_HINTS = (
     "empty reply from server",
     "the remote end hung up",
 )
+# what a port that is open but speaks no Git over HTTP(S)/SSH makes git and curl say
+_TRANSPORT_HINTS = (
+    "ssl",
+    "tls",
+    "gnutls",
+    "rpc failed",
+    "http/2",
+    "unexpected disconnect",
+    "protocol error",
+    "bad line length",
+    "invalid server response",
+    "weird server reply",
+    "received http code",
+    "the requested url returned error",
+    "unable to access",  # any other curl error
+    "http/0.9",
+    "kex_exchange_identification",
+    "connection closed",
+    "closed by remote host",
+    "recv failure",
+    "send failure",
+    "no route to host",
+    "network is unreachable",
+)
+UNREACHABLE_MESSAGE = "cannot reach the Git repository (connection failed)"
 _NOT_FOUND_HINTS = ("not found", "does not appear to be a git repository", "returned error: 404")
 
 
@@ -143,10 +168,14 @@ def classify(stderr: str, secrets: Sequence[str] = ()) -> tuple[str, str, str]:
     line = (fatal or lines or ["git failed without a message"])[-1][:300]
     if any(hint in lower for hint in _AUTH_HINTS):
         return AUTHENTICATION_FAILED, "auth", line
+    # one message whatever went wrong on the way (refused, reset, hung up, not TLS, not Git): the
+    # Codeset status must not tell an open port from a closed one (issue 16)
     if any(hint in lower for hint in _UNREACHABLE_HINTS):
-        return FETCH_FAILED, "unreachable", line
+        return FETCH_FAILED, "unreachable", UNREACHABLE_MESSAGE
     if any(hint in lower for hint in _NOT_FOUND_HINTS):
         return FETCH_FAILED, "not_found", line
+    if any(hint in lower for hint in _TRANSPORT_HINTS):
+        return FETCH_FAILED, "unreachable", UNREACHABLE_MESSAGE
     return FETCH_FAILED, "other", line
 
 
