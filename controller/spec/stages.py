@@ -27,7 +27,6 @@ class StageParam:
 @dataclass(frozen=True)
 class StageSpec:
     name: str
-    module: str  # `python -m stages.<module>`
     description: str
     params: dict[str, StageParam] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)  # output name -> output type
@@ -45,13 +44,17 @@ class StageSpec:
     # set the param compiles exactly as without it.
     image_env: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def module(self) -> str:
+        """The stage's program, `python -m stages.<module>`: its name as a Python module name."""
+        return self.name.replace("-", "_")
+
 
 STAGES: dict[str, StageSpec] = {
     s.name: s
     for s in [
         StageSpec(
             name="prepare",
-            module="prepare",
             description="Generate or ingest a dataset, split it and write its manifest.",
             params={
                 "generator": StageParam(
@@ -71,7 +74,6 @@ STAGES: dict[str, StageSpec] = {
         ),
         StageSpec(
             name="train-keras",
-            module="train_keras",
             description="Train a Keras model from a layer list or a codeset script.",
             params={
                 "dataset": StageParam("dataset", required=True),
@@ -90,7 +92,6 @@ STAGES: dict[str, StageSpec] = {
         ),
         StageSpec(
             name="evaluate",
-            module="evaluate",
             description="Score a model on the held-out split, probe out-of-range inputs, check skew.",
             params={
                 "model": StageParam("model", required=True),
@@ -108,7 +109,6 @@ STAGES: dict[str, StageSpec] = {
         ),
         StageSpec(
             name="deploy",
-            module="deploy",
             description="Serve a model: KServe, Seldon Core 2, Seldon Core 1, or a local KServe server.",
             params={
                 "model": StageParam("model", required=True),
