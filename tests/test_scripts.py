@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))
+# scripts/ and the images' build scripts (images/pip-env.sh)
+SCRIPTS = sorted([*(ROOT / "scripts").glob("*.sh"), *(ROOT / "images").glob("*.sh")])
 E2E = ROOT / "scripts" / "e2e-kind.sh"
 # script variable -> the row of docs/install.md's version table
 PINNED = {

@@ -48,6 +48,9 @@ def test_multi_stage_build_from_a_base_given_as_a_build_argument(dockerfile: Pat
     # Every install is constrained by the lock (the versions CI tests and audits), wheels only.
     # (`pip install --no-deps` adds Sluice itself once its dependencies are in place.)
     runs = [arg for stage in stages(dockerfile)[:-1] for op, arg in stage if op == "RUN"]
+    # Every RUN that runs pip sets it up as images/pip-env.sh says (cache, CA bundle, package index).
+    set_up = re.compile(r"\. /opt/build/pip-env\.sh +&& ")
+    assert runs and all(set_up.match(run) for run in runs if "pip" in run), runs
     installs = [
         command
         for run in runs
