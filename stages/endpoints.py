@@ -208,6 +208,9 @@ def serve_container(
         argv += ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
         argv += ["--tmpfs", "/tmp:rw,mode=1777", "-p", f"127.0.0.1:{port}:{CONTAINER_PORT}"]
         argv += ["-v", f"{model_dir}:/model:ro", "-v", f"{state}:/var/run/sluice"]
+        # the server checks the Host header against its own port (8080): name the published one
+        published = ",".join(f"{host}:{port}" for host in ("127.0.0.1", "localhost", "[::1]"))
+        argv += ["-e", f"SLUICE_SERVE_ALLOWED_HOSTS={published}"]
         argv += ["--entrypoint", "python", image, "-m", SERVER_MODULE, "--model-dir", "/model"]
         argv += ["--name", name, "--host", "0.0.0.0", "--port", str(CONTAINER_PORT)]
         argv += ["--stats-file", "/var/run/sluice/stats.json"]

@@ -4,18 +4,66 @@ body limit, and a thin v2 infer route."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+# More `host:port` values a request's Host header may name (comma-separated), for a server reached
+# through a published port: `stages.endpoints` sets it for a model server in a container.
+ALLOWED_HOSTS_ENV = "SLUICE_SERVE_ALLOWED_HOSTS"
+
+
+def allowed_hosts(port: int | None, extra: str | None = None) -> frozenset[str]:
+    """The Host header values the local model server answers: loopback names with its own port
+    (and without one when that port is 80), plus `extra` (default: $SLUICE_SERVE_ALLOWED_HOSTS)."""
+    extra = os.environ.get(ALLOWED_HOSTS_ENV, "") if extra is None else extra
+    hosts = {h.strip().lower() for h in extra.split(",") if h.strip()}
+    if port is not None:
+        hosts.update(f"{name}:{port}" for name in LOOPBACK_NAMES)
+        if port == 80:
+            hosts.update(LOOPBACK_NAMES)
+    return frozenset(hosts)
+
+
+def refuse_foreign(scope: dict[str, Any], extra: frozenset[str] = frozenset()) -> str | None:
+    """Why a request must not reach the model server, or None (issue 16): its Host is not a loopback
+    name with the server's port (DNS rebinding: a web page's own name pointed at 127.0.0.1), or it
+    carries an Origin that is not the server's own (any web page can POST to 127.0.0.1)."""
+    headers: dict[bytes, bytes] = {}
+    for key, value in scope.get("headers") or []:
+        if key.lower() in headers:  # two Host or Origin headers: ambiguous, refused
+            return "duplicate Host or Origin header"
+        headers[key.lower()] = value
+    server = scope.get("server") or (None, None)
+    allowed = allowed_hosts(server[1] if len(server) > 1 else None, "") | extra
+    host = headers.get(b"host", b"").decode("latin-1").strip().lower()
+    if host not in allowed:
+        return "Host header is not this server (loopback only)"
+    origin = headers.get(b"origin")
+    if origin is not None and origin.decode("latin-1").strip().lower() != f"http://{host}":
+        return "cross-origin requests are refused"
+    return None
+
 
 class BodyLimit:
-    """ASGI middleware: refuse request bodies over `limit` bytes with 413 before the app reads them."""
+    """ASGI middleware: refuse requests whose Host or Origin is not this server's with 403
+    (`refuse_foreign`), and request bodies over `limit` bytes with 413 before the app reads them."""
 
     def __init__(self, app: Any, limit: int) -> None:
         self.app = app
         self.limit = limit
+        self.extra_hosts = allowed_hosts(None)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            why = refuse_foreign(scope, self.extra_hosts)
+            if why is not None:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                await self._refuse(send, 403, why)
+                return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -68,10 +116,10 @@ class BodyLimit:
             if drained > 16 * self.limit:
                 return  # a chunked body that never ends: stop reading, the connection closes
 
-    async def _refuse(self, send: Any) -> None:
-        body = json.dumps({"error": f"request body exceeds {self.limit} bytes"}).encode()
+    async def _refuse(self, send: Any, status: int = 413, message: str = "") -> None:
+        body = json.dumps({"error": message or f"request body exceeds {self.limit} bytes"}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 

@@ -225,7 +225,8 @@ def test_100_mb_body_is_refused_before_it_is_read(server: tuple[int, Any]) -> No
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(
-            f"POST /v2/models/{MODEL}/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"POST /v2/models/{MODEL}/infer HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Content-Type: application/json\r\n"
             f"Content-Length: {size}\r\n\r\n".encode()
         )
         sock.sendall(b"[" * 65536)  # a little of it: the answer comes without the rest
@@ -244,7 +245,8 @@ def test_100_mb_chunked_body_without_end_gets_413(server: tuple[int, Any]) -> No
     chunk = b"1," * 512 * 1024  # 1 MiB
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(
-            f"POST /v2/models/{MODEL}/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"POST /v2/models/{MODEL}/infer HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Content-Type: application/json\r\n"
             "Transfer-Encoding: chunked\r\n\r\n".encode()
         )
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -263,3 +265,63 @@ def test_server_still_answers_correctly_after_all_that(server: tuple[int, Any]) 
     assert answer["outputs"][0]["shape"] == [2, 1]
     assert request(port, "GET", "/v2/health/live")[0] == 200
     assert process.poll() is None
+
+
+# issue 16: any web page could POST to the model server (poisoning its serving statistics), and a
+# page whose name was rebound to 127.0.0.1 could read its answers
+FOREIGN = [
+    ("rebound-name", {"Host": "attacker.example:{port}"}),
+    ("rebound-name-no-port", {"Host": "attacker.example"}),
+    ("loopback-other-port", {"Host": "127.0.0.1:1"}),
+    ("localhost-no-port", {"Host": "localhost"}),
+    ("cross-origin", {"Origin": "http://attacker.example"}),
+    ("cross-origin-null", {"Origin": "null"}),
+    ("cross-origin-other-port", {"Origin": "http://127.0.0.1:1"}),
+    ("cross-origin-https", {"Origin": "https://127.0.0.1:{port}"}),
+]
+
+
+@pytest.mark.parametrize(("case", "headers"), FOREIGN, ids=[f[0] for f in FOREIGN])
+def test_foreign_host_or_origin_is_refused(
+    server: tuple[int, Any], case: str, headers: dict[str, str]
+) -> None:
+    port, process = server
+    headers = {k: v.replace("{port}", str(port)) for k, v in headers.items()}
+    for method, path, body in (
+        ("POST", f"/v2/models/{MODEL}/infer", tensor([1, 2])),
+        ("POST", f"/v1/models/{MODEL}:predict", b'{"instances": [[1, 2]]}'),
+        ("GET", f"/v2/models/{MODEL}", None),
+        ("GET", "/metrics", None),
+    ):
+        status, answer, _ = request(port, method, path, body, headers=headers)
+        assert status == 403, (method, path, status, answer)
+    assert process.poll() is None
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "LOCALHOST:{port}"])
+def test_loopback_host_and_same_origin_are_served(server: tuple[int, Any], host: str) -> None:
+    port, _ = server
+    host = host.replace("{port}", str(port))
+    same = {"Host": host, "Origin": f"http://{host.lower()}"}
+    status, answer, _ = request(port, "POST", f"/v1/models/{MODEL}:predict", b'{"instances": [[1, 2]]}', same)
+    assert status == 200, answer
+    assert request(port, "GET", f"/v2/models/{MODEL}", headers=same)[0] == 200
+    assert request(port, "GET", "/v2/health/live", headers={"Host": host})[0] == 200
+
+
+def test_cross_origin_posts_do_not_reach_the_statistics(server: tuple[int, Any]) -> None:
+    port, _ = server
+
+    def served() -> float:
+        status, text, _ = request(port, "GET", "/metrics")
+        assert status == 200
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in str(text).splitlines()
+            if line.startswith("sluice_requests_total{") and f'model_name="{MODEL}"' in line
+        )
+
+    before = served()
+    for _ in range(20):
+        assert infer(port, tensor([1, 2]), headers={"Origin": "http://evil.example"})[0] == 403
+    assert served() == before
