@@ -211,6 +211,21 @@ def skew_report(training: dict[str, Any], serving: dict[str, Any]) -> dict[str, 
     return {"skew": skew, "features": details, "correlation_change": worst_corr, "correlation_pair": pair}
 
 
+def _track(
+    step: str, held_out: dict[str, float], probe_mae: float, skew: dict[str, Any], probe: list[dict[str, Any]]
+) -> None:
+    """Log the metrics and probe results to MLflow when tracking is on (stages/tracking.py)."""
+    from stages import tracking
+
+    if not tracking.enabled():
+        return
+    metrics = {**held_out, "probe_mae": probe_mae, "skew": float(skew["skew"])}
+    finite = {k: v for k, v in metrics.items() if isinstance(v, int | float) and math.isfinite(v)}
+    with tracking.step_run(step) as run:
+        if run is not None:
+            tracking.guarded("logging the evaluation", tracking.log_evaluation, run, finite, probe)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     results = Results(args.result, args.artifacts_dir)
@@ -269,6 +284,8 @@ def main(argv: list[str] | None = None) -> None:
         if results.artifacts_dir is not None:
             results.artifacts_dir.mkdir(parents=True, exist_ok=True)
             write_json(results.artifacts_dir / "report.json", report)
+        step = args.artifacts_dir.name if args.artifacts_dir else "evaluate"
+        _track(step, held_out, probe_mae, skew, probe)
         for name in ("mae", "mse", "r2"):
             results.write(name, held_out[name])
         if results.wants("probe-mae"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from stages.common import (
     Results,
@@ -63,6 +64,18 @@ def check_split(split: list[object]) -> list[float]:
     return fractions
 
 
+def _track(args: argparse.Namespace, manifest: dict[str, Any], directory: Path) -> None:
+    """Log the dataset to MLflow when tracking is on (stages/tracking.py)."""
+    from stages import tracking
+
+    if not tracking.enabled():
+        return
+    source = args.generator or str(args.source)
+    with tracking.step_run(args.artifacts_dir.name if args.artifacts_dir else "prepare") as run:
+        if run is not None:
+            tracking.guarded("logging the dataset", tracking.log_dataset, run, manifest, directory, source)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     results = Results(args.result, args.artifacts_dir)
@@ -97,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
             f"prepare: {rows['total']} rows ({rows['train']} train, {rows['validation']} validation, "
             f"{rows['test']} test), sha256 {manifest['sha256'][:12]}, written to {directory}"
         )
+        _track(args, manifest, directory)
         results.write("dataset", str(directory))
         results.write("rows", rows["total"])
 

@@ -20,12 +20,15 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from controller.protocol import progress_line
+from stages import tracking
 from stages.common import (
     Results,
     StageError,
@@ -133,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--early-stopping", type=non_negative_int, default=0, help="patience on val_loss; 0 = off"
     )
     parser.add_argument("--seed", type=non_negative_int, default=42, help="[42]")
+    parser.add_argument(
+        "--register", help="MLflow registered model name [the workflow's name]; used when tracking is on"
+    )
     add_contract_arguments(parser, OUTPUTS)
     return parser
 
@@ -276,8 +282,11 @@ def _epoch_printer(epochs: int) -> Any:
     return EpochLines()
 
 
-def train(dataset: Any, config: TrainConfig, directory: Path) -> dict[str, Any]:
-    """Train on `dataset`, save the model directory, return metrics.json's content."""
+def train(
+    dataset: Any, config: TrainConfig, directory: Path, on_saved: Callable[..., None] | None = None
+) -> dict[str, Any]:
+    """Train on `dataset`, save the model directory, return metrics.json's content.
+    `on_saved(model, history, metrics)` runs once the directory is saved (MLflow logging)."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -334,7 +343,31 @@ def train(dataset: Any, config: TrainConfig, directory: Path) -> dict[str, Any]:
         "seconds": round(seconds, 3),
     }
     save_model_dir(directory, model, dataset, config, metrics, history)
+    if on_saved is not None:
+        on_saved(model, history, metrics)
     return metrics
+
+
+def _logger(
+    run: tracking.StepRun | None, args: argparse.Namespace, config: TrainConfig, dataset: Any, directory: Path
+) -> Callable[..., None] | None:
+    """What logs the trained model to MLflow (None when tracking is off)."""
+    if run is None:
+        return None
+
+    def log(model: Any, history: dict[str, list[float]], metrics: dict[str, Any]) -> None:
+        params = {k: v for k, v in asdict(config).items() if v is not None}
+        params["dataset.sha256"] = dataset.manifest.get("sha256", "")
+        register = args.register or os.environ.get("SLUICE_WORKFLOW") or "model"
+        sample = dataset.x("validation")[:5]
+        what = (run, params, history, metrics, model, sample, directory, register)
+        record = tracking.guarded("logging the model", tracking.log_training, *what)
+        if record is not None:
+            text = json.dumps(record, indent=2) + "\n"
+            (directory / tracking.RECORD_FILE).write_text(text, encoding="utf-8")
+            print(f"train-keras: registered {record['model_uri']} (MLflow run {record['run_id']})")
+
+    return log
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -365,7 +398,9 @@ def main(argv: list[str] | None = None) -> None:
             seed=args.seed,
         )
         directory = results.artifact_dir("model")
-        metrics = train(dataset, config, directory)
+        step = args.artifacts_dir.name if args.artifacts_dir else "train"
+        with tracking.step_run(step) as run:
+            metrics = train(dataset, config, directory, _logger(run, args, config, dataset, directory))
         print(
             f"train-keras: val_mae={metrics['val_mae']:.6g} (predict-the-mean baseline "
             f"{metrics['baseline_val_mae']:.6g}) after {metrics['epochs_run']} epochs; model in {directory}",

@@ -87,6 +87,9 @@ STAGES: dict[str, StageSpec] = {
                 "batch-size": StageParam("integer"),
                 "early-stopping": StageParam("integer", description="patience in epochs; 0 disables"),
                 "seed": StageParam("integer"),
+                "register": StageParam(
+                    "string", description="MLflow registered model name [the workflow's]; docs/mlflow.md"
+                ),
             },
             outputs={"model": "model", "val-mae": "number", "val-loss": "number"},
         ),

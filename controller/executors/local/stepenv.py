@@ -10,6 +10,7 @@ SLUICE_EXECUTOR (its image supplies PATH and the rest, as on Kubernetes).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -44,6 +45,23 @@ def host_env(
     )
     if tmpdir is not None:  # the task's volume at /tmp: a host process cannot mount, it is told instead
         env["TMPDIR"] = str(tmpdir)
+    env.update(mlflow_env(home))
+    return env
+
+
+# MLflow's non-secret settings a host step gets from the caller (docs/mlflow.md); its credential
+# variables (MLFLOW_TRACKING_TOKEN, AWS_*) come, like every secret, from local secrets via `env`.
+MLFLOW_KEPT = ("MLFLOW_TRACKING_URI", "MLFLOW_S3_ENDPOINT_URL", "MLFLOW_EXPERIMENT_NAME")
+
+
+def mlflow_env(home: Path) -> dict[str, str]:
+    """MLFLOW_TRACKING_URI: the caller's, else, when the `mlflow` extra is installed, a store in
+    the Sluice home (sqlite + local artifacts) so `mlflow ui` on it shows every local run."""
+    if os.environ.get("SLUICE_MLFLOW") == "off":  # tracking off for this `sluice run`
+        return {}
+    env = {k: v for k, v in os.environ.items() if k in MLFLOW_KEPT and v}
+    if "MLFLOW_TRACKING_URI" not in env and importlib.util.find_spec("mlflow") is not None:
+        env["MLFLOW_TRACKING_URI"] = f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
     return env
 
 
