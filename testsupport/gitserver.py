@@ -257,17 +257,20 @@ class GitDaemon:
             self._process.wait(10)
 
 
-class HangingServer:
-    """Accepts connections and never answers: a Git server that is up but stuck."""
+class LocalListener:
+    """A TCP server on 127.0.0.1, at a free `port`, that hands every connection to `handle` (on
+    its own thread) until `stop`. As it is, it closes them: a port that is open and speaks nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, backlog: int = 64) -> None:
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(64)
+        self._sock.listen(backlog)
         self.port = int(self._sock.getsockname()[1])
-        self._held: list[socket.socket] = []
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
+
+    def handle(self, conn: socket.socket) -> None:
+        conn.close()
 
     def _accept(self) -> None:
         while True:
@@ -275,9 +278,23 @@ class HangingServer:
                 conn, _ = self._sock.accept()
             except OSError:
                 return
-            self._held.append(conn)
+            self.handle(conn)
 
     def stop(self) -> None:
         self._sock.close()
+
+
+class HangingServer(LocalListener):
+    """Accepts connections and never answers: a Git server that is up but stuck."""
+
+    def __init__(self) -> None:
+        self._held: list[socket.socket] = []
+        super().__init__()
+
+    def handle(self, conn: socket.socket) -> None:
+        self._held.append(conn)
+
+    def stop(self) -> None:
+        super().stop()
         for conn in self._held:
             conn.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import socket
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from controller.operator.codesets.git import Credentials, Git, GitError, GitLimits, classify
 from controller.operator.codesets.spec import GitRef
-from testsupport.gitserver import GitDaemon, HangingServer, Repo, SmartHTTP, free_port
+from testsupport.gitserver import GitDaemon, HangingServer, LocalListener, Repo, SmartHTTP, free_port
 
 TOKEN = "s3cr3t-token-Zq9xWv"
 
@@ -155,38 +156,23 @@ async def test_refuses_unsafe_urls_before_running_git(monkeypatch: pytest.Monkey
             await Git().ls_remote(url, GitRef("branch", "main"), None)
 
 
-class _OpenPort:
+class _OpenPort(LocalListener):
     """A listening port on 127.0.0.1 that is not a Git server: `mode` is `close` (accepts and
     closes), `garbage` (answers with bytes that are neither TLS nor HTTP) or `http` (plain HTTP 400)."""
 
     def __init__(self, mode: str) -> None:
-        import socket
-        import threading
-
         self.mode = mode
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = int(self.sock.getsockname()[1])
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__(backlog=16)
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with contextlib.suppress(OSError):
-                conn.settimeout(2)
-                if self.mode == "garbage":
-                    conn.sendall(b"+OK redis-ish banner\r\n" * 4)
-                elif self.mode == "http":
-                    conn.recv(4096)
-                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-            conn.close()
-
-    def close(self) -> None:
-        self.sock.close()
+    def handle(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            conn.settimeout(2)
+            if self.mode == "garbage":
+                conn.sendall(b"+OK redis-ish banner\r\n" * 4)
+            elif self.mode == "http":
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        conn.close()
 
 
 @pytest.mark.parametrize("scheme", ["https", "http", "ssh"])
@@ -206,6 +192,6 @@ async def test_status_message_does_not_tell_open_ports_from_closed_ones(
             messages.add((caught.value.reason, caught.value.message))
     finally:
         for server in servers:
-            server.close()
+            server.stop()
     assert len(messages) == 1, messages
     assert all(str(port) not in message for _, message in messages for port in ports)
