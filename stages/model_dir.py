@@ -4,7 +4,8 @@ model server (docs/stages.md).
 `model.keras` (the Keras model, uncompiled), `saved_model/1/` (the TensorFlow SavedModel in TF
 Serving's layout), `triton/` (a Triton model repository holding the same export as model
 `model`), `model.json` (features, targets, normalisation, training configuration, versions),
-`training-manifest.json`, `metrics.json`, `history.json`, `loss.png`.
+`training-manifest.json`, `serving-reference.json` (the
+serving skew guard's reference, stages/serving_guard.py), `metrics.json`, `history.json`, `loss.png`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from stages.common import StageError, quiet_tensorflow, read_json, write_json
+from stages.serving_guard import REFERENCE_FILE, reference_from_training
 from stages.triton_export import SAVED_MODEL, write_triton_repository
 
 MODEL_FORMAT = "sluice.model/v1"
@@ -40,6 +42,10 @@ def save_model_dir(
     plain.export(str(directory / SAVED_MODEL), format="tf_saved_model", verbose=False)
     triton_model = write_triton_repository(directory)
     write_json(directory / "training-manifest.json", dataset.manifest)
+    # The model server's skew guard: the training range, spread and deciles of each feature.
+    write_json(
+        directory / REFERENCE_FILE, reference_from_training(dataset.x("train"), dataset.manifest["features"])
+    )
     write_json(directory / "metrics.json", metrics)
     write_json(directory / "history.json", {k: [float(v) for v in vs] for k, vs in history.items()})
     write_json(

@@ -3,11 +3,15 @@
     python -m stages.serve --model-dir DIR --name NAME --port PORT
 
 Speaks the Open Inference Protocol v2 on 127.0.0.1, or 0.0.0.0:8080 as KServe's predictor container
-(the kserve target's `runtime: sluice`): `/v2/health/live`, `/v2/health/ready`,
-`/v2/models/NAME/ready`, `/v2/models/NAME/infer`, `/metrics`. A request carries one FP32 input
-of shape [N, features] under any name; anything else is a 400 with a message saying what was
-expected. Bodies over --max-body-bytes are refused with 413 before they are read. The model is
+(the kserve target's `runtime: sluice`): health and readiness, model metadata, `/v2/models/NAME/infer`
+(JSON and the binary tensor data extension), KServe v1 `/v1/models/NAME:predict`, KServe's model
+repository extension, and `/metrics` (docs/serving.md). A request carries one input `input_0` of
+shape [N, features] (any numeric datatype, converted to FP32); anything else is a 400 saying what
+was expected. Bodies over --max-body-bytes are refused with 413 before they are read. The model is
 called directly (`model(x, training=False)`, stages/predictor.py), never `model.predict`.
+
+The skew guard (stages/serving_guard.py) flags each request's rows outside the training range (in
+the response and a header) and scores drift over a sliding window; /metrics exposes both.
 
 Requests that arrive together share one model call (dynamic batching, as KServe's batcher and
 Triton do, but without a wait window): a request queues its rows and the queue is run at the next
@@ -35,7 +39,9 @@ import numpy as np
 
 from stages.common import quiet_tensorflow, stage_parser
 from stages.predictor import SMALL_BATCH_LIMIT
+from stages.serving_guard import SkewGuard, load_reference, register_metrics
 from stages.serving_http import BodyLimit, FastInfer
+from stages.serving_protocol import metadata
 from stages.serving_stats import FeatureStatistics
 
 PROG = "sluice-serve"
@@ -113,8 +119,6 @@ class RequestBatcher:
 def make_model_class() -> type:
     """The kserve.Model subclass (built lazily so importing this module stays cheap)."""
     import kserve
-    from kserve.errors import InvalidInput
-    from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
     from stages.model_dir import load_model_dir
     from stages.predictor import Predictor
@@ -137,10 +141,13 @@ def make_model_class() -> type:
             tf.config.threading.set_inter_op_parallelism_threads(1)
             meta, model = load_model_dir(self.model_dir)
             self.n_features = len(meta["features"])
+            self.n_targets = len(meta["targets"])
             self.predictor = Predictor(model, self.n_features)
             self.predictor.warm_up()  # compile before reporting ready
             self.predictor(np.zeros((1, self.n_features), np.float32))
-            self.statistics = FeatureStatistics(meta["features"], self.stats_file)
+            self.guard = SkewGuard(meta["features"], load_reference(self.model_dir))
+            register_metrics(self.name, self.guard)
+            self.statistics = FeatureStatistics(meta["features"], self.stats_file, self.guard)
             self.batcher = RequestBatcher(self.answer, SMALL_BATCH_LIMIT)
             self.ready = True
             return self.ready
@@ -150,47 +157,8 @@ def make_model_class() -> type:
             self.statistics.add(x)
             return y
 
-        def features(self, payload: InferRequest) -> np.ndarray:
-            if len(payload.inputs) != 1:
-                raise InvalidInput(f"expected exactly one input tensor, got {len(payload.inputs)}")
-            tensor = payload.inputs[0]
-            expected = f"[N, {self.n_features}]"
-            if tensor.datatype != "FP32":
-                raise InvalidInput(f"input {tensor.name!r}: datatype {tensor.datatype}, expected FP32")
-            shape = list(tensor.shape)
-            if len(shape) != 2 or shape[1] != self.n_features or shape[0] < 1:
-                raise InvalidInput(f"input {tensor.name!r}: shape {shape}, expected {expected}")
-            if tensor._raw_data is not None:  # binary tensor extension
-                raw = np.frombuffer(tensor._raw_data, dtype="<f4")
-            else:
-                try:
-                    raw = np.asarray(tensor.data)
-                except ValueError:
-                    raise InvalidInput(
-                        f"input {tensor.name!r}: data is ragged, expected {expected}"
-                    ) from None
-                if raw.dtype.kind not in "iuf":
-                    raise InvalidInput(f"input {tensor.name!r}: data must be numbers")
-            if raw.size != shape[0] * shape[1]:
-                raise InvalidInput(
-                    f"input {tensor.name!r}: {raw.size} values for shape {shape} "
-                    f"({shape[0] * shape[1]} expected)"
-                )
-            x = raw.astype(np.float32, copy=False).reshape(shape)
-            if not np.isfinite(x).all():
-                raise InvalidInput(f"input {tensor.name!r}: NaN or infinite values")
-            return x
-
-        async def predict(
-            self, payload: InferRequest, headers: dict[str, str] | None = None
-        ) -> InferResponse:
-            y = await self.batcher(self.features(payload))
-            output = InferOutput(name="output_0", shape=list(y.shape), datatype="FP32", data=y)
-            return InferResponse(
-                response_id=payload.id or next(self.response_ids),
-                model_name=self.name,
-                infer_outputs=[output],
-            )
+        def metadata(self) -> dict[str, Any]:
+            return metadata(self.name, self.n_features, self.n_targets)
 
     return KerasRegressor
 

@@ -1,5 +1,5 @@
 """The ASGI layers in front of KServe's FastAPI application in the local model server: a request
-body limit, and a thin v2 infer route."""
+body limit, and the data-plane routes (v2 infer and metadata, v1 predict)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,11 @@ import json
 import os
 import time
 from typing import Any
+
+import orjson
+from prometheus_client import Counter, Histogram
+
+from stages.serving_protocol import VERSION, BadRequest, encode_v2, parse_v1, parse_v2
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 # More `host:port` values a request's Host header may name (comma-separated), for a server reached
@@ -124,66 +129,122 @@ class BodyLimit:
 
 
 class FastInfer:
-    """ASGI layer answering `POST /v2/models/{name}/infer` with KServe's own raw-bytes decoder
-    (`InferRequest.from_bytes`, the path of its binary-tensor extension) and the registered
-    model's `predict`, recording KServe's `request_predict_seconds` histogram as its server does.
+    """ASGI layer answering the data-plane routes of the local model server itself (docs/serving.md):
+
+    - `POST /v2/models/{name}[/versions/1]/infer`: Open Inference Protocol v2, JSON or the binary
+      tensor data extension for inputs and outputs (stages/serving_protocol.py);
+    - `GET /v2/models/{name}[/versions/1]`: model metadata (inputs, outputs, platform, versions);
+    - `POST /v1/models/{name}:predict`: KServe v1 (`instances` or `inputs` rows -> `predictions`).
 
     KServe's generic FastAPI route validates the body into a pydantic model, converts it,
     validates the response into another and serializes that, and its `Model.__call__` wraps
     `predict` in three timers: together several times what the model call itself costs on a
-    small network. Every other path (health, readiness, metadata, /metrics) is KServe's. Errors
-    keep the v2 shape `{"error": ...}`."""
+    small network. Every other path (health, readiness, the model repository extension, /metrics)
+    is KServe's. Errors keep KServe's shape `{"error": ...}`: 400 for a bad request, 404 for an
+    unknown model, 503 before it is ready, 500 only when the model itself fails."""
 
     def __init__(self, app: Any, models: Any) -> None:
         self.app = app
         self.models = models  # KServe's model registry
         self.timers: dict[str, Any] = {}  # model name -> its child of the predict histogram
+        self.metrics: dict[str, Any] = {}  # model name -> (requests counter, latency histogram)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if scope.get("method") == "POST" and path.startswith("/v2/models/") and path.endswith("/infer"):
-            name = path[len("/v2/models/") : -len("/infer")]
+        route = self.route(scope) if scope["type"] == "http" else None
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        kind, name = route
+        started = time.perf_counter()
+        body = await read_body(receive)
+        headers = dict(scope.get("headers") or [])
+        status, content, extra = await self.answer(kind, name, body, headers)
+        await respond(send, status, content, extra)
+        self.count(name, kind, status, time.perf_counter() - started)
+
+    @staticmethod
+    def route(scope: dict[str, Any]) -> tuple[str, str] | None:
+        path: str = scope.get("path", "")
+        method = scope.get("method")
+        if path.startswith("/v2/models/"):
+            rest = path[len("/v2/models/") :]
+            infer = rest.endswith("/infer")
+            if infer:
+                rest = rest[: -len("/infer")]
+            name, _, version = rest.partition("/versions/")
+            if not name or "/" in name or (version and version != VERSION):
+                return None
+            if infer and method == "POST":
+                return "v2", name
+            if not infer and "/" not in rest.replace("/versions/", "", 1) and method == "GET":
+                return "metadata", name
+            return None
+        if method == "POST" and path.startswith("/v1/models/") and path.endswith(":predict"):
+            name = path[len("/v1/models/") : -len(":predict")]
             if name and "/" not in name:
-                body = await read_body(receive)
-                headers = dict(scope.get("headers") or [])
-                status, content = await self.infer(
-                    name, body, headers.get(b"inference-header-content-length")
-                )
-                await respond(send, status, content)
-                return
-        await self.app(scope, receive, send)
+                return "v1", name
+        return None
 
-    async def infer(self, name: str, body: bytes, header: bytes | None) -> tuple[int, bytes]:
-        import orjson
-        from kserve.errors import InvalidInput
-        from kserve.protocol.infer_type import InferRequest
-
-        def error(status: int, message: str) -> tuple[int, bytes]:
-            return status, orjson.dumps({"error": message})
-
+    async def answer(
+        self, kind: str, name: str, body: bytes, headers: dict[bytes, bytes]
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         model = self.models.get_model(name)
         if model is None:
             return error(404, f"Model with name {name} does not exist.")
         if not model.ready:
             return error(503, f"Model with name {name} is not ready.")
-        if header is not None and not (header.isdigit() and int(header) <= len(body)):
-            return error(400, "Inference-Header-Content-Length must be the length of the JSON header")
-        length = int(header) if header is not None else len(body)
+        if kind == "metadata":
+            return 200, orjson.dumps(model.metadata()), []
         try:
-            request = InferRequest.from_bytes(body, length, name)
+            if kind == "v1":
+                x = parse_v1(body, model.n_features)
+            else:
+                request = parse_v2(body, headers.get(b"inference-header-content-length"), model.n_features)
+                x = request.x
+            flagged = model.guard.check(x)
             started = time.perf_counter()
-            response = await model.predict(request)
+            y = await model.batcher(x)
             self.timer(name).observe(time.perf_counter() - started)
-            rest, _ = response.to_rest()
-        except InvalidInput as exc:
-            if isinstance(exc.__context__, orjson.JSONDecodeError):  # raised by from_bytes' parse
-                return error(400, "request body is not valid JSON")
-            return error(400, str(exc))
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            return error(400, f"invalid v2 inference request: {type(exc).__name__}: {str(exc)[:120]}")
-        except Exception as exc:  # the server keeps serving; no traceback leaves it
+        except BadRequest as exc:
+            return error(exc.status, str(exc))
+        except Exception as exc:  # the model failed: the server keeps serving, no traceback leaves it
             return error(500, f"inference failed: {type(exc).__name__}")
-        return 200, rest if isinstance(rest, bytes) else orjson.dumps(rest)
+        extra: list[tuple[bytes, bytes]] = []
+        parameters: dict[str, Any] | None = None
+        if flagged is not None:
+            rows, outside = flagged
+            features = [f for f, out in zip(model.guard.names, outside.any(axis=0), strict=True) if out]
+            listed = ",".join(str(int(r)) for r in rows)
+            parameters = {
+                "sluice_out_of_range_rows": listed,
+                "sluice_out_of_range_features": ",".join(features),
+            }
+            extra.append((OUT_OF_RANGE_HEADER, f"rows={listed}; features={','.join(features)}".encode()))
+        if kind == "v1":
+            document: dict[str, Any] = {"predictions": y}
+            if parameters:
+                document["parameters"] = parameters
+            return 200, orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY), extra
+        content, headers_out = encode_v2(
+            name, request.id or next(model.response_ids), y, request.binary_output, parameters
+        )
+        return 200, content, headers_out + extra
+
+    def count(self, name: str, kind: str, status: int, seconds: float) -> None:
+        if kind == "metadata":
+            return
+        metrics = self.metrics.get(name)
+        if metrics is None:
+            metrics = self.metrics[name] = {}
+        key = (kind, status)
+        children = metrics.get(key)
+        if children is None:
+            children = metrics[key] = (
+                REQUESTS.labels(name, kind, str(status)),
+                LATENCY.labels(name, kind),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def timer(self, name: str) -> Any:
         timer = self.timers.get(name)
@@ -192,6 +253,20 @@ class FastInfer:
 
             timer = self.timers[name] = PREDICT_HIST_TIME.labels(**get_labels(name))
         return timer
+
+
+OUT_OF_RANGE_HEADER = b"sluice-out-of-range"
+REQUESTS = Counter("sluice_requests", "Inference requests answered", ["model_name", "protocol", "code"])
+LATENCY = Histogram(
+    "sluice_request_seconds",
+    "Time from a request's first byte read to its answer sent",
+    ["model_name", "protocol"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+
+
+def error(status: int, message: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    return status, orjson.dumps({"error": message}), []
 
 
 async def read_body(receive: Any) -> bytes:
@@ -206,7 +281,12 @@ async def read_body(receive: Any) -> bytes:
     return b"".join(chunks)
 
 
-async def respond(send: Any, status: int, content: bytes) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
+async def respond(
+    send: Any, status: int, content: bytes, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    headers = [(b"content-length", str(len(content)).encode())]
+    if not extra or all(k != b"content-type" for k, _ in extra):
+        headers.append((b"content-type", b"application/json"))
+    headers.extend(extra or [])
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": content})

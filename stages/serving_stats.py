@@ -21,9 +21,10 @@ class FeatureStatistics:
     Rows are kept as they come and folded in blocks: the fold is a dozen numpy calls whatever the
     block size, so folding per request would cost more than the rest of a small request."""
 
-    def __init__(self, names: list[str], path: Path | None) -> None:
+    def __init__(self, names: list[str], path: Path | None, guard: Any = None) -> None:
         n = len(names)
         self.names = names
+        self.guard = guard  # the skew guard, whose summary (out-of-range rows, drift) rides along
         self.path = path
         self.count = 0
         self.mean = np.zeros(n)
@@ -70,7 +71,7 @@ class FeatureStatistics:
         with np.errstate(divide="ignore", invalid="ignore"):
             corr = np.where(scale > 0, self.comoment / scale, 0.0)
         np.fill_diagonal(corr, 1.0)
-        return {
+        document: dict[str, Any] = {
             "rows": self.count,
             "features": [
                 {"name": n, "min": float(lo), "max": float(hi), "mean": float(mu), "std": float(sd)}
@@ -78,6 +79,9 @@ class FeatureStatistics:
             ],
             "correlation": [[round(float(v), 6) for v in row] for row in np.clip(corr, -1, 1)],
         }
+        if self.guard is not None:
+            document["guard"] = self.guard.summary()
+        return document
 
     def write(self) -> None:
         self.fold()

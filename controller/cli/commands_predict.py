@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Annotated, Any
 
@@ -61,6 +62,10 @@ def predict(
     import urllib.request
 
     data = _rows(list(values or []), rows)
+    if not all(math.isfinite(v) for r in data for v in r):
+        raise _fail(
+            "NaN and infinite values cannot be sent: the Open Inference Protocol's JSON has no such numbers"
+        )
     url = _infer_url(target)
     body = {
         "inputs": [
@@ -95,6 +100,22 @@ def predict(
     for row, prediction in zip(data, predictions, strict=False):
         shown = ", ".join(f"{v:g}" for v in row)
         print(f"[{shown}] -> {', '.join(f'{p:.4f}' for p in prediction)}")
+    _warn_out_of_range(answer, data)
+
+
+def _warn_out_of_range(answer: dict[str, Any], data: list[list[float]]) -> None:
+    """The server's skew guard flags rows outside the training range (docs/serving.md)."""
+    parameters = answer.get("parameters") or {}
+    flagged = str(parameters.get("sluice_out_of_range_rows") or "")
+    features = str(parameters.get("sluice_out_of_range_features") or "")
+    for index in flagged.split(","):
+        if index.isdigit() and int(index) < len(data):
+            shown = ", ".join(f"{v:g}" for v in data[int(index)])
+            print(
+                f"warning: [{shown}] is outside the training range of {features or 'a feature'}: "
+                "the model never saw such values, its answer is an extrapolation",
+                file=sys.stderr,
+            )
 
 
 def register(app: typer.Typer) -> None:

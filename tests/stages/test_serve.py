@@ -32,7 +32,7 @@ def post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[
 
 
 def infer_body(
-    rows: Any, shape: list[int] | None = None, datatype: str = "FP32", name: str = "anything"
+    rows: Any, shape: list[int] | None = None, datatype: str = "FP32", name: str = "input_0"
 ) -> bytes:
     flat = np.asarray(rows, dtype=np.float64).ravel().tolist()
     shape = shape or list(np.asarray(rows).shape)
@@ -70,12 +70,12 @@ def test_local_server_answers_like_the_model_and_rejects_bad_requests(
     assert {"name", "url", "pid", "port", "model_dir", "started_at"} <= set(registered)
     assert registered["model_dir"] == str(random_pairs.model)
 
-    # Correct answers: the model's own output, for a batch, under any input name.
+    # Correct answers: the model's own output, for a batch.
     from stages.model_dir import load_model_dir
 
     _, model = load_model_dir(random_pairs.model)
     rows = np.array([[1.5, 2.5], [300.0, 400.0], [999.0, 0.5]], dtype=np.float32)
-    status, answer = post(url, infer_body(rows, name="pairs"))
+    status, answer = post(url, infer_body(rows))
     assert status == 200, answer
     output = answer["outputs"][0]
     assert output["shape"] == [3, 1] and output["datatype"] == "FP32"
@@ -104,11 +104,15 @@ def test_local_server_answers_like_the_model_and_rejects_bad_requests(
 
     bad = {
         "wrong shape": (infer_body([[1, 2, 3]]), "expected [N, 2]"),
-        "wrong datatype": (infer_body([[1, 2]], datatype="INT64"), "expected FP32"),
+        "wrong datatype": (infer_body([[1, 2]], datatype="BOOL"), "is not numeric"),
+        "unknown input": (infer_body([[1, 2]], name="pairs"), "unknown input 'pairs'"),
         "wrong size": (infer_body([1, 2, 3], shape=[2, 2]), "3 values for shape [2, 2]"),
         "non-JSON": (b"{this is not json", "not valid JSON"),
         "no inputs": (b'{"inputs": []}', "exactly one input"),
-        "strings": (b'{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":["a","b"]}]}', "numbers"),
+        "strings": (
+            b'{"inputs":[{"name":"input_0","shape":[1,2],"datatype":"FP32","data":["a","b"]}]}',
+            "numbers",
+        ),
     }
     for case, (body, message) in bad.items():
         status, answer = post(url, body)
