@@ -8,6 +8,9 @@ Standard library only: the stages (which write) and the executors (which read) b
 - Results: a step writes each requested result to its file, with no trailing newline
   (`result_text`); numbers as a `when` gate reads them (`format_number`). All results of one
   task together stay within `MAX_RESULTS_BYTES`, Tekton's termination-message budget.
+- Registered models: a model-typed stage parameter may name an MLflow registry version instead
+  of a reference, `models:/NAME/VERSION` or `models:/NAME@ALIAS` (`parse_model_uri`; the
+  validator rejects a malformed one, sluice/deploy resolves it, docs/mlflow.md).
 """
 
 from __future__ import annotations
@@ -18,6 +21,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 MAX_RESULTS_BYTES = 4096
+
+MODEL_URI_PREFIX = "models:"
+_MODEL_URI = re.compile(
+    r"models:/(?P<name>[A-Za-z0-9][\w.-]{0,199})(?:/(?P<version>[1-9][0-9]{0,9})|@(?P<alias>[A-Za-z][\w-]{0,254}))"
+)
+
+
+def parse_model_uri(text: str) -> tuple[str, str | None, str | None] | None:
+    """(name, version, alias) of `models:/NAME/VERSION` or `models:/NAME@ALIAS`; None otherwise."""
+    match = _MODEL_URI.fullmatch(text)
+    return (match["name"], match["version"], match["alias"]) if match else None
+
 
 _EPOCH_LINE = re.compile(r"\bepoch\s+(\d+)\s*/\s*(\d+)\b(.*)")
 _METRIC = re.compile(r"([A-Za-z_][\w-]*)=([-+0-9.eE]+|nan|inf)")

@@ -62,7 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser(
         PROG, "Serve a model: KServe, Seldon Core 2, Seldon Core 1, or a local KServe server."
     )
-    parser.add_argument("--model", type=Path, required=True, help="model directory (sluice/train-keras)")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="model directory (sluice/train-keras), or models:/NAME/VERSION | models:/NAME@ALIAS (MLflow)",
+    )
     parser.add_argument("--target", choices=TARGETS, default="kserve", help="[kserve]")
     parser.add_argument("--name", help="served model name [workflow name, or 'model']")
     parser.add_argument("--min-replicas", type=non_negative_int, help="cluster targets")
@@ -114,11 +118,32 @@ def check_model_dir(path: Path) -> Path:
     return model_dir
 
 
-def deploy_local(model_dir: Path, name: str, timeout: float) -> str:
+def resolve_model(given: str, artifacts_dir: Path | None) -> tuple[Path, str]:
+    """The model directory to serve and, for an MLflow registry URI, the version it resolved to
+    (`models:/NAME/VERSION`): the version's Sluice model directory is downloaded first."""
+    from controller.protocol import MODEL_URI_PREFIX, parse_model_uri
+
+    if not given.startswith(MODEL_URI_PREFIX):
+        return check_model_dir(Path(given)), ""
+    if parse_model_uri(given) is None:
+        raise StageError(f"model {given!r} is not models:/NAME/VERSION or models:/NAME@ALIAS")
+    from stages import tracking
+
+    into = (artifacts_dir or tracking.temporary_dir("sluice-deploy-")) / "registered-model"
+    try:
+        local, record = tracking.resolve_model(given, into)
+    except tracking.TrackingError as exc:
+        raise StageError(str(exc)) from None
+    version = f"models:/{record['name']}/{record['version']}"
+    print(f"deploy: {given} is {version} (MLflow run {record['run_id']})")
+    return check_model_dir(local), version
+
+
+def deploy_local(model_dir: Path, name: str, timeout: float, registered: str = "") -> str:
     from stages.endpoints import EndpointError, start_endpoint
 
     try:
-        endpoint = start_endpoint(name, model_dir, timeout=timeout)
+        endpoint = start_endpoint(name, model_dir, timeout=timeout, registered=registered)
     except EndpointError as exc:
         raise StageError(str(exc)) from None
     print(f"deploy: serving {name!r} from {model_dir} at {endpoint.url} (pid {endpoint.pid})")
@@ -294,7 +319,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def body() -> None:
         name = model_name(args.name)
-        model_dir = check_model_dir(args.model)
+        model_dir, registered = resolve_model(args.model, args.artifacts_dir)
         local = args.target == "local" or os.environ.get("SLUICE_EXECUTOR") == "local"
         request = os.environ.get("SLUICE_SERVE_REQUEST")
         if local and request:
@@ -305,7 +330,8 @@ def main(argv: list[str] | None = None) -> None:
             results.write("name", name)
             return
         if local:
-            url = deploy_local(model_dir, name, parse_duration(args.timeout, LOCAL_TIMEOUT_SECONDS))
+            timeout = parse_duration(args.timeout, LOCAL_TIMEOUT_SECONDS)
+            url = deploy_local(model_dir, name, timeout, registered)
         else:
             runtime = args.runtime
             image = runtime_image(args.target, runtime)

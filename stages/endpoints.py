@@ -53,6 +53,7 @@ class Endpoint:
     container: str = ""  # a model server in a container: its name, engine and podman configuration
     engine: str = ""
     containers_conf: str = ""
+    registered: str = ""  # the MLflow registry version it serves, models:/NAME/VERSION (docs/mlflow.md)
 
     @property
     def alive(self) -> bool:
@@ -124,7 +125,7 @@ def stop_endpoint(name: str, timeout: float = 10.0) -> bool:
     return True
 
 
-def start_endpoint(name: str, model_dir: Path, timeout: float = 120.0) -> Endpoint:
+def start_endpoint(name: str, model_dir: Path, timeout: float = 120.0, registered: str = "") -> Endpoint:
     """Start a model server for `model_dir`, wait until the model is ready, register it."""
     check_name(name)
     if not (model_dir / "model.json").is_file():
@@ -161,6 +162,7 @@ def start_endpoint(name: str, model_dir: Path, timeout: float = 120.0) -> Endpoi
                 started_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 log=str(log),
                 stats=str(stats),
+                registered=registered,
             )
             _register(endpoint)
             return endpoint

@@ -22,7 +22,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -30,6 +29,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from controller.protocol import parse_model_uri
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 RUN_TAG = "sluice.run"
@@ -40,11 +41,6 @@ COMMITS_TAG = "sluice.codeset-commits"
 DATASET_TAG = "sluice.dataset.sha256"
 MODEL_ARTIFACT = "sluice-model"  # the Sluice model directory, as a run artifact (what deploy serves)
 RECORD_FILE = "mlflow.json"  # in a model directory: where its registered version lives
-# models:/NAME/VERSION or models:/NAME@ALIAS (MLflow's own model URI forms; stage names are not
-# accepted: MLflow 3 deprecates them)
-MODEL_URI = re.compile(
-    r"^models:/(?P<name>[^/@\s]+)(?:/(?P<version>[1-9][0-9]*)|@(?P<alias>[A-Za-z0-9_-]+))$"
-)
 
 
 class TrackingError(Exception):
@@ -72,12 +68,6 @@ def ui_command(uri: str) -> str:
         artifacts = Path(uri.removeprefix("sqlite:///")).parent / "artifacts"
         return f"mlflow ui --backend-store-uri {uri} --default-artifact-root {artifacts}"
     return f"open {uri}"
-
-
-def parse_model_uri(text: str) -> tuple[str, str | None, str | None] | None:
-    """(name, version, alias) of a `models:/` URI, None when `text` is not one."""
-    match = MODEL_URI.match(text)
-    return (match["name"], match["version"], match["alias"]) if match else None
 
 
 def first_line(exc: BaseException) -> str:
@@ -171,7 +161,10 @@ def _remember(run: str, run_id: str, experiment: str) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         uri = os.environ[TRACKING_URI_ENV]
-        record = {"run_id": run_id, "experiment_id": experiment, "tracking_uri": uri, "ui": ui_command(uri)}
+        ui = ui_command(uri)
+        if uri.startswith(("http://", "https://")):
+            ui = f"open {uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
+        record = {"run_id": run_id, "experiment_id": experiment, "tracking_uri": uri, "ui": ui}
         (folder / f"{run}.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     except OSError:
         pass
@@ -317,9 +310,9 @@ def log_training(
     mlflow.set_tracking_uri(os.environ[TRACKING_URI_ENV])
     # (mlflow.tensorflow: mlflow.keras 3.17 fails to save an input example; the requirements are
     # given, not inferred, which would load the model again in a subprocess)
-    from importlib.metadata import version
+    from importlib.metadata import version as installed
 
-    requirements = [f"tensorflow-cpu=={version('tensorflow-cpu')}", f"keras=={version('keras')}"]
+    requirements = [f"tensorflow-cpu=={installed('tensorflow-cpu')}", f"keras=={installed('keras')}"]
     with mlflow.start_run(run_id=run_id):
         info = mlflow.tensorflow.log_model(
             model, name="model", signature=signature, input_example=sample, pip_requirements=requirements

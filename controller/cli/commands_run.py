@@ -103,12 +103,26 @@ def runs(
         record = load_run(home, run_id)
     except FileNotFoundError as exc:
         raise _fail(f"sluice runs: {exc}") from None
+    tracked = _mlflow_run(home, str(record.get("run", run_id)))
     if json_out:
-        print(json.dumps(record, indent=2))
+        print(json.dumps({**record, "mlflow": tracked} if tracked else record, indent=2))
         return
     from controller.executors.local.runner import print_run
 
     print_run(record, sys.stdout, detail=True)
+    if tracked:
+        print(f"mlflow: run {tracked.get('run_id')} in {tracked.get('tracking_uri')}")
+        print(f"  {tracked.get('ui')}")
+
+
+def _mlflow_run(home: Path, run: str) -> dict[str, Any] | None:
+    """The MLflow run of a local run, as its first tracked step recorded it (stages/tracking.py;
+    read from the Sluice home: no mlflow import)."""
+    try:
+        value = json.loads((home / "mlflow" / "runs" / f"{run}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _summary(record: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from controller.protocol import MODEL_URI_PREFIX, parse_model_uri
 from controller.spec.diagnose import Collector
 from controller.spec.errors import shorten
 from controller.spec.model import (
@@ -153,6 +154,17 @@ class Checker:
             elif not (isinstance(value, str) and "{{" in value) and not _param_ok(param.type, value):
                 self.out.error(
                     f"{path}.with.{key}", "spec.param-type", f"parameter {key!r} must be {_a(param.type)}"
+                )
+            elif (
+                param.type == "model"
+                and isinstance(value, str)
+                and value.startswith(MODEL_URI_PREFIX)
+                and parse_model_uri(value) is None
+            ):
+                self.out.error(
+                    f"{path}.with.{key}",
+                    "spec.model-uri",
+                    f"{shorten(value)} is not a registered model: models:/NAME/VERSION or models:/NAME@ALIAS",
                 )
         for key, param in stage.params.items():
             if param.required and key not in step.with_:

@@ -111,6 +111,18 @@ STAGES: dict[str, StageSpec] = {
             },
         ),
         StageSpec(
+            name="promote",
+            description="Point an MLflow registered-model alias (e.g. champion) at a trained model.",
+            params={
+                "model": StageParam("model", required=True),
+                "alias": StageParam("string", required=True, description="e.g. champion"),
+                "name": StageParam("string", description="registered model name [train-keras's register]"),
+            },
+            outputs={"version": "string"},
+            # it talks to the MLflow tracking server (the registry)
+            network=True,
+        ),
+        StageSpec(
             name="deploy",
             description="Serve a model: KServe, Seldon Core 2, Seldon Core 1, or a local KServe server.",
             params={
