@@ -26,7 +26,7 @@ from benchmarks.common import percentile, row
 
 PROJECT = Path(__file__).resolve().parents[1]
 BODY = json.dumps(
-    {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [12.5, 30.25]}]}
+    {"inputs": [{"name": "input_0", "shape": [1, 2], "datatype": "FP32", "data": [12.5, 30.25]}]}
 ).encode()
 
 
