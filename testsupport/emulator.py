@@ -14,14 +14,26 @@ kmock stores objects and streams watch events; on top of that this emulator:
   objects its `openAPIV3Schema` rejects (422), like admission;
 - knows the core resources kopf and the operator use (namespaces, events, configmaps, secrets,
   CRDs) and Tekton's PipelineRun/TaskRun;
+- checks what a real API server checks before it stores anything (`check_object`): object names
+  (DNS-1123 subdomain, <= 253 characters; Events excepted), label keys and values (syntax, 63
+  characters, prefix <= 253), annotations (keys like labels, 256 KiB in all), a request body over
+  3 MiB (413 `RequestEntityTooLarge`, "limit is 3145728"), and a stored object over etcd's 1.5 MiB
+  (500 "etcdserver: request is too large", which is what the API server answers, not a 4xx);
 - injects faults on demand: `inject(500, "PATCH", "workflowruns", subresource="status", times=2)`.
+
+Not checked (a real API server does): field validation of built-in kinds (a PipelineRun is not
+checked against Tekton's webhook), `metadata.generateName` length, managedFields, the 1 MiB
+ConfigMap/Secret data limit, label selectors beyond equality, and authorization.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime
 import itertools
+import json
+import re
 import secrets
 import time
 import uuid
@@ -30,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp.test_utils
 import aiohttp.web
 import attrs
 import jsonpatch
@@ -50,6 +63,16 @@ CORE_RESOURCES: dict[str, tuple[str, bool, bool]] = {
 }
 VERBS = {"create", "delete", "get", "list", "patch", "update", "watch"}
 
+# What kube-apiserver and etcd enforce (k8s.io/apimachinery validation, apiserver config, etcd).
+MAX_REQUEST_BYTES = 3 * 1024 * 1024  # apiserver's MaxRequestBodyBytes: 413 above it
+MAX_OBJECT_BYTES = 1536 * 1024  # etcd's --max-request-bytes default (1.5 MiB)
+MAX_ANNOTATIONS_BYTES = 256 * 1024  # TotalAnnotationSizeLimitB
+MAX_NAME = 253
+MAX_LABEL = 63
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
 
 @dataclass
 class Fault:
@@ -68,6 +91,64 @@ def _now() -> str:
 
 def _error(status: int, reason: str, message: str) -> kmock.KubernetesError:
     return kmock.KubernetesError(status=status, reason=reason, message=message, details={})
+
+
+def _qualified_name_problem(key: str) -> str | None:
+    """A label or annotation key: `[prefix/]name`, prefix a DNS subdomain <= 253, name <= 63."""
+    prefix, _, name = key.rpartition("/")
+    if "/" in key and (not prefix or len(prefix) > MAX_NAME or not _DNS_SUBDOMAIN.match(prefix)):
+        return f"{key!r}: prefix part must be a DNS-1123 subdomain of at most {MAX_NAME} characters"
+    if not name or len(name) > MAX_LABEL or not _QUALIFIED_NAME.match(name):
+        return (
+            f"{key!r}: name part must be at most {MAX_LABEL} alphanumerics, '-', '_' or '.', "
+            "starting and ending with an alphanumeric"
+        )
+    return None
+
+
+def check_object(kind: str, obj: Mapping[str, Any]) -> None:
+    """The metadata validation and etcd size limit of a real API server (422 / 500)."""
+    meta = obj.get("metadata") or {}
+    name = str(meta.get("name") or "")
+    if kind != "Event" and (len(name) > MAX_NAME or not _DNS_SUBDOMAIN.match(name)):
+        raise _error(
+            422,
+            "Invalid",
+            f'{kind} "{name[:80]}" is invalid: metadata.name: Invalid value: a lowercase RFC 1123 '
+            f"subdomain of at most {MAX_NAME} characters is required",
+        )
+    for key, value in (meta.get("labels") or {}).items():
+        problem = _qualified_name_problem(str(key))
+        if problem is None and (
+            not isinstance(value, str) or len(value) > MAX_LABEL or not _LABEL_VALUE.match(value)
+        ):
+            problem = (
+                f"{str(value)[:80]!r}: must be no more than {MAX_LABEL} characters of alphanumerics, "
+                "'-', '_' or '.', starting and ending with an alphanumeric"
+            )
+        if problem:
+            raise _error(
+                422, "Invalid", f'{kind} "{name}" is invalid: metadata.labels: Invalid value: {problem}'
+            )
+    annotations = meta.get("annotations") or {}
+    for key in annotations:
+        problem = _qualified_name_problem(str(key))
+        if problem:
+            raise _error(
+                422, "Invalid", f'{kind} "{name}" is invalid: metadata.annotations: Invalid value: {problem}'
+            )
+    total = sum(len(str(k)) + len(str(v)) for k, v in annotations.items())
+    if total > MAX_ANNOTATIONS_BYTES:
+        raise _error(
+            422,
+            "Invalid",
+            f'{kind} "{name}" is invalid: metadata.annotations: Too long: must have at most '
+            f"{MAX_ANNOTATIONS_BYTES} bytes",
+        )
+    size = len(json.dumps(obj, separators=(",", ":")).encode())
+    if size > MAX_OBJECT_BYTES:
+        # what kube-apiserver passes on from etcd (kubernetes/kubernetes#112152): a 500, not a 4xx
+        raise _error(500, "InternalError", "etcdserver: request is too large")
 
 
 def _matches_selector(labels: Mapping[str, str], selector: str) -> bool:
@@ -200,6 +281,12 @@ class ApiServer(kmock.KubernetesEmulator):
                 headers=headers,
             )
         mutating = (enums.action.CREATE, enums.action.UPDATE, enums.action.DELETE)
+        if request.body is not None and len(request.body) > MAX_REQUEST_BYTES:
+            return await self._render_error(
+                _error(
+                    413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_REQUEST_BYTES}"
+                )
+            )
         direct = {
             enums.action.FETCH: self._serve_fetch,
             enums.action.LIST: self._serve_list,
@@ -275,6 +362,7 @@ class ApiServer(kmock.KubernetesEmulator):
         if resource in self._with_status:
             data.pop("status", None)
         self._admit(resource, data)
+        check_object(str(self.resources[resource].kind) if resource in self.resources else "", data)
         self.created_at[(resource.plural or "", namespace, name)] = time.monotonic()
         if existing is not None:
             existing.create(data)
@@ -352,8 +440,9 @@ class ApiServer(kmock.KubernetesEmulator):
         before = {k: v for k, v in current.items() if k not in ("metadata", "status")}
         if content != before:
             meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
-        meta["resourceVersion"] = self._bump()
         self._admit(resource, new)
+        check_object(str(self.resources[resource].kind) if resource in self.resources else "", new)
+        meta["resourceVersion"] = self._bump()
         obj.history.append(new)
         await self._buses[resource].put({"type": "MODIFIED", "object": copy.deepcopy(new)})
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
@@ -500,6 +589,29 @@ def _without_nullables(schema: Any) -> Any:
     if schema.get("x-kubernetes-int-or-string"):
         result["type"] = ["integer", "string"]
     return result
+
+
+class _RawServer(aiohttp.test_utils.RawTestServer):
+    """aiohttp's raw test server reading bodies up to the API server's limit (aiohttp's own is
+    1 MiB), so the emulator, not aiohttp, decides what is too large."""
+
+    async def _make_runner(self, debug: bool = True, **kwargs: Any) -> aiohttp.web.ServerRunner:
+        loop = self._loop or asyncio.get_running_loop()
+
+        def request(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> Any:
+            return aiohttp.web.BaseRequest(
+                message, payload, protocol, writer, task, loop, client_max_size=2 * MAX_REQUEST_BYTES
+            )
+
+        server = aiohttp.web.Server(
+            self._handler, loop=self._loop, debug=debug, request_factory=request, **kwargs
+        )
+        return aiohttp.web.ServerRunner(server, debug=debug, **kwargs)
+
+
+def http_server(server: ApiServer) -> kmock.Server:
+    """The emulator served over HTTP on loopback (`async with http_server(s) as http: http.url`)."""
+    return kmock.Server(server, server_cls=_RawServer)
 
 
 def write_kubeconfig(path: Path, server_url: str) -> Path:

@@ -33,6 +33,7 @@ REVISION_UNKNOWN = "RevisionUnknown"
 COMPILE_FAILED = "CompileFailed"
 CONFLICT = "Conflict"  # the API server reported a conflict; retried
 NAME_CONFLICT = "NameConflict"  # a PipelineRun of the run's name belongs to something else
+CREATE_REFUSED = "CreateRefused"  # the API server refused the PipelineRun for good (4xx, too large)
 CONCURRENCY_FORBIDDEN = "ConcurrencyForbidden"
 
 # --- WorkflowRun: Events only ---

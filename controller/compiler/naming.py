@@ -27,11 +27,22 @@ def dns_label(text: str, max_length: int = MAX_LABEL) -> str:
     return label or "x"
 
 
+LABEL_HASH_LENGTH = 10
+
+
 @functools.lru_cache(maxsize=1024)
 def label_value(text: str) -> str:
-    """A valid Kubernetes label value (<= 63 chars of [A-Za-z0-9_.-], alphanumeric at both ends)."""
-    value = _INVALID_LABEL_VALUE.sub("-", text)[:MAX_LABEL]
-    return value.strip("-_.")
+    """A valid Kubernetes label value (<= 63 chars of [A-Za-z0-9_.-], alphanumeric at both ends).
+
+    A longer text (a 76-character WorkflowRun name is a valid object name) takes a hashed form,
+    `<first 52 characters>-<10 hex digits of sha256(text)>`, so two long names never share a
+    value as they would if cut at 63.
+    """
+    value = _INVALID_LABEL_VALUE.sub("-", text).strip("-_.")
+    if len(value) <= MAX_LABEL:
+        return value
+    digest = hashlib.sha256(text.encode()).hexdigest()[:LABEL_HASH_LENGTH]
+    return f"{value[: MAX_LABEL - LABEL_HASH_LENGTH - 1].rstrip('-_.')}-{digest}"
 
 
 @functools.lru_cache(maxsize=1024)

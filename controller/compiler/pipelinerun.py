@@ -114,7 +114,7 @@ def _labels(workflow: Workflow, run_name: str, plans: dict[str, CodesetPlan]) ->
     labels = {
         "app.kubernetes.io/managed-by": "sluice",
         settings.LABEL_WORKFLOW: label_value(workflow.name),
-        settings.LABEL_RUN: run_name,
+        settings.LABEL_RUN: label_value(run_name),
     }
     first = next(iter(plans.values()), None)  # one label each: the first codeset input's
     if first is not None:
@@ -180,6 +180,12 @@ def _volume_claim(size: str, labels: dict[str, str]) -> dict[str, Any]:
         "metadata": {"labels": {k: v for k, v in labels.items() if v}},
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}},
     }
+
+
+# The largest PipelineRun the compiler emits (compact JSON). etcd refuses objects over 1.5 MiB, and
+# Tekton copies the pipelineSpec into the PipelineRun's status (and each taskSpec into a TaskRun):
+# a third of the limit leaves room for that copy, results and the operator's metadata.
+MAX_PIPELINERUN_BYTES = 512 * 1024
 
 
 def compile_run(
@@ -278,7 +284,7 @@ def compile_run(
             "volumeClaimTemplate": _volume_claim(
                 _run_volume_size(workflow.artifacts_size or settings.DEFAULT_ARTIFACTS_SIZE, bool(plans)),
                 # the claim Tekton makes from it is labelled like everything Sluice creates
-                {settings.LABEL_WORKFLOW: label_value(workflow.name), settings.LABEL_RUN: name},
+                {settings.LABEL_WORKFLOW: label_value(workflow.name), settings.LABEL_RUN: label_value(name)},
             ),
         }
     ]
@@ -344,4 +350,21 @@ def compile_run(
         "tasks": format_duration(tasks_seconds),
         "finally": format_duration(SUMMARY_TIMEOUT_SECONDS),
     }
-    return {"apiVersion": TEKTON_API_VERSION, "kind": "PipelineRun", "metadata": metadata, "spec": spec}
+    pipelinerun = {
+        "apiVersion": TEKTON_API_VERSION,
+        "kind": "PipelineRun",
+        "metadata": metadata,
+        "spec": spec,
+    }
+    size = len(json.dumps(pipelinerun, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_PIPELINERUN_BYTES:
+        problems.error(
+            problems.base,
+            "compile.too-large",
+            f"the compiled PipelineRun would be {size // 1024} KiB; at most "
+            f"{MAX_PIPELINERUN_BYTES // 1024} KiB are allowed (Tekton copies the spec into its status "
+            "and each TaskRun, and etcd stores at most 1.5 MiB per object): split the workflow or "
+            "shorten its scripts",
+        )
+        problems.raise_if_any()
+    return pipelinerun

@@ -173,7 +173,8 @@ def build_registry(rt: Runtime) -> kopf.OperatorRegistry:
     async def pipelinerun_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         meta = body.get("metadata") or {}
         namespace, name = meta.get("namespace") or "default", meta.get("name") or ""
-        run = (meta.get("labels") or {}).get(sluice_settings.LABEL_RUN) or name
+        # named after its run (its label may be the hashed form of a long name: not a name)
+        run = name
         if type == "DELETED":
             rt.tekton.forget_pipelinerun(namespace, name)
             return
@@ -186,9 +187,9 @@ def build_registry(rt: Runtime) -> kopf.OperatorRegistry:
         labels = meta.get("labels") or {}
         namespace, name = meta.get("namespace") or "default", meta.get("name") or ""
         pipelinerun = labels.get("tekton.dev/pipelineRun")
-        run = labels.get(sluice_settings.LABEL_RUN)
-        if not pipelinerun or not run:
+        if not pipelinerun or not labels.get(sluice_settings.LABEL_RUN):
             return
+        run = str(pipelinerun)  # a Sluice PipelineRun is named after its run
         if type == "DELETED":
             rt.tekton.forget_taskrun(namespace, pipelinerun, name)
             return

@@ -95,7 +95,9 @@ async def sync_run(rt: Runtime, namespace: str, name: str) -> None:
         if pipelinerun is None:
             return
         labels = (pipelinerun.get("metadata") or {}).get("labels") or {}
-        if labels.get(LABEL_RUN) not in (None, name):
+        from controller.compiler.naming import label_value
+
+        if labels.get(LABEL_RUN) not in (None, name, label_value(name)):
             return
         desired = run_status(
             pipelinerun,

@@ -22,6 +22,7 @@ from controller.api.conditions import (
     COMPILE_FAILED,
     CONCURRENCY_FORBIDDEN,
     CONFLICT,
+    CREATE_REFUSED,
     CREATED,
     INVALID_SPEC,
     INVALID_WORKFLOW,
@@ -92,10 +93,17 @@ async def start_run(rt: Runtime, body: Mapping[str, Any], retry: int) -> None:
         await sync_run(rt, info.namespace, info.name)  # after a restart: catch up with Tekton
         return
     try:
-        pipelinerun = await _compile(rt, info, body)
-        if pipelinerun is None:
-            return  # skipped by the concurrency policy; status already says so
-        created = await _create_or_adopt(rt, info, pipelinerun, retry)
+        pipelinerun, policy = await _compile(rt, info, body)
+        if policy == "Allow":
+            created = await _create_or_adopt(rt, info, pipelinerun, retry)
+        else:
+            # One decision at a time per Workflow, from the API's list of its PipelineRuns (not
+            # the watch-fed memory, which lags behind creates): Forbid and Replace hold however
+            # many runs arrive together. `:` is in no object name, so no run's lock is this one.
+            async with rt.locks.of(info.namespace, f"workflow:{info.workflow}"):
+                if not await _concurrency_allows(rt, info, policy):
+                    return  # skipped by the concurrency policy; status already says so
+                created = await _create_or_adopt(rt, info, pipelinerun, retry)
     except Invalid as exc:
         await _status(rt, info, "stalled", exc.reason, exc.message, phase="Failed")
         await post_event(rt.client, body, type_="Warning", reason=exc.reason, message=exc.message)
@@ -115,7 +123,8 @@ async def start_run(rt: Runtime, body: Mapping[str, Any], retry: int) -> None:
     await update_workflow(rt, info, rt.written.get((info.namespace, info.name), info.status))
 
 
-async def _compile(rt: Runtime, info: RunInfo, body: Mapping[str, Any]) -> dict[str, Any] | None:
+async def _compile(rt: Runtime, info: RunInfo, body: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """The run's PipelineRun and its Workflow's concurrency policy."""
     from controller.compiler import CodesetSource, CompileError, compile_run
     from controller.compiler.extensions import ExtensionError, ExtensionRegistry
     from controller.spec import SpecError
@@ -130,9 +139,6 @@ async def _compile(rt: Runtime, info: RunInfo, body: Mapping[str, Any]) -> dict[
         workflow = parse_workflow(workflow_body)
     except SpecError as exc:
         raise Invalid(INVALID_WORKFLOW, f"Workflow {spec.workflow}: {diagnostic_message(exc)}") from None
-
-    if not await _concurrency_allows(rt, info, workflow.run_policy.concurrency):
-        return None
 
     inputs = dict(spec.inputs)
     revisions = dict(spec.codeset_revisions)
@@ -178,23 +184,26 @@ async def _compile(rt: Runtime, info: RunInfo, body: Mapping[str, Any]) -> dict[
         raise Invalid(COMPILE_FAILED, text) from None
     # The compiler claims task names for steps first, so a step's task is named after the step.
     steps = ",".join(step.name for step in workflow.steps)
-    return _owned(pipelinerun, info, revisions, steps)
+    return _owned(pipelinerun, info, revisions, steps), workflow.run_policy.concurrency
 
 
 def _owned(
     pipelinerun: dict[str, Any], info: RunInfo, revisions: Mapping[str, str], steps: str
 ) -> dict[str, Any]:
     """The PipelineRun named after the run, labelled, owned by it: one per WorkflowRun, ever."""
+    from controller.compiler.naming import label_value
+
     meta = dict(pipelinerun.get("metadata") or {})
     meta.pop("generateName", None)
     meta["name"] = info.name
     meta["namespace"] = info.namespace
     labels = dict(meta.get("labels") or {})
-    labels[sluice_settings.LABEL_RUN] = info.name
-    labels[sluice_settings.LABEL_WORKFLOW] = info.workflow
+    # label values are 63 characters at most: longer names take label_value's hashed form
+    labels[sluice_settings.LABEL_RUN] = label_value(info.name)
+    labels[sluice_settings.LABEL_WORKFLOW] = label_value(info.workflow)
     if revisions:
         first = sorted(revisions)[0]
-        labels.setdefault(sluice_settings.LABEL_REVISION, str(revisions[first])[:63])
+        labels.setdefault(sluice_settings.LABEL_REVISION, label_value(str(revisions[first])))
     meta["labels"] = labels
     meta["annotations"] = {**(meta.get("annotations") or {}), STEPS_ANNOTATION: steps}
     # blockOwnerDeletion: a foreground deletion of the run waits until its PipelineRun is gone
@@ -211,6 +220,14 @@ async def _create_or_adopt(
     try:
         return await rt.client.create(path, pipelinerun)
     except ApiError as exc:
+        if refused_for_good(exc):
+            raise Invalid(
+                CREATE_REFUSED,
+                cond.one_line(
+                    f"the API server refused PipelineRun {info.name}: "
+                    f"{exc.status} {exc.reason}: {exc.message}"
+                ),
+            ) from None
         if exc.status != 409:
             raise
     # AlreadyExists: ours from before a crash/restart -> adopt; anyone else's -> wait, then give up.
@@ -226,15 +243,33 @@ async def _create_or_adopt(
     raise Waiting(NAME_CONFLICT, message)
 
 
+def refused_for_good(exc: ApiError) -> bool:
+    """An answer that the same request will get again: a 4xx other than 409 (a conflict), 429
+    (throttled) and 404 (Tekton's resource not served yet), and etcd's "request is too large",
+    which kube-apiserver passes on as a 500 (kubernetes/kubernetes#112152)."""
+    if 400 <= exc.status < 500:
+        return exc.status not in (404, 409, 429)
+    return "request is too large" in exc.message
+
+
 async def _concurrency_allows(rt: Runtime, info: RunInfo, policy: str) -> bool:
-    others = [
-        r for r in rt.runs.of_workflow(info.namespace, info.workflow) if r.active and r.name != info.name
+    """Forbid: start only when none of the Workflow's PipelineRuns is active. Replace: cancel the
+    active ones, unless a newer run of the Workflow is waiting (it replaces this one too).
+    Called under the Workflow's lock, so the list includes every PipelineRun decided before."""
+    from controller.compiler.naming import label_value
+
+    selector = f"{sluice_settings.LABEL_WORKFLOW}={label_value(info.workflow)}"
+    active = [
+        pr
+        for pr in await rt.client.list(tekton_path("pipelineruns", info.namespace), selector)
+        if (pr.get("metadata") or {}).get("name") != info.name
+        and (pr.get("spec") or {}).get("status") != "Cancelled"
+        and pipelinerun_phase(pr) not in TERMINAL_PHASES
     ]
-    others = [r for r in others if (r.status.get("pipelineRunRef") or {}).get("name")]
-    if not others or policy == "Allow":
-        return True
     if policy == "Forbid":
-        names = ", ".join(r.name for r in others[:3])
+        if not active:
+            return True
+        names = ", ".join(sorted(str(pr["metadata"]["name"]) for pr in active)[:3])
         await _status(
             rt,
             info,
@@ -245,11 +280,33 @@ async def _concurrency_allows(rt: Runtime, info: RunInfo, policy: str) -> bool:
             completionTime=cond.now_rfc3339(),
         )
         return False
-    for other in others:  # Replace
-        await cancel_pipelinerun(rt, other.namespace, str(other.status["pipelineRunRef"]["name"]), other.uid)
+    newer = [
+        r
+        for r in rt.runs.of_workflow(info.namespace, info.workflow)
+        if r.active and r.name != info.name and (r.created, r.name) > (info.created, info.name)
+    ]
+    if newer:  # Replace, and a newer run is already there: this one would be cancelled at once
+        await _status(
+            rt,
+            info,
+            "done",
+            REPLACED,
+            f"not started: replaced by {newer[-1].name} (runPolicy.concurrency: Replace)",
+            phase="Cancelled",
+            completionTime=cond.now_rfc3339(),
+        )
+        return False
+    for pr in active:  # Replace
+        meta = pr.get("metadata") or {}
+        owner = next(
+            (o for o in meta.get("ownerReferences") or [] if o.get("kind") == WORKFLOW_RUN and o.get("uid")),
+            None,
+        )
+        if owner is None or not await cancel_pipelinerun(rt, info.namespace, str(meta["name"]), owner["uid"]):
+            continue
         await post_event(
             rt.client,
-            object_stub(WORKFLOW_RUN, other.namespace, other.name, other.uid),
+            object_stub(WORKFLOW_RUN, info.namespace, str(owner.get("name") or meta["name"]), owner["uid"]),
             type_="Normal",
             reason=REPLACED,
             message=f"cancelled: replaced by {info.name} (runPolicy.concurrency: Replace)",

@@ -6,11 +6,10 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import kmock
 import pytest
 
 from controller.api.crds import all_crds
-from testsupport.emulator import ApiServer, write_kubeconfig
+from testsupport.emulator import ApiServer, http_server, write_kubeconfig
 
 # the client, the helpers and the operator thread live in testsupport (benchmarks use them too);
 # tests keep importing them from here
@@ -33,7 +32,7 @@ async def serve_emulator(
     server: ApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[ApiServer]:
     """Serve an emulator (or a subclass) over HTTP, with a kubeconfig in KUBECONFIG pointing at it."""
-    async with server, kmock.Server(server) as http:
+    async with server, http_server(server) as http:
         url = str(http.url).rstrip("/")
         config_path = write_kubeconfig(tmp_path / "kubeconfig", url)
         monkeypatch.setenv("KUBECONFIG", str(config_path))
