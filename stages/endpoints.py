@@ -2,7 +2,8 @@
 
 An endpoint is a detached `python -m stages.serve` process (its own session, so it outlives the
 step and `sluice run`) registered as `$SLUICE_HOME/endpoints/<name>.json` with `name`, `url`,
-`pid`, `port`, `model_dir`, `started_at` (plus `log` and `stats`). `sluice endpoints` lists them
+`pid`, `port`, `model_dir`, `started_at` (plus `log` and `stats`). `sluice endpoints` lists them,
+with each one's drift state (`Endpoint.drift_state`, read from the stats file's `guard` section),
 and `sluice endpoints stop NAME` stops one; both use this module. Cheap to import.
 
 Under `sluice run --containers` the server is a detached container instead (`serve_container`,
@@ -61,6 +62,23 @@ class Endpoint:
             done = _engine(self, "inspect", "--format", "{{.State.Running}}", self.container)
             return done.returncode == 0 and done.stdout.strip() == "true"
         return _is_our_server(self.pid)
+
+    def drift_state(self) -> str:
+        """The skew guard's verdict on the served traffic, from the `guard` section of the server's
+        statistics file (written about once a second): stable, drifting, drifted, or unknown (no
+        file yet, no rows served, or an older server without the guard)."""
+        if not self.stats:
+            return "unknown"
+        try:
+            document = json.loads(Path(self.stats).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return "unknown"
+        guard = document.get("guard") if isinstance(document, dict) else None
+        state = guard.get("state") if isinstance(guard, dict) else None
+        return state if state in DRIFT_STATES else "unknown"
+
+
+DRIFT_STATES = ("stable", "drifting", "drifted", "unknown")
 
 
 def _engine(endpoint: Endpoint, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:

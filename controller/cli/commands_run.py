@@ -175,7 +175,8 @@ def endpoints(
         str | None, typer.Option("--namespace", "-n", help="With --cluster: one namespace (default: all).")
     ] = None,
 ) -> None:
-    """List local endpoints: name, URL, process, whether it still runs, model folder."""
+    """List local endpoints: name, URL, process, whether it still runs, drift of its traffic (stable,
+    drifting, drifted, unknown), model folder."""
     if ctx.invoked_subcommand is not None:
         return
     if cluster:
@@ -185,15 +186,15 @@ def endpoints(
 
     from stages import endpoints as registry
 
-    rows = [{**asdict(e), "alive": e.alive} for e in registry.list_endpoints()]
+    rows = [{**asdict(e), "alive": e.alive, "drift": e.drift_state()} for e in registry.list_endpoints()]
     _print_rows(
         rows,
         json_out,
         "no local endpoints",
-        f"{'NAME':<30} {'URL':<52} {'PID':<8} {'STATE':<8} MODEL",
+        f"{'NAME':<30} {'URL':<52} {'PID':<8} {'STATE':<8} {'DRIFT':<9} MODEL",
         lambda row: (
             f"{row['name']:<30} {row['url']:<52} {row['container'] or row['pid']:<8} "
-            f"{'running' if row['alive'] else 'stopped':<8} {row['model_dir']}"
+            f"{'running' if row['alive'] else 'stopped':<8} {row['drift']:<9} {row['model_dir']}"
         ),
     )
 

@@ -1,8 +1,11 @@
 """`sluice report RUN`: one self-contained HTML page (no external files or scripts).
 
-It shows the run's steps and timings, a metrics table (numeric results and the `metrics.json`
-files of its artifacts), the loss curve (the training stage's `loss.png`, or drawn from the
-per-epoch values the executor read from the training log), outputs and the artifact lineage.
+It shows the run's inputs, its steps and timings, for a failed step the last lines of its log, a
+metrics table (numeric results and the `metrics.json` files of its artifacts), the evaluation
+(`sluice/evaluate`'s `report.json`: held-out r2/mae/mse, each probe row with its expected and
+predicted answer and the error, the skew and its per-feature details), the loss curve (the
+training stage's `loss.png`, or drawn from the per-epoch values the executor read from the
+training log), outputs and the artifact lineage.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ table{border-collapse:collapse;margin:1em 0;width:100%}
 th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;
 font-size:14px;vertical-align:top}th{background:#f3f3f3}.Succeeded{color:#17803d}.Failed{color:#c62828}
 .Skipped,.Cancelled{color:#777}code{font-size:12px;word-break:break-all}img{max-width:100%}
+pre.log{background:#f7f7f7;border:1px solid #ddd;padding:8px;font-size:12px;white-space:pre-wrap}
 """
 
 
@@ -55,6 +59,98 @@ def metrics_rows(record: dict[str, Any], folder: Path) -> list[tuple[str, str, f
                     if number is not None and (step["name"], key, number) not in rows:
                         rows.append((step["name"], key, number))
     return rows
+
+
+FAILED_LOG_LINES = 20
+
+
+def log_tail(
+    record: dict[str, Any], folder: Path, step: dict[str, Any], lines: int = FAILED_LOG_LINES
+) -> str:
+    """The last `lines` lines of a step's log (its path is relative to the run folder)."""
+    if not step.get("log"):
+        return ""
+    path = Path(step["log"])
+    path = path if path.is_absolute() else folder / path
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def evaluations(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(step, report) of every `sluice/evaluate` report (`report.json` with `probe` and `skew`)."""
+    found = []
+    for step in record.get("steps", []):
+        for artifact in step.get("artifacts") or []:
+            path = Path(artifact["path"]) / "report.json"
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict) and "probe" in data and "skew" in data:
+                found.append((step["name"], data))
+    return found
+
+
+def _fmt(value: Any) -> str:
+    number = _number(value) if not isinstance(value, bool) else None
+    return f"{number:.6g}" if number is not None else _e(value)
+
+
+def _vector(values: Any) -> str:
+    return ", ".join(_fmt(v) for v in values) if isinstance(values, list) else _fmt(values)
+
+
+def _evaluation_html(step: str, report: dict[str, Any]) -> list[str]:
+    skew = report.get("skew") or {}
+    parts = [
+        f"<h3>{_e(step)}</h3><p>Held-out ({_e(report.get('split', ''))} split): "
+        + ", ".join(f"{k} = <b>{_fmt(report[k])}</b>" for k in ("r2", "mae", "mse") if k in report)
+        + f". Skew <b>{_fmt(skew.get('skew'))}</b> (serving statistics: {_e(report.get('serving_stats', ''))}"
+        + (
+            f"; largest correlation change {_fmt(skew['correlation_change'])}"
+            f" on {_e(' / '.join(map(str, skew.get('correlation_pair') or [])))}"
+            if "correlation_change" in skew
+            else ""
+        )
+        + ").</p>"
+    ]
+    probes = report.get("probe") or []
+    if probes:
+        parts.append(
+            "<table><tr><th>probe x (out of the training range)</th><th>expected</th><th>predicted</th>"
+            "<th>error</th></tr>"
+        )
+        for probe in probes:
+            expected, predicted = probe.get("expected") or [], probe.get("predicted") or []
+            errors = [
+                (p - e) if _number(e) is not None and _number(p) is not None else None
+                for e, p in zip(expected, predicted, strict=False)
+            ]
+            error = ", ".join("" if v is None else f"{v:+.6g}" for v in errors)
+            parts.append(
+                f"<tr><td>{_vector(probe.get('x'))}</td><td>{_vector(expected)}</td>"
+                f"<td>{_vector(predicted)}</td><td>{error}</td></tr>"
+            )
+        parts.append("</table>")
+        if _number(report.get("probe_mae")) is not None:
+            parts.append(f"<p>Probe MAE {_fmt(report['probe_mae'])}.</p>")
+    else:
+        parts.append("<p>No probe rows.</p>")
+    features = [f for f in skew.get("features") or [] if isinstance(f, dict)]
+    if features:
+        keys = [k for k in features[0] if k != "name"]
+        parts.append("<table><tr><th>feature</th>" + "".join(f"<th>{_e(k)}</th>" for k in keys) + "</tr>")
+        parts += [
+            f"<tr><td>{_e(f.get('name', ''))}</td>"
+            + "".join(f"<td>{_fmt(f.get(k))}</td>" for k in keys)
+            + "</tr>"
+            for f in features
+        ]
+        parts.append("</table>")
+    return parts
 
 
 def _png_in_artifacts(record: dict[str, Any]) -> bytes | None:
@@ -100,8 +196,18 @@ def render(record: dict[str, Any], folder: Path) -> str:
         f"<p>Workflow <b>{_e(record.get('workflow', ''))}</b> — <span class='{_e(record.get('phase', ''))}'>"
         f"{_e(record.get('phase', ''))}</span>, started {_e(record.get('startTime') or '')}, "
         f"took {_e(record.get('duration') or '')} s. {_e(record.get('message') or '')}</p>",
-        "<h2>Steps</h2><table><tr><th>step</th><th>state</th><th>duration (s)</th><th>results</th></tr>",
     ]
+    params = record.get("params") or {}
+    parts.append("<h2>Inputs</h2>")
+    if params:
+        parts.append("<table><tr><th>input</th><th>value</th></tr>")
+        parts += [f"<tr><td>{_e(k)}</td><td><code>{_e(v)}</code></td></tr>" for k, v in params.items()]
+        parts.append("</table>")
+    else:
+        parts.append("<p>No inputs.</p>")
+    parts.append(
+        "<h2>Steps</h2><table><tr><th>step</th><th>state</th><th>duration (s)</th><th>results</th></tr>"
+    )
     for step in record.get("steps", []):
         state = "cached" if step.get("cached") else step.get("phase", "")
         if step.get("reason") and step.get("phase") in ("Skipped", "Failed"):
@@ -113,7 +219,20 @@ def render(record: dict[str, Any], folder: Path) -> str:
             f"<tr><td>{_e(step['name'])}</td><td class='{_e(step.get('phase', ''))}'>{_e(state)}</td>"
             f"<td>{_e(step.get('duration') or '')}</td><td>{results}</td></tr>"
         )
-    parts.append("</table><h2>Metrics</h2>")
+    parts.append("</table>")
+    for step in record.get("steps", []):
+        if step.get("phase") == "Failed":
+            tail = log_tail(record, folder, step)
+            why = step.get("message") or step.get("reason") or ""
+            parts.append(
+                f"<h2>Failed: {_e(step['name'])}</h2><p>{_e(why)}</p>"
+                + (
+                    f"<p>Last lines of its log:</p><pre class='log'>{_e(tail)}</pre>"
+                    if tail
+                    else "<p>No log was written.</p>"
+                )
+            )
+    parts.append("<h2>Metrics</h2>")
     rows = metrics_rows(record, folder)
     if rows:
         parts.append("<table><tr><th>step</th><th>metric</th><th>value</th></tr>")
@@ -121,6 +240,11 @@ def render(record: dict[str, Any], folder: Path) -> str:
         parts.append("</table>")
     else:
         parts.append("<p>No numeric metrics.</p>")
+    reports = evaluations(record)
+    if reports:
+        parts.append("<h2>Evaluation</h2>")
+        for step_name, report in reports:
+            parts += _evaluation_html(step_name, report)
     parts.append("<h2>Loss curve</h2>")
     png = _png_in_artifacts(record) or _png_from_metrics(record)
     if png:
