@@ -301,9 +301,7 @@ def log_training(
 
     # the logged model is the trained one without its compile state: the training loss is a
     # closure over the dataset's statistics, which a loader could not deserialise
-    served = keras.models.clone_model(model)
-    served.set_weights(model.get_weights())
-    model = served
+    model = keras.Model(model.inputs, model.outputs, name=model.name)  # same layers, not compiled
     prediction = model.predict(sample, verbose=0)
     signature = infer_signature(sample, prediction)
     # the Keras flavour logs through the fluent API, in this step's run
@@ -323,7 +321,11 @@ def log_training(
     with contextlib.suppress(Exception):  # it exists
         client.create_registered_model(register, tags={WORKFLOW_TAG: tags[WORKFLOW_TAG]})
     version = client.create_model_version(
-        register, info.model_uri, run_id=run_id, tags={**tags, "sluice.model-artifact": MODEL_ARTIFACT}
+        register,
+        info.model_uri,
+        run_id=run_id,
+        tags={**tags, "sluice.model-artifact": MODEL_ARTIFACT},
+        model_id=info.model_id,
     )
     record = {
         "tracking_uri": os.environ[TRACKING_URI_ENV],
