@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate requirements.lock: resolve Sluice with the extras ml, dev and fuzz in a throwaway venv,
+# Regenerate requirements.lock: resolve Sluice with the extras ml, mlflow, dev and fuzz in a throwaway venv,
 # unconstrained by the current lock, and pin every package that lands in it.
 # Usage: scripts/lock.sh            (then review `git diff requirements.lock` and run the tests)
 set -euo pipefail
@@ -9,9 +9,9 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 "$python_bin" -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-"$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check ".[ml,dev,fuzz]"
+"$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check ".[ml,mlflow,dev,fuzz]"
 {
-  echo "# Pinned versions of every Python package Sluice installs with the extras ml, dev and fuzz (the CI set)."
+  echo "# Pinned versions of every Python package Sluice installs with the extras ml, mlflow, dev and fuzz (the CI set)."
   echo "# scripts/setup.sh installs with these as constraints; scripts/audit.sh audits exactly these."
   echo "# Regenerate with scripts/lock.sh after changing dependencies in pyproject.toml."
   "$work/venv/bin/python" -m pip freeze --exclude-editable --disable-pip-version-check | grep -v '^sluice @'

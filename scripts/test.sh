@@ -3,7 +3,7 @@
 # test fixtures into .tools/) and run the whole suite, slow end-to-end tests included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh "ml,dev,fuzz"
+bash scripts/setup.sh "ml,mlflow,dev,fuzz"
 export PATH="$PWD/.venv/bin:$PATH"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
