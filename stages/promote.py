@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     def body() -> None:
         from stages import tracking
 
+        alias = check_alias(args.alias)
         model_dir = args.model.resolve()
         if not tracking.enabled() and not (model_dir / tracking.RECORD_FILE).is_file():
             # the base install: no registry, so nothing to promote; the workflow still runs
@@ -56,10 +57,10 @@ def main(argv: list[str] | None = None) -> None:
             results.write("version", "")
             return
         try:
-            record = tracking.set_alias(model_dir, check_alias(args.alias), args.name)
+            record = tracking.set_alias(model_dir, alias, args.name)
         except tracking.TrackingError as exc:
             raise StageError(str(exc)) from None
-        print(f"promote: models:/{record['name']}@{args.alias} -> version {record['version']}")
+        print(f"promote: models:/{record['name']}@{alias} -> version {record['version']}")
         results.write("version", record["version"])
 
     run_stage(PROG, body)
