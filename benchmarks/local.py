@@ -4,12 +4,19 @@
   `LocalRun` (cache off, one at a time), minus the same stage command run N times directly, per task;
 - start time of `sluice --help` and of `sluice validate workflows/sum-of-two.yaml` (whole process).
 
-Goal for each: <= 0.1x the time of `import tensorflow` in a fresh interpreter.
+Goal for each: <= 0.1x the time of `import tensorflow` in a fresh interpreter. These measure the
+engine alone, so they run with MLflow tracking off (`SLUICE_MLFLOW=off`).
+
+- MLflow tracking's cost (issue 19, when the `mlflow` extra is installed): a sum-of-two run
+  logging to the local default store in the Sluice home, minus the same run with tracking off.
+  Goal: <= 10 % of the untracked run's wall time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import os
 import statistics
 import subprocess
 import sys
@@ -110,7 +117,45 @@ def _overhead_per_task(tasks: int, rounds: int, trivial: bool = False) -> tuple[
     return min(orchestrated) - min(directs), min(directs)
 
 
+def _sum_of_two_seconds(home: Path, tracking: bool, samples: int) -> float:
+    """Wall time of `sluice run workflows/sum-of-two.yaml` (cache off) in a fresh Sluice home."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update(SLUICE_HOME=str(home), SLUICE_MLFLOW="on" if tracking else "off")
+    argv = [sys.executable, "-m", "controller.cli.main", "run", "workflows/sum-of-two.yaml"]
+    argv += ["--no-cache", "--input", f"samples={samples}", "--input", "max-mae=0"]  # no deploy
+    started = time.perf_counter()
+    subprocess.run(argv, cwd=REPO, check=True, capture_output=True, env=env)
+    return time.perf_counter() - started
+
+
+def mlflow_rows(quick: bool) -> list[dict[str, Any]]:
+    """Tracking's cost on a sum-of-two run, against the same run untracked (alternating, best of)."""
+    if importlib.util.find_spec("mlflow") is None:
+        return []
+    rounds, samples = (1, 2000) if quick else (2, 20000)
+    plain, tracked = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):
+            plain.append(_sum_of_two_seconds(Path(tmp) / f"plain-{r}", False, samples))
+            tracked.append(_sum_of_two_seconds(Path(tmp) / f"tracked-{r}", True, samples))
+    base = min(plain)
+    cost = min(tracked) - base
+    return [
+        row(
+            "local",
+            f"MLflow tracking cost on a sum-of-two run ({samples} samples, local store)",
+            cost,
+            "s",
+            "the untracked run",
+            base,
+            "<= 0.1x the untracked run",
+            cost <= 0.1 * base,
+        )
+    ]
+
+
 def run(quick: bool = False) -> list[dict[str, Any]]:
+    os.environ["SLUICE_MLFLOW"] = "off"  # the engine's own cost; tracking is measured apart
     repeat = 1 if quick else 3
     tasks = 3 if quick else 8
     tensorflow = _import_tensorflow(repeat)
@@ -131,7 +176,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         ("sluice --help start time", help_time),
         ("sluice validate workflows/sum-of-two.yaml", validate_time),
     ]
-    return [
+    rows = [
         row("local", metric, value * 1e3, "ms", base, tf_ms, GOAL, value <= limit)
         for metric, value in figures
     ]
+    os.environ.pop("SLUICE_MLFLOW", None)
+    return rows + mlflow_rows(quick)

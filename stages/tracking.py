@@ -317,7 +317,12 @@ def log_training(
     requirements = [f"tensorflow-cpu=={installed('tensorflow-cpu')}", f"keras=={installed('keras')}"]
     with mlflow.start_run(run_id=run_id):
         info = mlflow.tensorflow.log_model(
-            model, name="model", signature=signature, input_example=sample, pip_requirements=requirements
+            model,
+            name="model",
+            signature=signature,
+            input_example=sample,
+            pip_requirements=requirements,
+            validate_serving_input=False,  # it would load the model again; the signature came from it
         )
     if not register:
         return None
