@@ -6,10 +6,14 @@ Nothing but a correctly signed push to a tracked ref may schedule a refresh; not
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
+import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -23,6 +27,7 @@ webhooks = pytest.importorskip(
 )
 from controller.operator.codesets.metrics import CodesetMetrics  # noqa: E402
 from controller.operator.codesets.spec import GitRef  # noqa: E402
+from tests.adversarial.conftest import REPO  # noqa: E402
 
 TOKEN = b"hook-secret-9f8e"
 NAMESPACE, CODESET = "ml", "project"
@@ -32,6 +37,7 @@ NAMESPACE, CODESET = "ml", "project"
 class Receiver:
     url: str
     refreshes: list[tuple[str, str]] = field(default_factory=list)
+    token_reads: int = 0
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def metric_labels(self) -> set[tuple[str, ...]]:
@@ -54,6 +60,7 @@ async def receiver() -> AsyncIterator[Receiver]:
         return {(NAMESPACE, CODESET): target, (NAMESPACE, "tokenless"): tokenless}.get((namespace, name))
 
     async def read_token(namespace: str, secret: str) -> bytes | None:
+        box.token_reads += 1
         return TOKEN if secret == "hook" else None
 
     def refresh(namespace: str, name: str) -> bool:
@@ -229,3 +236,195 @@ def test_no_free_port_collision() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         assert probe.getsockname()[1] > 0
+
+
+# ---- issue 16: replays, Secret reads, slow and many connections ----------------------------------
+
+
+async def test_replays_with_new_or_no_delivery_ids_are_rate_limited(receiver: Receiver) -> None:
+    """A captured signed body replayed 40 times with fresh delivery ids, and 40 times without one:
+    a burst of refreshes, the rest coalesced into one later poll (was: 80 ls-remote calls)."""
+    results = []
+    for i in range(80):
+        headers = github(BODY, delivery=f"replay-{i}")
+        if i >= 40:
+            del headers["X-GitHub-Delivery"]
+        code, answer = await post(receiver.url, BODY, headers)
+        assert code == 202, answer
+        results.append(answer["result"])
+    assert len(receiver.refreshes) <= 3, len(receiver.refreshes)
+    assert results.count("accepted") == len(receiver.refreshes)
+    assert set(results[len(receiver.refreshes) :]) == {"coalesced"}
+
+
+async def test_refresh_limiter_coalesces_instead_of_dropping() -> None:
+    refreshes: list[float] = []
+    limiter = webhooks.RefreshLimiter(lambda ns, name: refreshes.append(1.0) is None, interval=0.3, burst=1)
+    assert limiter.request(NAMESPACE, CODESET) == "accepted"
+    assert [limiter.request(NAMESPACE, CODESET) for _ in range(20)] == ["coalesced"] * 20
+    assert len(refreshes) == 1
+    await asyncio.sleep(0.5)
+    assert len(refreshes) == 2  # the push announced within the window is picked up, once
+    limiter.close()
+
+
+async def test_unsigned_and_badly_signed_posts_do_not_read_the_secret_each_time(receiver: Receiver) -> None:
+    for _ in range(50):
+        assert (await post(receiver.url, BODY, {"X-GitHub-Event": "push"}))[0] == 401
+    assert receiver.token_reads == 0  # no signature header: refused before the Secret is read
+    for _ in range(50):
+        assert (await post(receiver.url, BODY, github(BODY, token=b"guess")))[0] == 401
+    assert receiver.token_reads <= 2  # the cached token, re-read at most once per interval
+    assert (await post(receiver.url, BODY, github(BODY)))[0] == 202
+
+
+async def test_rotated_token_is_read_again_after_the_reread_interval() -> None:
+    tokens = [b"old-token"]
+    reads = 0
+
+    async def read(namespace: str, secret: str) -> bytes | None:
+        nonlocal reads
+        reads += 1
+        return tokens[-1]
+
+    cache = webhooks.TokenCache(read, ttl=300, reread_interval=0.2)
+    assert await cache.get(NAMESPACE, "hook") == b"old-token"
+    tokens.append(b"new-token")
+    assert await cache.get(NAMESPACE, "hook", fresh=True) == b"old-token"  # too soon: cached
+    await asyncio.sleep(0.3)
+    assert await cache.get(NAMESPACE, "hook", fresh=True) == b"new-token"
+    assert reads == 2
+
+
+@pytest.fixture
+async def tight() -> AsyncIterator[tuple[object, int]]:
+    """A receiver with short connection bounds (the defaults are 20 s and 32 connections)."""
+    metrics = CodesetMetrics(CollectorRegistry())
+    target = webhooks.WebhookTarget(NAMESPACE, CODESET, "hook", GitRef("branch", "main"))
+
+    async def read_token(namespace: str, secret: str) -> bytes | None:
+        return TOKEN
+
+    server = webhooks.WebhookReceiver(
+        lambda ns, name: target if (ns, name) == (NAMESPACE, CODESET) else None,
+        read_token,
+        lambda ns, name: True,
+        metrics,
+        max_connections=16,
+        connection_seconds=1.5,
+        body_seconds=1.0,
+    )
+    await server.start("127.0.0.1", 0)
+    assert server.port is not None
+    try:
+        yield server, server.port
+    finally:
+        await server.stop()
+
+
+async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
+    try:
+        await asyncio.wait_for(reader.read(), seconds)
+    except TimeoutError:
+        return False
+    except (ConnectionError, OSError):
+        pass
+    return True
+
+
+async def test_slow_headers_and_bodies_are_cut_off_and_connections_bounded(tight: tuple[object, int]) -> None:
+    """60 connections sending a byte at a time (headers, then a body): none stays open past the
+    connection bound, at most `max_connections` are served at once, and a real push still works."""
+    server, port = tight
+    connections = []
+    for i in range(60):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        head = b"POST /hooks/ml/project HTTP/1.1\r\nHost: x\r\n"
+        if i % 2:  # complete headers, then a body that trickles
+            head += b"X-Gitlab-Token: x\r\nContent-Length: 1000000\r\n\r\n{"
+        writer.write(head)
+        connections.append((reader, writer))
+    await asyncio.sleep(0.2)
+    assert server.open_connections <= 16  # type: ignore[attr-defined]
+    for _ in range(3):  # keep trickling, a byte per connection every 0.3 s
+        for _reader, writer in connections:
+            with contextlib.suppress(ConnectionError, OSError):
+                writer.write(b"X")
+        await asyncio.sleep(0.3)
+    closed = await asyncio.gather(*(_closed_within(r, 3.0) for r, _ in connections))
+    assert all(closed), f"{closed.count(False)} of 60 slow connections still open"
+    for _reader, writer in connections:
+        writer.close()
+    await asyncio.sleep(0.1)
+    assert server.open_connections == 0  # type: ignore[attr-defined]
+    url = f"http://127.0.0.1:{port}/hooks/{NAMESPACE}/{CODESET}"
+    code, answer = await post(url, BODY, github(BODY))
+    assert (code, answer["result"]) == (202, "accepted")
+
+
+SERVER_SCRIPT = """
+import asyncio, sys
+from prometheus_client import CollectorRegistry
+from controller.api.codeset import GitRef
+from controller.operator.codesets import webhooks
+from controller.operator.codesets.metrics import CodesetMetrics
+
+async def main():
+    target = webhooks.WebhookTarget("ml", "project", "hook", GitRef("branch", "main"))
+    async def token(ns, secret):
+        return b"hook-secret-9f8e"
+    server = webhooks.WebhookReceiver(lambda ns, n: target, token, lambda ns, n: True,
+                                      CodesetMetrics(CollectorRegistry()))
+    await server.start("127.0.0.1", 0)
+    print(server.port, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def _rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads RSS from /proc")
+async def test_150_slow_one_mib_bodies_do_not_grow_the_receiver(tmp_path: object) -> None:
+    """Was: 150 clients each sending 1 MiB minus a byte, then stalling, grew the operator by 150 MiB.
+    Now at most `max_connections` bodies are held at once, each for at most `connection_seconds`."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVER_SCRIPT],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert process.stdout is not None
+        port = int(await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 30))
+        url = f"http://127.0.0.1:{port}/hooks/{NAMESPACE}/{CODESET}"
+        assert (await post(url, BODY, github(BODY)))[0] == 202  # warmed up
+        before = _rss(process.pid)
+        size = 1024 * 1024
+        writers = []
+        for _ in range(150):
+            with contextlib.suppress(OSError):
+                _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(
+                    b"POST /hooks/ml/project HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: sha256=00\r\n"
+                    + f"Content-Length: {size}\r\n\r\n".encode()
+                    + b" " * (size - 1)
+                )
+                writers.append(writer)
+        for writer in writers:
+            with contextlib.suppress(ConnectionError, OSError):
+                await asyncio.wait_for(writer.drain(), 2)
+        await asyncio.sleep(1.0)
+        grown = _rss(process.pid) - before
+        for writer in writers:
+            writer.close()
+        print(f"receiver RSS growth under 150 slow 1 MiB bodies: {grown / 2**20:.1f} MiB")
+        assert grown < 64 * 1024 * 1024, f"the receiver grew by {grown / 2**20:.0f} MiB"
+    finally:
+        process.kill()
+        process.wait(10)

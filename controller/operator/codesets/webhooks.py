@@ -10,10 +10,23 @@ metric, nothing else. The payload is never trusted for a commit: at most its `re
 to another branch (then nothing happens); otherwise the Codeset's source is polled at once and the
 commit comes from Git. A delivery id seen before (GitHub, Gitea and GitLab send one) is not acted on
 twice.
+
+Bounded against floods and replays (issue 16):
+- refreshes are rate-limited per Codeset whatever the delivery id (`RefreshLimiter`): a burst of
+  three at once, then one poll per `min_refresh_interval`; deliveries beyond are coalesced into
+  one poll when the next is allowed, so a push is never lost and replayed bodies cost no git call;
+- a request without any signature header is refused before the Secret is read, and the token is
+  cached (`TokenCache`): a signature that fails against the cached token re-reads the Secret at most
+  once per `reread_interval` (a rotated token takes effect within it). The operator may only `get`
+  Secrets (never list or watch them, see the chart's RBAC), so the cache expires instead of watching;
+- each connection lives at most `connection_seconds` (headers, body and keep-alive together), the
+  body must arrive within `body_seconds`, and at most `max_connections` are open at once (more are
+  closed at once): slow senders cannot hold memory or sockets.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -22,6 +35,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -34,6 +48,14 @@ MAX_BODY_BYTES = 1024 * 1024
 DELIVERY_HEADERS = ("X-GitHub-Delivery", "X-Gitea-Delivery", "X-Gitlab-Event-UUID", "X-Gitlab-Webhook-UUID")
 EVENT_HEADERS = ("X-GitHub-Event", "X-Gitea-Event", "X-Forgejo-Event", "X-Gitlab-Event")
 PUSH_EVENTS = frozenset({"push", "create", "push hook", "tag push hook", "system hook"})
+SIGNATURE_HEADERS = ("X-Hub-Signature-256", "X-Gitea-Signature", "X-Forgejo-Signature", "X-Gitlab-Token")
+MIN_REFRESH_INTERVAL = 20.0  # seconds per webhook-triggered poll of one Codeset, after a burst of
+REFRESH_BURST = 3
+TOKEN_TTL = 300.0
+TOKEN_REREAD_INTERVAL = 30.0
+MAX_CONNECTIONS = 32
+CONNECTION_SECONDS = 20.0
+BODY_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +91,88 @@ class DeliveryCache:
             return True
         self._seen[delivery] = now
         return False
+
+
+class TokenCache:
+    """Webhook tokens by (namespace, Secret): read once, kept `ttl` seconds; `reread` asks for a
+    fresh read (after a failed signature) at most once per `reread_interval` per Secret."""
+
+    def __init__(
+        self, read: TokenReader, ttl: float = TOKEN_TTL, reread_interval: float = TOKEN_REREAD_INTERVAL
+    ):
+        self._read = read
+        self._ttl = ttl
+        self._reread_interval = reread_interval
+        self._tokens: dict[tuple[str, str], tuple[bytes | None, float]] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self.reads = 0
+
+    async def get(self, namespace: str, secret: str, *, fresh: bool = False) -> bytes | None:
+        key = (namespace, secret)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:  # concurrent deliveries share one read
+            now = time.monotonic()
+            cached = self._tokens.get(key)
+            if cached is not None:
+                token, read_at = cached
+                age = now - read_at
+                if age < self._ttl and not (fresh and age >= self._reread_interval):
+                    return token
+            self.reads += 1
+            token = await self._read(namespace, secret)
+            self._tokens[key] = (token, time.monotonic())
+            return token
+
+    def forget(self, namespace: str, secret: str | None = None) -> None:
+        for key in [k for k in self._tokens if k[0] == namespace and (secret is None or k[1] == secret)]:
+            self._tokens.pop(key, None)
+            self._locks.pop(key, None)
+
+
+class RefreshLimiter:
+    """Refreshes of one Codeset through a token bucket: `burst` at once (pushes in quick succession
+    are each picked up at once), then one per `interval`. A request without a token is coalesced
+    into one refresh when the next token comes (never dropped: the push it announces is picked up)."""
+
+    def __init__(
+        self, refresh: Refresher, interval: float = MIN_REFRESH_INTERVAL, burst: int = REFRESH_BURST
+    ):
+        self._refresh = refresh
+        self._interval = interval
+        self._burst = burst
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}  # key -> (tokens, at)
+        self._deferred: dict[tuple[str, str], asyncio.TimerHandle] = {}
+
+    def _tokens(self, key: tuple[str, str], now: float) -> float:
+        tokens, at = self._buckets.get(key, (float(self._burst), now))
+        return min(float(self._burst), tokens + (now - at) / self._interval)
+
+    def request(self, namespace: str, name: str) -> str:
+        """`accepted` (polled now), `coalesced` (polled when a token comes) or `untracked`."""
+        key = (namespace, name)
+        now = time.monotonic()
+        tokens = self._tokens(key, now)
+        if key in self._deferred:
+            return "coalesced"
+        if tokens >= 1.0:
+            if not self._refresh(namespace, name):
+                return "untracked"
+            self._buckets[key] = (tokens - 1.0, now)
+            return "accepted"
+        delay = (1.0 - tokens) * self._interval
+        self._deferred[key] = asyncio.get_running_loop().call_later(delay, self._fire, key)
+        return "coalesced"
+
+    def _fire(self, key: tuple[str, str]) -> None:
+        self._deferred.pop(key, None)
+        now = time.monotonic()
+        self._buckets[key] = (max(0.0, self._tokens(key, now) - 1.0), now)
+        self._refresh(*key)
+
+    def close(self) -> None:
+        for handle in self._deferred.values():
+            handle.cancel()
+        self._deferred.clear()
 
 
 def _hmac_hex(token: bytes, body: bytes) -> str:
@@ -126,14 +230,26 @@ class WebhookReceiver:
         metrics: CodesetMetrics,
         *,
         max_body: int = MAX_BODY_BYTES,
+        min_refresh_interval: float = MIN_REFRESH_INTERVAL,
+        max_connections: int = MAX_CONNECTIONS,
+        connection_seconds: float = CONNECTION_SECONDS,
+        body_seconds: float = BODY_SECONDS,
+        token_ttl: float = TOKEN_TTL,
+        token_reread_interval: float = TOKEN_REREAD_INTERVAL,
     ):
         self._lookup = lookup
-        self._read_token = read_token
-        self._refresh = refresh
+        self.tokens = TokenCache(read_token, token_ttl, token_reread_interval)
+        self._limiter = RefreshLimiter(refresh, min_refresh_interval)
         self._metrics = metrics
         self._max_body = max_body
+        self._max_connections = max_connections
+        self._connection_seconds = connection_seconds
+        self._body_seconds = body_seconds
         self._deliveries = DeliveryCache()
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self.open_connections = 0
+        self.refused_connections = 0
         self.port: int | None = None
 
     def app(self) -> web.Application:
@@ -142,14 +258,32 @@ class WebhookReceiver:
         return app
 
     async def start(self, host: str, port: int) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None)
+        self._runner = web.AppRunner(self.app(), access_log=None, max_field_size=8190, max_headers=64)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
+        factory = self._runner.server
+        assert factory is not None
+        loop = asyncio.get_running_loop()
+        # aiohttp's own site has no bound on connections or on how long one may take: its protocol
+        # factory is wrapped instead (`_protocol`)
+        self._server = await loop.create_server(
+            lambda: self._protocol(factory, loop), host, port, reuse_address=True, backlog=128
+        )
+        sockets: list[Any] = list(self._server.sockets or [])
         self.port = sockets[0].getsockname()[1] if sockets else port
 
+    def _protocol(self, factory: Callable[[], Any], loop: asyncio.AbstractEventLoop) -> asyncio.BaseProtocol:
+        """aiohttp's handler for one connection, closed after `connection_seconds`; or, with
+        `max_connections` already open, a protocol that closes the connection at once."""
+        if self.open_connections >= self._max_connections:
+            self.refused_connections += 1
+            return _Closer()
+        return _Guarded(self, factory(), loop)
+
     async def stop(self) -> None:
+        self._limiter.close()
+        if self._server is not None:
+            self._server.close()
+            self._server = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -179,16 +313,29 @@ class WebhookReceiver:
         if target is None:
             # the namespace label stays bounded: only namespaces of existing Codesets are counted
             return self._answer("", "none", "not_found", 404, "no Codeset with a webhook at this path")
-        body = await self._read_body(request)
+        if not any(request.headers.get(h) is not None for h in SIGNATURE_HEADERS):
+            # refused before anything is read: an unsigned flood costs no Secret read
+            return self._answer(namespace, "none", "unauthorized", 401, "missing signature")
+        try:
+            body = await asyncio.wait_for(self._read_body(request), self._body_seconds)
+        except TimeoutError:
+            return self._answer(
+                namespace, "none", "timeout", 408, f"body not sent within {self._body_seconds:g} s"
+            )
         if body is None:
             return self._answer(
                 namespace, "none", "too_large", 413, f"body larger than {self._max_body} bytes"
             )
-        token = await self._read_token(namespace, target.secret_name)
+        token = await self.tokens.get(namespace, target.secret_name)
+        provider, valid = verify(request, token, body) if token else ("none", False)
+        if not valid:  # the token may have been rotated: read it again (at most once per interval)
+            fresh = await self.tokens.get(namespace, target.secret_name, fresh=True)
+            if fresh and fresh != token:
+                token = fresh
+                provider, valid = verify(request, token, body)
         if not token:
             logger.warning("webhook of codeset %s/%s: its Secret has no usable `token`", namespace, name)
             return self._answer(namespace, "none", "unauthorized", 401, "signature cannot be verified")
-        provider, valid = verify(request, token, body)
         if not valid:
             message = "missing signature" if provider == "none" else "bad signature"
             return self._answer(namespace, provider, "unauthorized", 401, message)
@@ -204,6 +351,51 @@ class WebhookReceiver:
             return self._answer(
                 namespace, provider, "ignored", 202, "push to a ref this Codeset does not track"
             )
-        if not self._refresh(namespace, name):
+        outcome = self._limiter.request(namespace, name)
+        if outcome == "untracked":
             return self._answer(namespace, provider, "error", 503, "Codeset is not being tracked yet")
+        if outcome == "coalesced":
+            return self._answer(namespace, provider, "coalesced", 202, "refresh already scheduled")
         return self._answer(namespace, provider, "accepted", 202, "refresh scheduled")
+
+
+class _Guarded(asyncio.Protocol):
+    """aiohttp's handler of one connection (its methods have __slots__: wrapped, not patched), with
+    the receiver's count of open connections and a deadline for the whole connection."""
+
+    def __init__(self, receiver: WebhookReceiver, handler: Any, loop: asyncio.AbstractEventLoop):
+        self._receiver = receiver
+        self._handler = handler
+        self._loop = loop
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._receiver.open_connections += 1
+        abort = getattr(transport, "abort", transport.close)
+        self._timer = self._loop.call_later(self._receiver._connection_seconds, abort)
+        self._handler.connection_made(transport)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._receiver.open_connections -= 1
+        if self._timer is not None:
+            self._timer.cancel()
+        self._handler.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self._handler.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._handler.eof_received()  # type: ignore[no-any-return]
+
+    def pause_writing(self) -> None:
+        self._handler.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._handler.resume_writing()
+
+
+class _Closer(asyncio.Protocol):
+    """A connection over the receiver's limit: closed as soon as it is accepted."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
