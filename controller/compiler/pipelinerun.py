@@ -37,6 +37,7 @@ from controller.compiler.tasks import RunInfo, TaskPlan, builtin_task, container
 from controller.compiler.values import CodesetPlan, CodesetSource, check_inputs, param_text, plan_codesets
 from controller.compiler.when import compile_when
 from controller.serving.store import ModelStore
+from controller.serving.tracking import MlflowTracking
 from controller.spec.model import InputRef, Literal_, StepOutputRef, Workflow
 from controller.units import format_duration, parse_quantity
 
@@ -199,6 +200,7 @@ def compile_run(
     stages_image: str | None = None,
     allow_local_git: bool = False,
     model_store: ModelStore | None = None,
+    mlflow: MlflowTracking | None = None,
     service_account: str | None = None,
     deployer_service_account: str | None = None,
 ) -> dict[str, Any]:
@@ -208,7 +210,8 @@ def compile_run(
     and `allow_local_git` (admit file:// and loopback codeset URLs) are read from the environment
     by the caller (`sluice compile`/`sluice run`, the operator's configuration), never here;
     so is `model_store`, the durable model storage deployed models are served from
-    (`controller.compiler.modelstore`).
+    (`controller.compiler.modelstore`), and `mlflow`, the MLflow tracking every built-in stage
+    logs to (`controller.serving.tracking`).
     `service_account` (default `settings.DEFAULT_STEP_SERVICE_ACCOUNT`) is what every task runs
     as; `deployer_service_account` (default `settings.DEFAULT_DEPLOYER_SERVICE_ACCOUNT`) is what
     tasks that manage serving resources run as (`taskRunSpecs`).
@@ -229,6 +232,7 @@ def compile_run(
         namespace=target_namespace or NAMESPACE_FROM_CONTEXT,
         stages_image=stages_image or settings.DEFAULT_STAGES_IMAGE,
         model_store=model_store,
+        mlflow=mlflow,
     )
     names = UniqueNames()
     step_tasks = {s.name: names.claim(dns_label(s.name)) for s in workflow.steps}

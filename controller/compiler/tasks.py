@@ -27,6 +27,7 @@ from controller.compiler.references import (
 )
 from controller.compiler.values import param_text
 from controller.serving.store import ModelStore
+from controller.serving.tracking import MlflowTracking
 from controller.spec.model import Step
 from controller.spec.stages import STAGES
 from controller.units import format_duration
@@ -44,6 +45,7 @@ class RunInfo:
     namespace: str  # a literal, or Tekton's `$(context.taskRun.namespace)`
     stages_image: str
     model_store: ModelStore | None = None  # durable model storage, for the deploy step
+    mlflow: MlflowTracking | None = None  # MLflow tracking, for every built-in stage (docs/mlflow.md)
 
 
 @dataclass
@@ -224,6 +226,8 @@ def builtin_task(step: Step, task_name: str, scope: RunScope, run: RunInfo, prob
     args += ["--artifacts-dir", f"$(workspaces.{ARTIFACTS}.path)/{step.name}"]
     env = EnvList()
     env.extend(sluice_env(run))
+    if run.mlflow is not None:  # before the model store's: its AWS_* keys win on the deploy step
+        env.extend(run.mlflow.step_env())
     for name, fact in stage.artifacts_env.items():  # e.g. deploy: the claim a serving runtime reads
         value = WORKSPACE_DIR if fact == "root" else f"$(workspaces.{ARTIFACTS}.{fact})"
         env.set({"name": name, "value": value})

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from controller.api.meta import GROUP
 from controller.serving.store import ModelStore
+from controller.serving.tracking import MlflowTracking
 
 if TYPE_CHECKING:
     import kopf
@@ -71,6 +72,9 @@ class OperatorConfig:
     # Durable model storage deployed models are served from (the chart's `modelStorage`, as
     # SLUICE_MODEL_STORE* variables); None: the run's temporary volume, as before.
     model_store: ModelStore | None = None
+    # MLflow tracking every built-in stage logs to (the chart's `mlflow`, as SLUICE_MLFLOW_*
+    # variables); None: untracked.
+    mlflow: MlflowTracking | None = None
     # Messages on conditions and events are cut to this many characters.
     message_limit: int = 512
     # The ServiceAccounts of compiled runs (the Helm chart creates both in every watched
@@ -125,6 +129,7 @@ def _compiler_switches() -> dict[str, Any]:
         "stages_image": sluice_settings.stages_image(),
         "allow_local_git": sluice_settings.allow_local_git(),
         "model_store": ModelStore.from_env(os.environ),
+        "mlflow": MlflowTracking.from_env(os.environ),
     }
 
 

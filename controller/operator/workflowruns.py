@@ -175,6 +175,7 @@ async def _compile(rt: Runtime, info: RunInfo, body: Mapping[str, Any]) -> tuple
             stages_image=rt.config.stages_image,
             allow_local_git=rt.config.allow_local_git,
             model_store=rt.config.model_store,
+            mlflow=rt.config.mlflow,
             service_account=rt.config.step_service_account,
             deployer_service_account=rt.config.run_service_account,
         )

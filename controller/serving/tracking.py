@@ -1,0 +1,56 @@
+"""MLflow tracking for compiled runs: the platform's choice, like durable model storage.
+
+The Helm chart's `mlflow` values become the operator's `SLUICE_MLFLOW_*` variables
+(`MlflowTracking.from_env`); the operator hands the setting to `compile_run(mlflow=...)`, which
+writes it into every built-in stage's step (docs/mlflow.md): `MLFLOW_TRACKING_URI` and
+`MLFLOW_S3_ENDPOINT_URL` as values, MLflow's and the S3 client's credential variables from the
+configured Secret through optional `secretKeyRef`s (a key the Secret lacks is left unset), never
+as values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ENV_PREFIX = "SLUICE_MLFLOW"
+# The Secret's keys are the variable names themselves, each optional: basic auth, a token, and
+# the S3 artifact store's keys.
+CREDENTIAL_VARIABLES = (
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+)
+
+
+@dataclass(frozen=True)
+class MlflowTracking:
+    tracking_uri: str
+    secret: str = ""  # a Secret in the run's namespace with (some of) CREDENTIAL_VARIABLES as keys
+    s3_endpoint: str = ""  # MLFLOW_S3_ENDPOINT_URL: an S3-compatible artifact store (MinIO)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> MlflowTracking | None:
+        """The setting the `SLUICE_MLFLOW_*` variables describe; None when no tracking URI is set."""
+        uri = environ.get(f"{ENV_PREFIX}_TRACKING_URI", "").strip()
+        if not uri:
+            return None
+        return cls(
+            tracking_uri=uri,
+            secret=environ.get(f"{ENV_PREFIX}_SECRET", "").strip(),
+            s3_endpoint=environ.get(f"{ENV_PREFIX}_S3_ENDPOINT_URL", "").strip(),
+        )
+
+    def step_env(self) -> list[dict[str, Any]]:
+        """A built-in stage's environment entries for this setting."""
+        env: list[dict[str, Any]] = [{"name": "MLFLOW_TRACKING_URI", "value": self.tracking_uri}]
+        if self.s3_endpoint:
+            env.append({"name": "MLFLOW_S3_ENDPOINT_URL", "value": self.s3_endpoint})
+        if self.secret:
+            for variable in CREDENTIAL_VARIABLES:
+                ref = {"name": self.secret, "key": variable, "optional": True}
+                env.append({"name": variable, "valueFrom": {"secretKeyRef": ref}})
+        return env

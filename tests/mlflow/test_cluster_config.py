@@ -1,0 +1,51 @@
+"""Issue 19 on a cluster: the chart's `mlflow` values -> the operator's SLUICE_MLFLOW_* variables ->
+`compile_run(mlflow=...)` -> every built-in stage's step env (credentials through secretKeyRef)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from controller.serving.tracking import CREDENTIAL_VARIABLES, MlflowTracking
+from tests.compiler.conftest import compile_example, registry  # noqa: F401  (fixture)
+from tests.helm.conftest import Render, helm, helm_env, render, run_helm  # noqa: F401  (fixtures)
+from tests.helm.test_render import env_of as operator_env
+
+TRACKING = MlflowTracking(
+    "http://mlflow.mlflow:5000", secret="mlflow-credentials", s3_endpoint="http://minio:9000"
+)
+
+
+def _tasks(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    spec = run["spec"]["pipelineSpec"]
+    return {t["name"]: t for t in [*spec["tasks"], *spec.get("finally", [])]}
+
+
+def _env(task: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e for s in task["taskSpec"]["steps"] for e in s.get("env", [])}
+
+
+def test_every_built_in_stage_gets_the_tracking_uri_and_secret_references(registry) -> None:  # noqa: F811
+    plain = compile_example("sum-of-two", registry)
+    run = compile_example("sum-of-two", registry, mlflow=TRACKING)
+    for name in ("prepare", "train", "evaluate", "deploy"):
+        env = _env(_tasks(run)[name])
+        assert env["MLFLOW_TRACKING_URI"]["value"] == "http://mlflow.mlflow:5000"
+        assert env["MLFLOW_S3_ENDPOINT_URL"]["value"] == "http://minio:9000"
+        for variable in CREDENTIAL_VARIABLES:
+            ref = env[variable]["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": "mlflow-credentials", "key": variable, "optional": True}
+            assert "value" not in env[variable]
+    assert "MLFLOW_TRACKING_URI" not in json.dumps(plain), "untracked by default: the run compiles as before"
+
+
+def test_the_operator_reads_the_setting_the_chart_writes(render: Render) -> None:  # noqa: F811
+    assert MlflowTracking.from_env({k: v for k, v in operator_env(render()).items() if v}) is None
+    values = [
+        "mlflow.trackingUri=http://mlflow.mlflow:5000",
+        "mlflow.s3EndpointUrl=http://minio:9000",
+        "mlflow.secretName=mlflow-credentials",
+    ]
+    env = {k: v for k, v in operator_env(render(set_=values)).items() if v is not None}
+    assert MlflowTracking.from_env(env) == TRACKING
+    assert not any("PASSWORD" in k or "TOKEN" in k for k in env), "no credential in the operator's env"
