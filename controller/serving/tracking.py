@@ -54,3 +54,49 @@ class MlflowTracking:
                 ref = {"name": self.secret, "key": variable, "optional": True}
                 env.append({"name": variable, "valueFrom": {"secretKeyRef": ref}})
         return env
+
+    def fuseml_extension(self) -> dict[str, Any]:
+        """The same setting as FuseML's `mlflow` extension (docs/fuseml-compatibility.md): a FuseML
+        step that requires `product: mlflow` (services `mlflow-tracking` and `s3`) gets the
+        tracking URI, the S3 endpoint and the Secret's S3 keys the built-in stages get, so both
+        log to one server. The operator adds it when no registered extension provides `mlflow`."""
+        store: dict[str, Any] = {
+            "id": "mlflow-store",
+            "resource": "s3",
+            "category": "model-store",
+            "endpoints": [
+                {"url": self.s3_endpoint or self.tracking_uri, "type": "internal",
+                 "configuration": {"MLFLOW_S3_ENDPOINT_URL": self.s3_endpoint} if self.s3_endpoint else {}}
+            ],
+        }  # fmt: skip
+        document: dict[str, Any] = {
+            "name": "sluice-mlflow",
+            "product": "mlflow",
+            "version": "0",
+            "description": "MLflow tracking as the platform configures it (Helm values mlflow)",
+            "services": [
+                {
+                    "id": "mlflow-tracking",
+                    "resource": "mlflow-tracking",
+                    "category": "experiment-tracking",
+                    "endpoints": [
+                        {
+                            "url": self.tracking_uri,
+                            "type": "internal",
+                            "configuration": {"MLFLOW_TRACKING_URI": self.tracking_uri},
+                        }
+                    ],
+                },
+                store,
+            ],
+        }
+        if self.secret:
+            store["credentials"] = [{"id": "platform"}]
+            transforms = [
+                {"configvalue": key, "secret": self.secret, "secretvalue": key}
+                for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+            ]
+            document["servicecredentials"] = [
+                {"serviceid": "mlflow-store", "credentials": [{"id": "platform", "transform": transforms}]}
+            ]
+        return document

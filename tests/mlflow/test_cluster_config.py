@@ -49,3 +49,21 @@ def test_the_operator_reads_the_setting_the_chart_writes(render: Render) -> None
     env = {k: v for k, v in operator_env(render(set_=values)).items() if v is not None}
     assert MlflowTracking.from_env(env) == TRACKING
     assert not any("PASSWORD" in k or "TOKEN" in k for k in env), "no credential in the operator's env"
+
+
+def test_fuseml_mlflow_extension_maps_to_the_same_setting() -> None:
+    """A FuseML workflow whose steps require the `mlflow` extension, compiled against the
+    platform's setting alone, logs where the built-in stages do, with the same Secret."""
+    from controller.compiler import compile_run
+    from controller.compiler.extensions import ExtensionRegistry
+    from controller.spec import load_workflow
+    from tests.compiler.conftest import EXAMPLES, codesets_for
+
+    workflow = load_workflow(str(EXAMPLES["fuseml-mlflow-e2e"]))
+    platform = ExtensionRegistry.from_sources([("values mlflow", TRACKING.fuseml_extension())])
+    run = compile_run(workflow, codesets=codesets_for(workflow), extensions=platform, mlflow=TRACKING)
+    trainer = _env(_tasks(run)["trainer"])
+    assert trainer["MLFLOW_TRACKING_URI"]["value"] == TRACKING.tracking_uri
+    assert trainer["MLFLOW_S3_ENDPOINT_URL"]["value"] == TRACKING.s3_endpoint
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert trainer[key]["valueFrom"]["secretKeyRef"] == {"name": TRACKING.secret, "key": key}
