@@ -14,6 +14,7 @@ as literals.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,7 @@ from controller.spec.model import (
     Template,
     Workflow,
 )
+from controller.spec.shelltext import REFUSED, is_path_ref, shell_contexts
 
 # The run's one PersistentVolumeClaim-backed pipeline workspace. Tasks bind it as `artifacts`
 # (subPath `artifacts`) and `source` (subPath `source`, the codeset checkouts): one claim per
@@ -48,6 +50,8 @@ SOURCE = "source"
 # root would be here, so a path under the artifacts mount relative to it is a path in the claim.
 WORKSPACE_DIR = "/workspace"
 CLONE_RESULT = "commit"
+# Values referenced in shell text reach it as environment variables with this prefix.
+SHELL_ENV_PREFIX = "SLUICE_REF_"
 
 
 def artifact_dir(step: str, output: str) -> str:
@@ -180,6 +184,8 @@ class TaskRenderer:
         self.uses_source = False
         self.uses_artifacts = False
         self.after: set[str] = set()  # tasks this one must run after (codeset checkouts)
+        self.shell_env: dict[str, str] = {}  # env var -> value, for references in shell text
+        self._shell_by_ref: dict[Ref, str] = {}
 
     def add_param(self, name: str, value: str, description: str = "") -> str:
         claimed = self._names.claim(name)
@@ -244,6 +250,50 @@ class TaskRenderer:
         return "".join(
             part.text if isinstance(part, Literal_) else self.ref(part, path) for part in template.parts
         )
+
+    def shell_text(self, template: Template, path: str) -> str:
+        """Shell text (a script, a `sh -c` string): each value becomes an environment variable.
+
+        Tekton pastes `$(params.X)` into the text, where a shell would parse the value as code;
+        `"${VAR}"` (or `${VAR}` inside double quotes and here-documents) is expanded once, as data.
+        Compiler-made paths stay in the text. Quoting where a value cannot be data is refused by
+        the validator (`ref.shell-quoting`, controller/spec/shelltext.py).
+        """
+        contexts = iter(shell_contexts(template))
+        out = []
+        for part in template.parts:
+            if isinstance(part, Literal_):
+                out.append(part.text)
+                continue
+            ref, context = next(contexts)
+            if is_path_ref(ref):
+                out.append(self.ref(ref, path))
+            elif context in REFUSED:
+                self.scope.problems.error(path, "ref.shell-quoting", f"a reference {REFUSED[context][0]}")
+            else:
+                var = self._shell_var(ref, path)
+                out.append(f'"${{{var}}}"' if context == "unquoted" else f"${{{var}}}")
+        return "".join(out)
+
+    def _shell_var(self, ref: Ref, path: str) -> str:
+        if ref in self._shell_by_ref:
+            return self._shell_by_ref[ref]
+        if isinstance(ref, InputRef):
+            base = ref.name + (f"_{ref.attr}" if ref.attr else "")
+        elif isinstance(ref, StepOutputRef):
+            base = f"{ref.step}_{ref.output}"
+        elif isinstance(ref, ExtensionRef):
+            base = "_".join((ref.extension, *ref.path))
+        else:
+            base = "value"
+        stem = SHELL_ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", base).upper()
+        name, n = stem, 1
+        while name in self.shell_env:  # `a-b` and `a_b` are one stem
+            n += 1
+            name = f"{stem}_{n}"
+        self.shell_env[name] = self.ref(ref, path)
+        self._shell_by_ref[ref] = name
+        return name
 
     def value(self, value: Any, path: str) -> Any:
         """A free-form `with:` value with every string's references rendered (structure kept)."""

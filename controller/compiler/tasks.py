@@ -28,7 +28,8 @@ from controller.compiler.references import (
 from controller.compiler.values import param_text
 from controller.serving.store import ModelStore
 from controller.serving.tracking import MlflowTracking
-from controller.spec.model import Step
+from controller.spec.model import Step, Template
+from controller.spec.shelltext import check_code_texts, code_texts
 from controller.spec.stages import STAGES
 from controller.units import format_duration
 
@@ -278,18 +279,25 @@ def container_task(step: Step, task_name: str, scope: RunScope, run: RunInfo, pr
     container: dict[str, Any] = {"name": task_name}
     if step.image is not None:
         container["image"] = renderer.text(step.image, problems.step_path(step.name, ".image"))
+    # Text a shell reads (a script, a `sh -c` string) gets values as environment variables
+    # (`TaskRenderer.shell_text`); other interpreters' code with references is refused.
+    shell = {text.field: text.template for text in code_texts(step) if text.shell}
+    check_code_texts(
+        step, lambda field, code, message: problems.error(problems.step_path(step.name, field), code, message)
+    )
+
+    def render(field: str, item: Any) -> Any:
+        path = problems.step_path(step.name, field)
+        if field in shell:
+            return renderer.shell_text(shell[field], path)
+        return renderer.text(item, path) if isinstance(item, Template) else renderer.value(item, path)
+
     if step.command is not None:
-        container["command"] = [
-            renderer.value(item, problems.step_path(step.name, f".command[{i}]"))
-            for i, item in enumerate(step.command)
-        ]
+        container["command"] = [render(f".command[{i}]", item) for i, item in enumerate(step.command)]
     if step.args:
-        container["args"] = [
-            renderer.text(arg, problems.step_path(step.name, f".args[{i}]"))
-            for i, arg in enumerate(step.args)
-        ]
+        container["args"] = [render(f".args[{i}]", arg) for i, arg in enumerate(step.args)]
     if step.script is not None:
-        container["script"] = renderer.value(step.script, problems.step_path(step.name, ".script"))
+        container["script"] = render(".script", step.script)
     if step.working_dir is not None:
         container["workingDir"] = renderer.text(
             step.working_dir, problems.step_path(step.name, ".workingDir")
@@ -299,6 +307,7 @@ def container_task(step: Step, task_name: str, scope: RunScope, run: RunInfo, pr
     env.set({"name": "SLUICE_ARTIFACTS_DIR", "value": f"$(workspaces.{ARTIFACTS}.path)/{step.name}"})
     env.extend(extension_env(step, scope))
     env.extend(user_env(step, scope, renderer, problems))
+    env.extend([{"name": name, "value": value} for name, value in renderer.shell_env.items()])
     after = [scope.step_tasks[s] for s in step.run_after if s in scope.step_tasks]
     before_steps, after_steps = output_steps(step, task_name, run.stages_image, sluice_env(run))
     return user_step_task(

@@ -17,6 +17,7 @@ from controller.spec.model import (
     Template,
     Workflow,
 )
+from controller.spec.shelltext import check_code_texts
 from controller.spec.stages import STAGES
 from controller.spec.templates import Site
 
@@ -121,6 +122,8 @@ class Checker:
                 )
             if step.command is None and step.script is None and not step.args:
                 pass  # the image's own entrypoint runs, as in Tekton
+            # a reference in text a shell or another interpreter reads must reach it as data
+            check_code_texts(step, lambda field, code, message: self.out.error(path + field, code, message))
 
     def stage_step(self, step: Step, path: str) -> None:
         stage = STAGES.get(step.uses or "")

@@ -172,7 +172,11 @@ def test_codeset_references_resolve(registry):
     inspect = tasks["inspect"]
     step = inspect["taskSpec"]["steps"][0]
     assert step["workingDir"] == "$(workspaces.source.path)/source"
-    assert "commit $(params.source-revision) of https://github.com/example/source.git" in step["script"]
+    # values reach shell text as environment variables (issue 16 item 1), paths stay in it
+    assert 'echo "commit ${SLUICE_REF_SOURCE_REVISION} of ${SLUICE_REF_SOURCE_URL}"' in step["script"]
+    env = {e["name"]: e.get("value") for e in step["env"]}
+    assert env["SLUICE_REF_SOURCE_REVISION"] == "$(params.source-revision)"
+    assert env["SLUICE_REF_SOURCE_URL"] == "https://github.com/example/source.git"
     assert {"name": "source-revision", "value": "$(tasks.clone-source.results.commit)"} in inspect["params"]
     assert "clone-source" in inspect["runAfter"]
     prepare_args = tasks["prepare"]["taskSpec"]["steps"][0]["args"]

@@ -1009,6 +1009,87 @@ EXPRESSION_CASES = [
         "ref.output-path", 5, "$.steps[0].env[0].value",
         "'{{ outputs.model.path }}' is for native steps; a FuseML step writes /tekton/results/$TASK_RESULT",
     ),
+    Case(
+        "ref.shell-quoting: a reference inside single quotes in a script",
+        native("""
+            spec:
+              inputs: [{name: x, type: string}]
+              steps:
+                - name: a
+                  image: busybox
+                  script: "echo 'x={{ inputs.x }}'"
+            """),
+        "ref.shell-quoting", 9, "$.spec.steps[0].script",
+        "{{ inputs.x }} is inside single quotes (or $'...'), where a shell expands nothing",
+    ),
+    Case(
+        "ref.shell-quoting: a reference in a here-document with a quoted delimiter",
+        native("""
+            spec:
+              inputs: [{name: x, type: string}]
+              steps:
+                - name: a
+                  image: busybox
+                  script: |
+                    cat <<'EOF'
+                    {{ inputs.x }}
+                    EOF
+            """),
+        "ref.shell-quoting", 9, "$.spec.steps[0].script", "use an unquoted delimiter (<<EOF)",
+    ),
+    Case(
+        "ref.shell-quoting: a step output inside $(( )) of sh -c",
+        native("""
+            spec:
+              steps:
+                - {name: a, image: busybox, script: "echo 1 > {{ outputs.n.path }}", outputs: [{name: n}]}
+                - name: b
+                  image: busybox
+                  command: [/bin/sh, -ec, "echo $(( {{ steps.a.outputs.n }} + 1 ))"]
+            """),
+        "ref.shell-quoting", 9, "$.spec.steps[1].command[2]",
+        "{{ steps.a.outputs.n }} is inside $(( )) arithmetic, where a shell would evaluate the value",
+    ),
+    Case(
+        "ref.shell-quoting: single quotes in the -c string given as args of a shell",
+        native("""
+            spec:
+              inputs: [{name: x, type: string}]
+              steps:
+                - name: a
+                  image: busybox
+                  command: [bash]
+                  args: [-c, "echo '{{ inputs.x }}'"]
+            """),
+        "ref.shell-quoting", 10, "$.spec.steps[0].args[1]", "inside single quotes",
+    ),
+    Case(
+        "ref.code-text: a reference in a Python script",
+        native("""
+            spec:
+              inputs: [{name: x, type: string}]
+              steps:
+                - name: a
+                  image: python:3.12-slim
+                  script: |
+                    #!/usr/bin/env python3
+                    print("{{ inputs.x }}")
+            """),
+        "ref.code-text", 9, "$.spec.steps[0].script",
+        "{{ inputs.x }} would be pasted into python code, where it could run as code: pass it through env:",
+    ),
+    Case(
+        "ref.code-text: a reference in python -c code",
+        native("""
+            spec:
+              inputs: [{name: x, type: string}]
+              steps:
+                - name: a
+                  image: python:3.12-slim
+                  command: [python3, -c, "print('{{ inputs.x }}')", "{{ inputs.x }}"]
+            """),
+        "ref.code-text", 9, "$.spec.steps[0].command[2]", "would be pasted into python code",
+    ),
 ]
 
 DAG_CASES = [
