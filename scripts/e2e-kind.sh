@@ -280,7 +280,7 @@ k -n "$NAMESPACE" run sluice-e2e-predict --image="$STAGES_IMAGE" --image-pull-po
   --overrides="$restricted" --override-type=strategic \
   --restart=Never --rm --attach --quiet --command -- python -c '
 import json, sys, urllib.request
-body = {"inputs": [{"name": "pairs", "shape": [1, 2], "datatype": "FP32", "data": [300, 400]}]}
+body = {"inputs": [{"name": "inputs", "shape": [1, 2], "datatype": "FP32", "data": [300, 400]}]}
 request = urllib.request.Request(sys.argv[1], json.dumps(body).encode(), {"Content-Type": "application/json"})
 answer = json.load(urllib.request.urlopen(request, timeout=60))["outputs"][0]["data"][0]
 print(f"300 + 400 = {answer:.2f}")

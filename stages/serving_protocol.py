@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-INPUT_NAME = "input_0"
+INPUT_NAME = "inputs"
 OUTPUT_NAME = "output_0"
 PLATFORM = "tensorflow_keras"
 VERSION = "1"

@@ -70,7 +70,7 @@ def predict(
     body = {
         "inputs": [
             {
-                "name": "input_0",
+                "name": "inputs",
                 "shape": [len(data), len(data[0])],
                 "datatype": "FP32",
                 "data": [v for r in data for v in r],

@@ -104,7 +104,7 @@ def infer(port: int, body: bytes, **kwargs: Any) -> tuple[int, Any, float]:
     return request(port, "POST", f"/v2/models/{MODEL}/infer", body, **kwargs)
 
 
-def tensor(shape: Any, datatype: Any = "FP32", data: Any = None, name: str = "input_0") -> bytes:
+def tensor(shape: Any, datatype: Any = "FP32", data: Any = None, name: str = "inputs") -> bytes:
     return json.dumps(
         {
             "inputs": [
@@ -132,8 +132,8 @@ BAD = [
     ("strings-as-fp32", tensor([1, 2], data=["a", "b"]), "numbers"),
     ("ragged", tensor([2, 2], data=[[1, 2], [3]]), ""),
     ("null-data", tensor([1, 2], data=[None, None]), ""),
-    ("nan", b'{"inputs":[{"name":"input_0","shape":[1,2],"datatype":"FP32","data":[NaN, 1]}]}', ""),
-    ("infinity", b'{"inputs":[{"name":"input_0","shape":[1,2],"datatype":"FP32","data":[Infinity, 1]}]}', ""),
+    ("nan", b'{"inputs":[{"name":"inputs","shape":[1,2],"datatype":"FP32","data":[NaN, 1]}]}', ""),
+    ("infinity", b'{"inputs":[{"name":"inputs","shape":[1,2],"datatype":"FP32","data":[Infinity, 1]}]}', ""),
     (
         "two-inputs",
         json.dumps({"inputs": [json.loads(tensor([1, 2]))["inputs"][0]] * 2}).encode(),
@@ -147,7 +147,7 @@ BAD = [
     ("binary-garbage", bytes(range(256)) * 4, ""),
     (
         "deeply-nested-data",
-        b'{"inputs":[{"name":"input_0","shape":[1,2],"datatype":"FP32","data":'
+        b'{"inputs":[{"name":"inputs","shape":[1,2],"datatype":"FP32","data":'
         + b"[" * 100_000
         + b"1"
         + b"]" * 100_000
@@ -183,7 +183,7 @@ def test_binary_tensor_with_a_lying_header(server: tuple[int, Any]) -> None:
         {
             "inputs": [
                 {
-                    "name": "input_0",
+                    "name": "inputs",
                     "shape": [1, 2],
                     "datatype": "FP32",
                     "parameters": {"binary_data_size": 3},

@@ -46,7 +46,7 @@ pytestmark = [
 
 PREDICT = """
 import json, sys, urllib.request
-body = {"inputs": [{"name": "pairs", "shape": [1, 2], "datatype": "FP32", "data": [300, 400]}]}
+body = {"inputs": [{"name": "inputs", "shape": [1, 2], "datatype": "FP32", "data": [300, 400]}]}
 request = urllib.request.Request(sys.argv[1], json.dumps(body).encode(), {"Content-Type": "application/json"})
 print(json.dumps(json.load(urllib.request.urlopen(request, timeout=60))))
 """

@@ -52,7 +52,7 @@ spec:
 
 
 def _post(url: str, rows: list[list[float]]) -> None:
-    body = {"inputs": [{"name": "input_0", "shape": [len(rows), 2], "datatype": "FP32", "data": rows}]}
+    body = {"inputs": [{"name": "inputs", "shape": [len(rows), 2], "datatype": "FP32", "data": rows}]}
     request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 200

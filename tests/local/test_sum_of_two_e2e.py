@@ -19,7 +19,7 @@ WORKFLOW = Path(__file__).resolve().parents[2] / "workflows" / "sum-of-two.yaml"
 
 
 def _predict(url: str, rows: list[list[float]]) -> list[float]:
-    body = {"inputs": [{"name": "x", "shape": [len(rows), 2], "datatype": "FP32", "data": rows}]}
+    body = {"inputs": [{"name": "inputs", "shape": [len(rows), 2], "datatype": "FP32", "data": rows}]}
     request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         answer = json.loads(response.read())

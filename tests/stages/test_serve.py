@@ -32,7 +32,7 @@ def post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[
 
 
 def infer_body(
-    rows: Any, shape: list[int] | None = None, datatype: str = "FP32", name: str = "input_0"
+    rows: Any, shape: list[int] | None = None, datatype: str = "FP32", name: str = "inputs"
 ) -> bytes:
     flat = np.asarray(rows, dtype=np.float64).ravel().tolist()
     shape = shape or list(np.asarray(rows).shape)
@@ -110,7 +110,7 @@ def test_local_server_answers_like_the_model_and_rejects_bad_requests(
         "non-JSON": (b"{this is not json", "not valid JSON"),
         "no inputs": (b'{"inputs": []}', "exactly one input"),
         "strings": (
-            b'{"inputs":[{"name":"input_0","shape":[1,2],"datatype":"FP32","data":["a","b"]}]}',
+            b'{"inputs":[{"name":"inputs","shape":[1,2],"datatype":"FP32","data":["a","b"]}]}',
             "numbers",
         ),
     }

@@ -80,7 +80,7 @@ def test_metadata_lists_inputs_outputs_platform_and_versions(server: Server) -> 
     metadata = triton(server).get_model_metadata("sum-of-two")
     assert metadata["name"] == "sum-of-two" and metadata["versions"] == ["1"]
     assert metadata["platform"] == "tensorflow_keras"
-    assert metadata["inputs"] == [{"name": "input_0", "datatype": "FP32", "shape": [-1, 2]}]
+    assert metadata["inputs"] == [{"name": "inputs", "datatype": "FP32", "shape": [-1, 2]}]
     assert metadata["outputs"] == [{"name": "output_0", "datatype": "FP32", "shape": [-1, 1]}]
     status, _, body = server.request("GET", "/v2/models/sum-of-two/versions/1")
     assert status == 200 and json.loads(body) == metadata
@@ -98,7 +98,7 @@ def test_tritonclient_infers_json_and_binary(
     rows = np.array(
         [[1, 2], [300, 400], [999, 0]], dtype={"FP32": np.float32, "FP64": np.float64}.get(dtype, np.int32)
     )
-    tensor = triton_http.InferInput("input_0", list(rows.shape), dtype)
+    tensor = triton_http.InferInput("inputs", list(rows.shape), dtype)
     tensor.set_data_from_numpy(rows, binary_data=binary_in)
     wanted = triton_http.InferRequestedOutput("output_0", binary_data=binary_out)
     result = triton(server).infer("sum-of-two", [tensor], outputs=[wanted])
@@ -116,7 +116,7 @@ def test_unknown_names_are_refused_by_name(server: Server) -> None:
 
     client = triton(server)
     rows = np.array([[1, 2]], np.float32)
-    good = triton_http.InferInput("input_0", [1, 2], "FP32")
+    good = triton_http.InferInput("inputs", [1, 2], "FP32")
     good.set_data_from_numpy(rows)
     with pytest.raises(InferenceServerException, match="unknown output 'nope'"):
         client.infer("sum-of-two", [good], outputs=[triton_http.InferRequestedOutput("nope")])
@@ -125,9 +125,9 @@ def test_unknown_names_are_refused_by_name(server: Server) -> None:
     with pytest.raises(InferenceServerException, match="unknown input 'pairs'"):
         client.infer("sum-of-two", [bad])
     for body in (
-        {"inputs": [{"name": "input_0", "shape": [1, 2], "datatype": "BYTES", "data": ["a", "b"]}]},
+        {"inputs": [{"name": "inputs", "shape": [1, 2], "datatype": "BYTES", "data": ["a", "b"]}]},
         {
-            "inputs": [{"name": "input_0", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}],
+            "inputs": [{"name": "inputs", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}],
             "outputs": "x",
         },
     ):
@@ -143,7 +143,7 @@ def test_kserve_client_v2_and_v1(server: Server) -> None:
         v2 = InferenceRESTClient(RESTConfig(protocol="v2", retries=0, timeout=10))
         v1 = InferenceRESTClient(RESTConfig(protocol="v1", retries=0, timeout=10))
         try:
-            tensor = InferInput("input_0", [2, 2], "FP32")
+            tensor = InferInput("inputs", [2, 2], "FP32")
             tensor.set_data_from_numpy(np.array([[3, 4], [10, 20]], np.float32), binary_data=False)
             answer = await v2.infer(
                 server.base, InferRequest("sum-of-two", [tensor]), model_name="sum-of-two"
@@ -202,7 +202,7 @@ def test_the_skew_guard_flags_counts_and_warns(server: Server) -> None:
     """Trained on [0, 1000): 10 + 10000 is flagged in the answer, counted in /metrics, and
     `sluice predict` warns; in-range traffic raises nothing."""
     path = "/v2/models/sum-of-two/infer"
-    body = {"inputs": [{"name": "input_0", "shape": [2, 2], "datatype": "FP32", "data": [3, 4, 10, 10000]}]}
+    body = {"inputs": [{"name": "inputs", "shape": [2, 2], "datatype": "FP32", "data": [3, 4, 10, 10000]}]}
     before = server.metrics()
     status, headers, raw = server.request("POST", path, body)
     answer = json.loads(raw)
@@ -224,7 +224,7 @@ def test_the_skew_guard_flags_counts_and_warns(server: Server) -> None:
     assert "sluice_request_seconds_bucket" in after and "sluice_requests_total" in after
 
     status, headers, raw = server.request(
-        "POST", path, {"inputs": [{"name": "input_0", "shape": [1, 2], "datatype": "FP32", "data": [3, 4]}]}
+        "POST", path, {"inputs": [{"name": "inputs", "shape": [1, 2], "datatype": "FP32", "data": [3, 4]}]}
     )
     assert status == 200 and "parameters" not in json.loads(raw) and "sluice-out-of-range" not in headers
     assert counted(server.metrics(), "x2") == counted(after, "x2")
