@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from controller.digests import file_sha256
 from controller.serving import StorageAccess, get_target
 from controller.serving.store import ModelStore, ModelStoreError
 from stages.common import StageError
@@ -98,14 +99,6 @@ def model_files(model_dir: Path) -> dict[str, Path]:
     return files
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def s3_client(store: ModelStore) -> Any:
     import boto3
     from botocore.config import Config
@@ -127,7 +120,9 @@ def upload_s3(model_dir: Path, store: ModelStore, key: str) -> dict[str, Any]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     files = model_files(model_dir)
-    entries = {name: {"size": path.stat().st_size, "sha256": _sha256(path)} for name, path in files.items()}
+    entries = {
+        name: {"size": path.stat().st_size, "sha256": file_sha256(path)} for name, path in files.items()
+    }
     empty = [name for name, entry in entries.items() if not entry["size"]]
     if empty:  # KServe's storage initializer skips empty objects: the copy would differ
         raise StageError(f"model {model_dir} has empty files, which KServe would not download: {empty[0]}")
@@ -144,14 +139,16 @@ def upload_s3(model_dir: Path, store: ModelStore, key: str) -> dict[str, Any]:
         client.head_bucket(Bucket=store.bucket)
         for name, path in files.items():
             client.upload_file(str(path), store.bucket, f"{key}/{name}")
+        # Files of an earlier publish under the same key (a retried deploy of a retrained model)
+        # go before the manifest is written: KServe downloads every object under the prefix.
+        stale = [name for name in _listing(client, store.bucket, key) if name not in entries]
+        for name in stale:
+            client.delete_object(Bucket=store.bucket, Key=f"{key}/{name}")
         body = json.dumps(manifest, indent=2, sort_keys=True).encode()
         client.put_object(
             Bucket=store.bucket, Key=f"{key}/{MANIFEST}", Body=body, ContentType="application/json"
         )
-        found: dict[str, int] = {}
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=store.bucket, Prefix=f"{key}/"):
-            for item in page.get("Contents") or []:
-                found[item["Key"][len(key) + 1 :]] = item["Size"]
+        found = _listing(client, store.bucket, key)
     except ClientError as exc:
         error = exc.response.get("Error") or {}
         raise StageError(
@@ -164,3 +161,12 @@ def upload_s3(model_dir: Path, store: ModelStore, key: str) -> dict[str, Any]:
         raise StageError(f"publishing to {where}: {missing[0]} is missing or has another size after upload")
     print(f"deploy: published {len(files)} files ({manifest['digest']}) to {where}", flush=True)
     return manifest
+
+
+def _listing(client: Any, bucket: str, key: str) -> dict[str, int]:
+    """Object name (below `key`/) -> size."""
+    found: dict[str, int] = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{key}/"):
+        for item in page.get("Contents") or []:
+            found[item["Key"][len(key) + 1 :]] = item["Size"]
+    return found

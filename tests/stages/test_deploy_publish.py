@@ -164,6 +164,11 @@ def test_publishing_again_rewrites_the_same_objects(
     tmp_path: Path, s3_store: ModelStore, s3_endpoint: str
 ) -> None:
     model = fake_model(tmp_path)
+    retrained = model / "triton" / "model" / "1" / "weights.bin"  # a file the final model lacks
+    retrained.parent.mkdir(parents=True)
+    retrained.write_bytes(b"old weights")
+    publish(model, s3_store, root=tmp_path / "artifacts", step="deploy")
+    retrained.unlink()
     first = publish(model, s3_store, root=tmp_path / "artifacts", step="deploy")
     second = publish(model, s3_store, root=tmp_path / "artifacts", step="deploy")
     assert first == second
