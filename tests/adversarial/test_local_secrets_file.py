@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,45 @@ def test_empty_secrets_file_holds_no_secrets(tmp_path: Path) -> None:
 def test_secrets_file_values_are_read(tmp_path: Path) -> None:
     (tmp_path / "secrets.yaml").write_text("minio: {accesskey: AKIA-test}\n")
     assert LocalSecrets(tmp_path).get("minio", "accesskey") == "AKIA-test"
+
+
+def test_a_container_never_sees_the_secrets_file_through_a_mount(tmp_path: Path) -> None:
+    """Issue 16: a local folder used in place (the project, holding ./.sluice) or any mount above
+    $SLUICE_HOME showed the step `secrets.yaml`; /dev/null is mounted over it now."""
+    from controller.executors.local.containers import engine_step
+    from controller.executors.local.engines import Engine
+    from controller.executors.local.process import Mount, Sandbox, Step
+
+    project = tmp_path / "project"
+    home = project / ".sluice"
+    home.mkdir(parents=True)
+    (home / "secrets.yaml").write_text("s: {k: v}\n")
+    other = tmp_path / "other"
+    other.mkdir()
+    step = Step(
+        "s",
+        ["sh", "-c", "cat /workspace/source/.sluice/secrets.yaml"],
+        {},
+        tmp_path,
+        mounts=[Mount("/workspace/source", project, read_only=True), Mount("/workspace/out", other)],
+        sandbox=Sandbox(image="busybox"),
+    )
+    for command in ("podman", "docker"):
+        argv = engine_step(Engine(command, {}), step, "c", (home / "secrets.yaml",)).argv
+        pairs = {argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "-v"}
+        assert f"{os.devnull}:/workspace/source/.sluice/secrets.yaml:ro" in pairs, argv
+        assert not any(p.startswith(f"{os.devnull}:/workspace/out") for p in pairs)
+        # the mask comes after the mount it covers (the engine applies them in order)
+        assert argv.index(f"{project}:/workspace/source:ro") < argv.index(
+            f"{os.devnull}:/workspace/source/.sluice/secrets.yaml:ro"
+        )
+
+
+def test_the_executor_hides_the_secrets_file_from_every_container_step() -> None:
+    """The local run passes its secrets file to engine_step for every step it runs in a container."""
+    import inspect
+
+    from controller.executors.local import engine
+
+    source = inspect.getsource(engine.LocalRun._run_task)
+    assert "hidden = (self.secrets.path,)" in source and "hidden)" in source

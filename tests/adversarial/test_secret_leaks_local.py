@@ -172,3 +172,107 @@ def test_token_in_a_codeset_url_is_refused_without_echo(sandbox: Sandbox, comman
         assert outcome.returncode == 1 and "reference a Secret" in outcome.stderr, outcome.stderr
         assert leaks_in({"out": outcome.stdout + outcome.stderr}) == []
     assert not Path(sandbox.home / "runs").exists()
+
+
+# ---- issue 16: multi-line secrets, trailing newlines, encodings, results, the cache --------------
+
+SSH_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+    "QyNTUxOQAAACDkVq0q1s2ecretKeyLineTwoXyZ0123456789abcdefghijklmnopqrs\n"
+    "AAAEA7secretKeyLineThreeQwErTyUiOp+/==\n"
+    "-----END OPENSSH PRIVATE KEY-----\n"
+)
+NEWLINE_TOKEN = (
+    "tok/with+odd=chars&Nl-8e7d6c5b\n"  # ends in a newline, as `kubectl create secret --from-file` makes
+)
+ENCODED = """\
+apiVersion: sluice.dev/v1alpha1
+kind: Workflow
+metadata: {name: leaky-encodings}
+spec:
+  steps:
+    - name: print-them
+      image: busybox
+      env:
+        KEY: {secretKeyRef: {name: deploy-key, key: identity}}
+        TOK: {secretKeyRef: {name: api, key: token}}
+      script: |
+        echo "$KEY"
+        printf '%s' "$TOK"; echo
+        echo "tail: $TOK"
+        python3 -c 'import os, base64, urllib.parse as u
+        for v in (os.environ["TOK"], os.environ["TOK"].strip(), os.environ["KEY"]):
+            print(base64.b64encode(v.encode()).decode(), u.quote(v, safe=""), v.encode().hex())'
+        printf ok > "$(results.status.path)"
+      outputs: [{name: status, type: string}]
+    - name: nosy
+      image: busybox
+      script: |
+        env | grep SLUICE_SECRET_ || echo "no SLUICE_SECRET_ variables"
+"""
+INTO_RESULT = """\
+apiVersion: sluice.dev/v1alpha1
+kind: Workflow
+metadata: {name: leaky-result}
+spec:
+  steps:
+    - name: keep-it
+      image: busybox
+      env:
+        TOK: {secretKeyRef: {name: api, key: token}}
+      script: |
+        printf '%s' "$TOK" | base64 > "$(results.copy.path)"
+      outputs: [{name: copy, type: string}]
+  outputs:
+    - {name: copy, value: '{{ steps.keep-it.outputs.copy }}'}
+"""
+
+
+def _forbidden() -> list[str]:
+    import base64
+    from urllib.parse import quote
+
+    token = NEWLINE_TOKEN.strip()
+    lines = [line for line in SSH_KEY.splitlines() if "PRIVATE KEY" not in line]
+    forms = [token, quote(token, safe=""), token.encode().hex(), *lines]
+    forms += [base64.b64encode(v.encode()).decode()[:16] for v in (token, NEWLINE_TOKEN, SSH_KEY)]
+    return forms
+
+
+def _leaks(texts: dict[str, str]) -> list[str]:
+    return [f"{where}: {form[:20]}" for where, text in texts.items() for form in _forbidden() if form in text]
+
+
+@pytest.fixture
+def keyed(sandbox: Sandbox) -> dict[str, str]:
+    (sandbox.home / "secrets.yaml").write_text(json.dumps({"deploy-key": {"identity": SSH_KEY}}))
+    return {"SLUICE_SECRET_API_TOKEN": NEWLINE_TOKEN, "SLUICE_SECRET_UNUSED_TOKEN": "never-referenced-4242"}
+
+
+def test_multiline_newline_ended_and_encoded_secrets_are_redacted(
+    sandbox: Sandbox, keyed: dict[str, str]
+) -> None:
+    workflow = sandbox.write("encoded.yaml", ENCODED)
+    outcome = run_sluice(sandbox, "run", str(workflow), "--json", env=keyed, timeout=60)
+    assert outcome.returncode == 0, outcome.stdout + outcome.stderr
+    written = everything_written(sandbox)
+    logs = "".join(text for path, text in written.items() if "/logs/" in path)
+    assert "***" in logs and "tail: ***" in logs
+    assert "no SLUICE_SECRET_ variables" in logs  # a step that references none sees none
+    assert "never-referenced-4242" not in logs
+    assert _leaks({"stdout": outcome.stdout, "stderr": outcome.stderr, **written}) == []
+
+
+def test_secret_written_into_a_result_fails_the_task_and_is_stored_nowhere(
+    sandbox: Sandbox, keyed: dict[str, str]
+) -> None:
+    workflow = sandbox.write("result.yaml", INTO_RESULT)
+    outcome = run_sluice(sandbox, "run", str(workflow), "--json", env=keyed, timeout=60)
+    assert outcome.returncode == 1, outcome.stdout + outcome.stderr
+    assert "holds a secret value" in outcome.stdout + outcome.stderr
+    written = everything_written(sandbox)
+    entries = [text for path, text in written.items() if "/cache/entries/" in path]
+    assert not [entry for entry in entries if '"copy"' in entry]  # the leaking task was not cached
+    stored = {path: text for path, text in written.items() if "/results/" not in path}
+    assert _leaks({"stdout": outcome.stdout, "stderr": outcome.stderr, **stored}) == []

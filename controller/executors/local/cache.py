@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,8 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 class Cache:
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, holds_secret: Callable[[str], bool] | None = None):
+        self.holds_secret = holds_secret  # an entry whose results hold a secret value is never stored
         self.root = home / "cache"
         self.objects = self.root / "objects"
         self.entries = self.root / "entries"
@@ -157,7 +159,10 @@ class Cache:
     def store(
         self, key: str, results: dict[str, str], outputs: dict[str, Path], run_dir: Path, run_name: str
     ) -> None:
-        """Keep `results` and the files of `outputs` (relative name -> path inside the run) under `key`."""
+        """Keep `results` and the files of `outputs` (relative name -> path inside the run) under `key`;
+        nothing when a result holds a secret value (`holds_secret`)."""
+        if self.holds_secret is not None and any(self.holds_secret(v) for v in results.values()):
+            return
         stored = []
         for path in outputs.values():
             files = tree(path)

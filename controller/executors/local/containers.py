@@ -14,6 +14,8 @@ What the container gets, as the task's pod would on Kubernetes:
   volumes) and tmpfs at /tekton/home and for `medium: Memory` volumes;
 - no network (`--network none`) unless the step needs one (`Sandbox.network`: the built-in stages
   the catalog marks, see `controller.spec.stages.module_needs_network`);
+- never the local secrets file (`$SLUICE_HOME/secrets.yaml`): where a mount would show it (a
+  local folder used in place that holds `.sluice`), /dev/null is mounted over it;
 - exactly the step's environment: `-e NAME` for each variable, values passed through the engine
   client's environment (never on its command line, where `ps` would show a secret), nothing of the
   caller's.
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.executors.local.engines import Engine
-from controller.executors.local.process import Sandbox, Step
+from controller.executors.local.process import Mount, Sandbox, Step
 from controller.spec.stages import module_needs_network
 from controller.units import parse_quantity
 
@@ -97,8 +99,25 @@ def container_name(taskrun: str, step: str, attempt: int) -> str:
     return re.sub(r"[^a-zA-Z0-9_.-]", "-", f"sluice-{taskrun}-{step}-{attempt}")
 
 
-def run_argv(engine: Engine, step: Step, name: str, rootless: bool) -> list[str]:
-    """The engine command that runs `step` (whose `sandbox` is set) in its container."""
+def masks(mounts: list[Mount], hidden: tuple[Path, ...]) -> list[str]:
+    """`-v /dev/null:PATH:ro` for each of `hidden` (the local secrets file) that a mount would show
+    the container: a local folder used in place may hold `$SLUICE_HOME` (./.sluice by default)."""
+    argv: list[str] = []
+    for secret_file in hidden:
+        target = secret_file.resolve()
+        for mount in mounts:
+            host = mount.host.resolve()
+            if target != host and host in target.parents:
+                inside = f"{mount.path.rstrip('/')}/{target.relative_to(host).as_posix()}"
+                argv += ["-v", f"{os.devnull}:{inside}:ro"]
+    return argv
+
+
+def run_argv(
+    engine: Engine, step: Step, name: str, rootless: bool, hidden: tuple[Path, ...] = ()
+) -> list[str]:
+    """The engine command that runs `step` (whose `sandbox` is set) in its container; `hidden` files
+    under its mounts are masked (`masks`)."""
     box = step.sandbox
     assert box is not None, step.name
     argv = engine.argv("run", "--rm", "--name", name, "--pull", "never")  # no stdin, no tty
@@ -131,6 +150,7 @@ def run_argv(engine: Engine, step: Step, name: str, rootless: bool) -> list[str]
     argv += [item for path in step.tmpfs for item in ("--tmpfs", f"{path}:rw,exec,mode=1777")]
     for mount in step.mounts:
         argv += ["-v", f"{mount.host}:{mount.path}{':ro' if mount.read_only else ''}"]
+    argv += masks(step.mounts, hidden)
     for key, value in step.env.items():
         argv += ["-e", f"{key}={value}" if key in _CLIENT_ENV else key]
     if box.workdir:
@@ -138,15 +158,16 @@ def run_argv(engine: Engine, step: Step, name: str, rootless: bool) -> list[str]
     return [*argv, "--entrypoint", step.argv[0], box.image, *step.argv[1:]]
 
 
-def engine_step(engine: Engine, step: Step, name: str) -> Step:
-    """`step` as a host process that runs its container; killing it removes the container."""
+def engine_step(engine: Engine, step: Step, name: str, hidden: tuple[Path, ...] = ()) -> Step:
+    """`step` as a host process that runs its container; killing it removes the container.
+    `hidden`: files no mount may show the step (the local secrets file)."""
     rootless = os.geteuid() != 0
     own_mounts(step, rootless and not engine.podman)
     client = {k: v for k, v in engine.env.items() if k in _CLIENT_ENV}
     env = {**step.env, **client}  # the step's values reach the container through -e NAME
     return Step(
         step.name,
-        run_argv(engine, step, name, rootless),
+        run_argv(engine, step, name, rootless, hidden),
         env,
         step.cwd,
         step.timeout,

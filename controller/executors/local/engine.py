@@ -36,7 +36,7 @@ from controller.executors.local.resolve import (
     resolve_task,
     when_passes,
 )
-from controller.executors.local.secrets import LocalSecrets, SecretError
+from controller.executors.local.secrets import LocalSecrets, Redactor, SecretError
 from controller.executors.local.store import RunRecord, TaskRecord
 from controller.executors.local.tekton import UnsupportedError, check_pipelinerun, timeout_seconds
 from controller.executors.local.variables import VariableError, substitute, task_result_refs
@@ -85,7 +85,7 @@ class LocalRun:
                     raise UnsupportedError(f"$.spec.pipelineSpec.results[{i}]: no task named {task_name!r}")
         self.images = self._local_images() if engine is not None else {}
         self.secrets = LocalSecrets(home)
-        self.cache = Cache(home)
+        self.cache = Cache(home, holds_secret=lambda text: Redactor(self.secrets.used).found_in(text))
         self.extra_roots = extra_roots or []  # local codeset folders: read in place, digested as inputs
         self.local_codesets = local_codesets or {}  # clone URL -> folder used in place of a checkout
         self.record = RunRecord(self.name, self.workflow, meta.get("namespace") or "default", self.run_dir)
@@ -373,8 +373,10 @@ class LocalRun:
             steps = resolved.steps
             if self.engine is not None:  # each step in its image, under its pod's restrictions
                 engine = self.engine
+                hidden = (self.secrets.path,)  # never shown to a container, whatever it mounts
                 steps = [
-                    engine_step(engine, s, container_name(resolved.taskrun, s.name, attempt)) for s in steps
+                    engine_step(engine, s, container_name(resolved.taskrun, s.name, attempt), hidden)
+                    for s in steps
                 ]
             outcome = await run_steps(
                 steps,
@@ -393,7 +395,7 @@ class LocalRun:
                     return
             if outcome.ok:
                 try:
-                    results = _read_results(resolved)
+                    results = _read_results(resolved, Redactor(self.secrets.used))
                 except ValueError as exc:
                     record.phase, record.reason, record.message = "Failed", "InvalidResults", str(exc)
                     return
@@ -422,7 +424,9 @@ class LocalRun:
             self.listener(record, "line")
 
 
-def _read_results(resolved: ResolvedTask) -> dict[str, str]:
+def _read_results(resolved: ResolvedTask, redactor: Redactor | None = None) -> dict[str, str]:
+    """The task's results; a result that holds a secret value (or an encoding of one) fails the
+    task before it reaches run.json, the cache, a later task or the workflow's outputs."""
     results: dict[str, str] = {}
     for name in resolved.result_names:
         path = resolved.results_dir / name
@@ -431,6 +435,11 @@ def _read_results(resolved: ResolvedTask) -> dict[str, str]:
     size = sum(len(v.encode()) for v in results.values())
     if size > MAX_RESULTS_BYTES:
         raise ValueError(f"results total {size} bytes, over Tekton's {MAX_RESULTS_BYTES}-byte limit")
+    leaking = sorted(name for name, value in results.items() if redactor and redactor.found_in(value))
+    if leaking:
+        raise ValueError(
+            f"result {', '.join(leaking)} holds a secret value: not stored (write a reference instead)"
+        )
     return results
 
 

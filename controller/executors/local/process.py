@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from controller.executors.local.secrets import Redactor
+
 KILL_GRACE_SECONDS = 3.0
 
 
@@ -122,17 +124,17 @@ async def kill_group(proc: asyncio.subprocess.Process) -> None:
 
 
 class LineSink:
-    """Splits a process's output into lines (on \\n and \\r), redacts secrets, logs and forwards them."""
+    """Splits a process's output into lines (on \\n and \\r), redacts secrets (`Redactor`: whole
+    values, each line of a multi-line one, their encodings), logs and forwards them."""
 
     def __init__(self, log: IO[str], on_line: Callable[[str], None], redact: list[str]):
         self.log = log
         self.on_line = on_line
-        self.redact = sorted((s for s in redact if s), key=len, reverse=True)
+        self.redactor = Redactor(redact)
         self.buffer = ""
 
     def _emit(self, line: str) -> None:
-        for secret in self.redact:
-            line = line.replace(secret, "***")
+        line = self.redactor.redact(line)
         self.log.write(line + "\n")
         self.on_line(line)
 

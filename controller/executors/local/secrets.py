@@ -2,15 +2,18 @@
 
 `SLUICE_SECRET_<NAME>_<KEY>` (name and key upper-cased, other characters as `_`) wins over the
 file. Values are handed to steps only; the executor never writes them to logs or run files, and
-redacts them from step output.
+redacts them from step output (`Redactor`: the whole value, each line of a multi-line value, and
+their base64, URL and hex encodings), from results and from cache entries.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 
 class SecretError(ValueError):
@@ -19,6 +22,56 @@ class SecretError(ValueError):
 
 def env_name(secret: str, key: str) -> str:
     return "SLUICE_SECRET_" + re.sub(r"[^A-Z0-9]", "_", f"{secret}_{key}".upper())
+
+
+MASK = "***"
+MIN_PIECE = 6  # a line of a multi-line secret shorter than this is not redacted on its own
+
+
+def _encodings(value: str) -> set[str]:
+    """The forms a step is likely to print `value` in: as is, base64 (standard and URL-safe; the
+    part that is the same wherever the value ends, so `echo "$S" | base64` is caught too), URL
+    encoding, hex."""
+    raw = value.encode()
+    forms = {value, quote(value, safe=""), quote_plus(value), raw.hex(), raw.hex().upper()}
+    stable = (len(raw) // 3) * 4  # base64 characters fixed by the value alone, whatever follows it
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        whole = encode(raw).decode()
+        forms.add(whole)
+        forms.add(whole.rstrip("="))
+        if stable >= 8:
+            forms.add(whole[:stable])
+    return {f for f in forms if f}
+
+
+class Redactor:
+    """Finds and masks secret values in text: each whole value (also without surrounding
+    whitespace, so one ending in a newline is caught), each line of a multi-line value (an SSH key
+    printed line by line), and their common encodings."""
+
+    def __init__(self, values: list[str] | set[str]):
+        patterns: set[str] = set()
+        for value in values:
+            if not value:
+                continue
+            for form in {value, value.strip()}:
+                if form:
+                    patterns |= _encodings(form)
+            for line in value.splitlines():
+                line = line.strip()
+                if len(line) >= MIN_PIECE:
+                    patterns |= _encodings(line)
+        self.patterns = sorted(patterns, key=len, reverse=True)
+        self._regex = re.compile("|".join(re.escape(p) for p in self.patterns)) if self.patterns else None
+
+    def __bool__(self) -> bool:
+        return self._regex is not None
+
+    def redact(self, text: str) -> str:
+        return self._regex.sub(MASK, text) if self._regex is not None else text
+
+    def found_in(self, text: str) -> bool:
+        return self._regex is not None and self._regex.search(text) is not None
 
 
 def _read(path: Path) -> Any:
