@@ -322,7 +322,6 @@ def log_training(
             signature=signature,
             input_example=sample,
             pip_requirements=requirements,
-            validate_serving_input=False,  # it would load the model again; the signature came from it
         )
     if not register:
         return None
