@@ -21,6 +21,9 @@ A lone request waits for nothing; under concurrent load one call serves several 
 It also keeps running statistics of the features it has served (count, mean, std, min, max,
 correlation) and writes them to --stats-file about once a second, in the format
 `sluice/evaluate --serving-stats` reads: the training/serving skew check of real traffic.
+
+`--no-guard` serves without the guard, the statistics and the request metrics: the model call
+alone, to measure what they cost (`python -m benchmarks serve`'s guard_cost row).
 """
 
 from __future__ import annotations
@@ -61,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
     parser.add_argument("--stats-file", type=Path, help="where to write serving-time feature statistics")
+    parser.add_argument(
+        "--no-guard",
+        action="store_true",
+        help="serve without the skew guard, the feature statistics and the request metrics "
+        "(for measuring what they cost: `python -m benchmarks serve`)",
+    )
     return parser
 
 
@@ -116,6 +125,34 @@ class RequestBatcher:
             start += len(x)
 
 
+class NoGuard:
+    """--no-guard: flags nothing, keeps no window."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+
+    def check(self, x: np.ndarray) -> None:
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        return {"method": "none", "state": "unknown"}
+
+
+class _NoTimer:
+    def observe(self, seconds: float) -> None:
+        pass
+
+
+class UnmeteredInfer(FastInfer):
+    """--no-guard: the v2 route without its request counter and latency histograms."""
+
+    def count(self, name: str, kind: str, status: int, seconds: float) -> None:
+        pass
+
+    def timer(self, name: str) -> Any:
+        return _NoTimer()
+
+
 def make_model_class() -> type:
     """The kserve.Model subclass (built lazily so importing this module stays cheap)."""
     import kserve
@@ -124,10 +161,11 @@ def make_model_class() -> type:
     from stages.predictor import Predictor
 
     class KerasRegressor(kserve.Model):  # type: ignore[misc]
-        def __init__(self, name: str, model_dir: Path, stats_file: Path | None) -> None:
+        def __init__(self, name: str, model_dir: Path, stats_file: Path | None, guard: bool = True) -> None:
             super().__init__(name)
             self.model_dir = model_dir
             self.stats_file = stats_file
+            self.guarded = guard
             # Response ids when the request has none: unique per server without a uuid4 per request.
             prefix = uuid.uuid4()
             self.response_ids = (f"{prefix}-{n}" for n in itertools.count(1))
@@ -145,10 +183,15 @@ def make_model_class() -> type:
             self.predictor = Predictor(model, self.n_features)
             self.predictor.warm_up()  # compile before reporting ready
             self.predictor(np.zeros((1, self.n_features), np.float32))
-            self.guard = SkewGuard(meta["features"], load_reference(self.model_dir))
-            register_metrics(self.name, self.guard)
-            self.statistics = FeatureStatistics(meta["features"], self.stats_file, self.guard)
-            self.batcher = RequestBatcher(self.answer, SMALL_BATCH_LIMIT)
+            if self.guarded:
+                self.guard: SkewGuard | NoGuard = SkewGuard(meta["features"], load_reference(self.model_dir))
+                register_metrics(self.name, self.guard)
+                self.statistics = FeatureStatistics(meta["features"], self.stats_file, self.guard)
+                self.batcher = RequestBatcher(self.answer, SMALL_BATCH_LIMIT)
+            else:  # --no-guard: the model call alone
+                self.guard = NoGuard(meta["features"])
+                self.statistics = FeatureStatistics(meta["features"], None)
+                self.batcher = RequestBatcher(self.predictor, SMALL_BATCH_LIMIT)
             self.ready = True
             return self.ready
 
@@ -185,7 +228,15 @@ def report_bad_requests_as_400() -> None:
     model_server.app.add_exception_handler(RequestValidationError, bad_request)  # type: ignore[arg-type]
 
 
-def serve(model_dir: Path, name: str, port: int, host: str, limit: int, stats_file: Path | None) -> None:
+def serve(
+    model_dir: Path,
+    name: str,
+    port: int,
+    host: str,
+    limit: int,
+    stats_file: Path | None,
+    guard: bool = True,
+) -> None:
     import logging
 
     import kserve
@@ -219,14 +270,15 @@ def serve(model_dir: Path, name: str, port: int, host: str, limit: int, stats_fi
             config.host = host
             # The body limit comes first, before anything reads a body; the v2 infer route is
             # answered before FastAPI's middleware stack. Loopback only: no proxy headers to trust.
-            config.app = BodyLimit(FastInfer(model_server.app, self.dataplane.model_registry), limit)
+            infer = FastInfer if guard else UnmeteredInfer
+            config.app = BodyLimit(infer(model_server.app, self.dataplane.model_registry), limit)
             config.proxy_headers = False
             self.servers.append(self._rest_server.start())
             self.setup_event_loop()
             self.register_signal_handler()
             asyncio.run(self._serve())
 
-    model = make_model_class()(name, model_dir, stats_file)
+    model = make_model_class()(name, model_dir, stats_file, guard)
     model.load()
     report_bad_requests_as_400()
     # TensorFlow and Keras leave a heap of long-lived objects; a full garbage collection walking
@@ -249,7 +301,15 @@ def main(argv: list[str] | None = None) -> None:
     # kserve parses sys.argv when imported; give it nothing of ours to misread.
     sys.argv = sys.argv[:1]
     quiet_tensorflow()
-    serve(args.model_dir.resolve(), args.name, args.port, args.host, args.max_body_bytes, args.stats_file)
+    serve(
+        args.model_dir.resolve(),
+        args.name,
+        args.port,
+        args.host,
+        args.max_body_bytes,
+        args.stats_file,
+        guard=not args.no_guard,
+    )
 
 
 if __name__ == "__main__":
