@@ -133,7 +133,10 @@ def upload_s3(model_dir: Path, store: ModelStore, key: str) -> dict[str, Any]:
         "digest": "sha256:" + hashlib.sha256(listing.encode()).hexdigest(),
         "files": entries,
     }
-    where = f"s3://{store.bucket}/{key}/"
+    bucket = store.bucket
+    where = f"s3://{bucket}/{key}/"
+    if not bucket:
+        raise StageError(f"publishing to {where} failed: the model store names no bucket")
     client = s3_client(store)
     try:
         client.head_bucket(Bucket=store.bucket)
@@ -141,14 +144,14 @@ def upload_s3(model_dir: Path, store: ModelStore, key: str) -> dict[str, Any]:
             client.upload_file(str(path), store.bucket, f"{key}/{name}")
         # Files of an earlier publish under the same key (a retried deploy of a retrained model)
         # go before the manifest is written: KServe downloads every object under the prefix.
-        stale = [name for name in _listing(client, store.bucket, key) if name not in entries]
+        stale = [name for name in _listing(client, bucket, key) if name not in entries]
         for name in stale:
             client.delete_object(Bucket=store.bucket, Key=f"{key}/{name}")
         body = json.dumps(manifest, indent=2, sort_keys=True).encode()
         client.put_object(
             Bucket=store.bucket, Key=f"{key}/{MANIFEST}", Body=body, ContentType="application/json"
         )
-        found = _listing(client, store.bucket, key)
+        found = _listing(client, bucket, key)
     except ClientError as exc:
         error = exc.response.get("Error") or {}
         raise StageError(
