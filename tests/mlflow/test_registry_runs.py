@@ -145,5 +145,5 @@ def test_the_local_default_store_without_a_server(home: Path, monkeypatch: pytes
     assert "val_mae" in parent.data.metrics and "mae" in parent.data.metrics
     artifacts = Path(parent.info.artifact_uri.removeprefix("file://"))
     assert str(artifacts).startswith(str(home / "mlflow" / "artifacts")), "artifacts in the Sluice home"
-    assert client.get_model_version_by_alias("sum-of-two", "champion").version == "1"
+    assert str(client.get_model_version_by_alias("sum-of-two", "champion").version) == "1"
     _serve_champion_and_predict(home, "1")
