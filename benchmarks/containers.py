@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import row
+from controller.resources import restricted_security_context
 
 NAME = "containers"
 REPO = Path(__file__).resolve().parents[1]
@@ -261,13 +262,7 @@ STEP_OVERHEAD_GOAL_SECONDS = 1.0
 
 def _steps_run(image: str, steps: int) -> dict[str, Any]:
     """One task of `steps` trivial steps, each restricted as `sluice compile` restricts a step."""
-    security = {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    security = restricted_security_context(read_only_root=True)  # as the compiler restricts a step
     step = {
         "image": image,
         "command": ["sh", "-c", "echo ok"],

@@ -24,6 +24,7 @@ import yaml
 
 from controller.executors.local.engines import Engine, EngineError, find_engine
 from controller.executors.local.runner import LOCAL_STAGES_IMAGE
+from controller.resources import restricted_security_context
 
 pytestmark = pytest.mark.slow
 
@@ -121,13 +122,7 @@ RESULTS = [
 
 def probe_run(image: str) -> dict[str, Any]:
     """A PipelineRun as `sluice compile` shapes one: restricted step, uid 65532, an emptyDir at /tmp."""
-    security = {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    security = restricted_security_context(read_only_root=True)  # as the compiler restricts a step
     step = {
         "name": "probe",
         "image": image,
