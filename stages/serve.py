@@ -5,7 +5,7 @@
 Speaks the Open Inference Protocol v2 on 127.0.0.1, or 0.0.0.0:8080 as KServe's predictor container
 (the kserve target's `runtime: sluice`): health and readiness, model metadata, `/v2/models/NAME/infer`
 (JSON and the binary tensor data extension), KServe v1 `/v1/models/NAME:predict`, KServe's model
-repository extension, and `/metrics` (docs/serving.md). A request carries one input `input_0` of
+repository extension, and `/metrics` (docs/serving.md). A request carries one input `inputs` of
 shape [N, features] (any numeric datatype, converted to FP32); anything else is a 400 saying what
 was expected. Bodies over --max-body-bytes are refused with 413 before they are read. The model is
 called directly (`model(x, training=False)`, stages/predictor.py), never `model.predict`.
