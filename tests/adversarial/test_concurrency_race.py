@@ -65,18 +65,27 @@ def _pipelineruns(api: Api, workflow: str) -> list[dict[str, Any]]:
     ]
 
 
+async def _race(api: Api, policy: str, count: int, trial: int) -> tuple[str, dict[str, str], dict[str, str]]:
+    """`count` runs of a fresh `policy` Workflow created at once, waited for until each is decided:
+    (workflow, run -> creation order, run -> phase)."""
+    workflow = f"{policy.lower()}-{count}-{trial}"
+    await _workflow(api, workflow, policy)
+    runs = await _create_together(api, workflow, count)
+    try:
+        phases = await eventually(
+            lambda r=list(runs): _all_decided(api, r), timeout=60, what="every run decided"
+        )
+    except AssertionError:
+        raise AssertionError(f"undecided: {_last_phases}") from None
+    return workflow, runs, phases
+
+
 @pytest.mark.parametrize("count", [2, 30])
 async def test_forbid_starts_exactly_one_of_runs_created_together(
     api: Api, operator: RunningOperator, count: int
 ) -> None:
     for trial in range(TRIALS):
-        workflow = f"forbid-{count}-{trial}"
-        await _workflow(api, workflow, "Forbid")
-        runs = await _create_together(api, workflow, count)
-        try:
-            phases = await eventually(lambda r=list(runs): _all_decided(api, r), timeout=60, what="decided")
-        except AssertionError:
-            raise AssertionError(f"undecided: {_last_phases}") from None
+        workflow, _, phases = await _race(api, "Forbid", count, trial)
         made = _pipelineruns(api, workflow)
         assert len(made) == 1, f"trial {trial}: {len(made)} PipelineRuns under Forbid"
         started = [r for r, phase in phases.items() if phase not in ("Cancelled", "pruned")]
@@ -90,10 +99,7 @@ async def test_replace_leaves_only_the_newest_of_runs_created_together(
     api: Api, operator: RunningOperator, count: int
 ) -> None:
     for trial in range(TRIALS):
-        workflow = f"replace-{count}-{trial}"
-        await _workflow(api, workflow, "Replace")
-        runs = await _create_together(api, workflow, count)
-        await eventually(lambda r=list(runs): _all_decided(api, r), timeout=60, what="every run decided")
+        workflow, runs, _ = await _race(api, "Replace", count, trial)
         newest = max(runs, key=lambda r: (runs[r], r))
         await _only_left(api, workflow, newest, trial)
 
