@@ -54,6 +54,10 @@ def run(
             help="Run each step in its image under its pod's restrictions (engine auto-detected).",
         ),
     ] = None,
+    fail_on_skip: Annotated[
+        bool,
+        typer.Option("--fail-on-skip", help="Exit 1 when a condition skipped a step, saying which (CI)."),
+    ] = False,
 ) -> None:
     """Run a workflow on this machine: the same PipelineRun a cluster runs, as local processes
     (steps run as you) or, with --containers, in their images."""
@@ -70,7 +74,12 @@ def run(
     except RunError as exc:
         raise _fail(str(exc)) from None
     code = execute(
-        prepared, use_cache=not no_cache, json_out=json_out, parallel=parallel, containers=containers
+        prepared,
+        use_cache=not no_cache,
+        json_out=json_out,
+        parallel=parallel,
+        containers=containers,
+        fail_on_skip=fail_on_skip,
     )
     raise typer.Exit(code)
 

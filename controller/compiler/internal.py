@@ -26,6 +26,10 @@ GATE_TIMEOUT_SECONDS = 120
 SUMMARY_TIMEOUT_SECONDS = 300
 CREDENTIALS = "git-credentials"
 GATE_RESULT = "pass"
+# A gate's taskSpec description: the condition as the user wrote it, read back by the local
+# executor to say why a step was skipped (`gate_condition`).
+_GATE_DESCRIPTION = "Gate of step {step!r}: {condition}"
+_GATE_PREFIX = "Gate of step "
 SUMMARY_RESULT = "status"
 
 
@@ -127,10 +131,18 @@ def gate_task(step: Step, when: When, task_name: str, scope: RunScope, run: RunI
         "gate",
         args,
         renderer,
-        description=f"Gate of step {step.name!r}: {when.raw}",
+        description=_GATE_DESCRIPTION.format(step=step.name, condition=when.raw),
         result=(GATE_RESULT, "true when the condition holds"),
         timeout_seconds=GATE_TIMEOUT_SECONDS,
     )
+
+
+def gate_condition(description: str) -> str | None:
+    """The condition a gate task's description holds, as the user wrote it; None if not a gate's."""
+    if not description.startswith(_GATE_PREFIX):
+        return None
+    _, sep, condition = description.partition("': ")
+    return condition if sep else None
 
 
 def summary_task(task_name: str, tasks: list[tuple[str, str]], scope: RunScope, run: RunInfo) -> TaskPlan:

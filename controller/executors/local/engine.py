@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from controller.executors.local import artifacts, serving
+from controller.executors.local import artifacts, serving, skips
 from controller.executors.local.cache import Cache
 from controller.executors.local.codesets import checkout_in_place
 from controller.executors.local.containers import container_name, engine_step
@@ -285,11 +285,12 @@ class LocalRun:
             self.ctx, self.results, self._statuses() if is_final else None, self._where(name)
         )
         try:
-            passes, why = when_passes(task, scope)
+            passes, _ = when_passes(task, scope)
+            why = "" if passes else skips.explain(task, {**self.tasks, **self.finally_}, scope)
         except VariableError as exc:
             return self._settle(name, "Failed", "InvalidWhen", str(exc))
         if not passes:
-            return self._settle(name, "Skipped", "WhenExpressionsFalse", f"when {why} is false")
+            return self._settle(name, "Skipped", "WhenExpressionsFalse", why)
         return True
 
     def _where(self, name: str) -> str:

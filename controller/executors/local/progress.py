@@ -54,7 +54,7 @@ class PlainProgress:
             line = f"{ICONS.get(task.phase, '?')} {task.name} {state_text(task)}"
             if task.end is not None and task.start is not None:
                 line += f" {duration_text(task.end - task.start)}"
-            if task.phase == "Failed" and task.message:
+            if task.phase in ("Failed", "Skipped") and task.message:
                 line += f": {task.message}"
         else:
             return

@@ -23,6 +23,7 @@ from typing import IO, Any
 from controller import __version__, settings
 from controller.executors.local.codesets import CodesetError, LocalCodeset, parse_option, resolve
 from controller.executors.local.progress import ICONS, LiveProgress, PlainProgress, duration_text
+from controller.executors.local.skips import skipped_by_condition
 from controller.settings import sluice_home
 
 TAIL_LINES = 25
@@ -200,9 +201,11 @@ def execute(
     parallel: int | None,
     home: Path | None = None,
     containers: str | None = None,
+    fail_on_skip: bool = False,
 ) -> int:
     """Run a prepared PipelineRun with progress on the terminal; returns the exit status.
-    `containers`: None runs steps as host processes; auto | podman | docker in containers."""
+    `containers`: None runs steps as host processes; auto | podman | docker in containers.
+    `fail_on_skip`: a run where a condition skipped a step exits 1, saying which and why (CI)."""
     from controller.executors.local.engine import LocalRun
     from controller.executors.local.engines import EngineError, find_engine
     from controller.executors.local.tekton import UnsupportedError
@@ -283,6 +286,10 @@ def execute(
     if record.phase != "Succeeded":
         _print_failure(data, sys.stderr)
         return 1
+    skipped = skipped_by_condition(data["steps"]) if fail_on_skip else ""
+    if skipped:
+        print(f"sluice run: --fail-on-skip: {skipped}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -334,6 +341,8 @@ def print_run(data: dict[str, Any], out: IO[str], detail: bool) -> None:
         print(f"  {ICONS.get(step['phase'], '?')} {step['name']:<{width}}  {state:<12} {took:>7}", file=out)
         for key, value in (step.get("results") or {}).items():
             print(f"      {key} = {_short(value)}", file=out)
+        if step["phase"] == "Skipped" and step.get("message"):
+            print(f"      {step['message']}", file=out)  # why: the condition and its values
         if detail:
             if step.get("startTime"):
                 print(f"      started {step['startTime']}, attempts {step.get('attempts', 0)}", file=out)
@@ -346,7 +355,7 @@ def print_run(data: dict[str, Any], out: IO[str], detail: bool) -> None:
             for key, values in metrics.items():
                 if values:
                     print(f"      {key}: last {values[-1]:.6g} over {len(values)} epochs", file=out)
-            if step.get("message"):
+            if step.get("message") and step["phase"] != "Skipped":
                 print(f"      {step['message']}", file=out)
             if step.get("startTime"):
                 print(f"      log {Path(data['folder']) / step['log']}", file=out)
