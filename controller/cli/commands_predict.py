@@ -119,4 +119,6 @@ def _warn_out_of_range(answer: dict[str, Any], data: list[list[float]]) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("predict")(predict)
+    from controller.cli.parsing import NumbersAsValues
+
+    app.command("predict", cls=NumbersAsValues)(predict)
