@@ -131,7 +131,7 @@ def test_task_timeout_kills_the_step_and_its_children(home: Path, tmp_path: Path
     started = time.monotonic()
     record = run_local(pipelinerun("timeout", [slow]), home)
     assert time.monotonic() - started < 10
-    assert (record.phase, record.tasks["slow"].reason) == ("Failed", "TimedOut")
+    assert (record.phase, record.tasks["slow"].reason) == ("Failed", "TaskRunTimeout")
     child = int(pid_file.read_text())
     deadline = time.monotonic() + 5
     while alive(child) and time.monotonic() < deadline:
@@ -150,7 +150,7 @@ def test_tasks_timeout_still_runs_finally(home: Path) -> None:
     record = run_local(obj, home)
     assert time.monotonic() - started < 10
     assert record.phase == "Failed"
-    assert record.tasks["slow"].reason == "TimedOut"
+    assert record.tasks["slow"].reason == "TaskRunCancelled"
     assert record.tasks["cleanup"].results == {"r": "done"}
 
 

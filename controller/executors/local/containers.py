@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -165,16 +166,10 @@ def engine_step(engine: Engine, step: Step, name: str, hidden: tuple[Path, ...] 
     own_mounts(step, rootless and not engine.podman)
     client = {k: v for k, v in engine.env.items() if k in _CLIENT_ENV}
     env = {**step.env, **client}  # the step's values reach the container through -e NAME
-    return Step(
-        step.name,
-        run_argv(engine, step, name, rootless, hidden),
-        env,
-        step.cwd,
-        step.timeout,
-        step.continue_on_error,
-        mounts=step.mounts,
-        tmpfs=step.tmpfs,
-        sandbox=step.sandbox,
+    return replace(
+        step,
+        argv=run_argv(engine, step, name, rootless, hidden),
+        env=env,
         stop=engine.argv("rm", "--force", "--time", "0", name),
     )
 

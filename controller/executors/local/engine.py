@@ -77,6 +77,7 @@ class LocalRun:
         self.pipeline = self.spec["pipelineSpec"]
         self.tasks = {t["name"]: t for t in self.pipeline.get("tasks") or []}
         self.finally_ = {t["name"]: t for t in self.pipeline.get("finally") or []}
+        self.task_run_specs = {t["pipelineTaskName"]: t for t in self.spec.get("taskRunSpecs") or []}
         self.graph = build_graph(list(self.tasks.values()), "tasks", set())
         self.final_graph = build_graph(list(self.finally_.values()), "finally", set(self.tasks))
         for i, result in enumerate(self.pipeline.get("results") or []):
@@ -197,37 +198,58 @@ class LocalRun:
         scheduler = Scheduler(self.graph, self.parallel, self._phase, self._decide, self._launch)
         self._schedulers.append(scheduler)
         in_time = await scheduler.run(tasks_deadline)
+        pipeline_over = pipeline_deadline is not None and time.monotonic() >= pipeline_deadline
         if not in_time:
             self.timed_out = True
-            self.record.message = "tasks timed out"
+            self.record.message = (
+                f"PipelineRun {self.name} failed to finish within {timeouts['pipeline']}"
+                if pipeline_over
+                else f"PipelineRun {self.name}'s tasks failed to finish within {timeouts.get('tasks')}"
+            )
+        stopped = (
+            "PipelineTimedOut" if pipeline_over else "TasksTimedOut" if not in_time else "PipelineStopping"
+        )
         for name in self.tasks:
             task = self.record.tasks[name]
             if task.phase == "Pending":
                 task.phase = "Skipped"
-                task.reason = "Cancelled" if self.cancelled else "PipelineStopping"
+                task.reason = "Cancelled" if self.cancelled else stopped
         if self.cancelled or not self.finally_:
             return
         now = time.monotonic()
+        if pipeline_over:  # Tekton starts no finally task once the PipelineRun's own timeout is reached
+            for name in self.finally_:
+                self._settle(name, "Skipped", "PipelineTimedOut", "PipelineRun timeout has been reached")
+            return
         finally_deadline = _earliest(pipeline_deadline, now + finally_limit if finally_limit else None)
         final = Scheduler(self.final_graph, self.parallel, self._phase, self._decide, self._launch)
         self._schedulers.append(final)
         if not await final.run(finally_deadline):
             self.timed_out = True
-            self.record.message = "finally tasks timed out"
+            self.record.message = self.record.message or f"PipelineRun {self.name}'s finally tasks timed out"
+            for name in self.finally_:
+                if self.record.tasks[name].phase == "Pending":
+                    self._settle(
+                        name, "Skipped", "FinallyTimedOut", "PipelineRun Finally timeout has been reached"
+                    )
 
     def _finish(self) -> None:
         record = self.record
         phases = [t.phase for t in record.tasks.values()]
         if self.cancelled:
-            record.phase = "Cancelled"
+            record.phase = record.reason = "Cancelled"
             record.message = record.message or "cancelled"
         elif self.timed_out or "Failed" in phases:
             record.phase = "Failed"
+            record.reason = "PipelineRunTimeout" if self.timed_out else "Failed"
             failed = [t for t in record.tasks.values() if t.phase == "Failed"]
             if failed and not record.message:
                 record.message = f"task {failed[0].name} failed: {failed[0].message}"
         else:
             record.phase = "Succeeded"
+            record.reason = (
+                "Completed" if "Skipped" in phases else "Succeeded"
+            )  # Tekton's two success reasons
         record.outputs = self._pipeline_results()
 
     def _pipeline_results(self) -> dict[str, Any]:
@@ -293,6 +315,19 @@ class LocalRun:
             return self._settle(name, "Skipped", "WhenExpressionsFalse", why)
         return True
 
+    def _display_name(self, name: str) -> str:
+        """The pipeline task's `displayName`, its params and results substituted (shown in the summary)."""
+        task = self.finally_.get(name) or self.tasks[name]
+        if not isinstance(task.get("displayName"), str):
+            return ""
+        scope = pipeline_scope(
+            self.ctx, self.results, self._statuses() if name in self.finally_ else None, self._where(name)
+        )
+        try:
+            return str(substitute(task["displayName"], scope))
+        except VariableError:
+            return str(task["displayName"])
+
     def _where(self, name: str) -> str:
         section = "finally" if name in self.finally_ else "tasks"
         names = list(self.finally_ if name in self.finally_ else self.tasks)
@@ -301,6 +336,7 @@ class LocalRun:
     async def _launch(self, name: str) -> None:
         record = self.record.tasks[name]
         record.phase, record.start = "Running", time.time()
+        record.display_name = self._display_name(name)
         self.listener(record, "start")
         self.record.save()
         try:
@@ -308,8 +344,9 @@ class LocalRun:
         except asyncio.CancelledError:
             if self.cancelled:
                 record.phase, record.reason, record.message = "Cancelled", "Cancelled", "cancelled"
-            else:
-                record.phase, record.reason, record.message = "Failed", "TimedOut", "pipeline timeout reached"
+            else:  # the PipelineRun's (or its tasks') timeout cancels the TaskRuns still running
+                record.phase, record.reason = "Failed", "TaskRunCancelled"
+                record.message = "TaskRun cancelled as the PipelineRun it belongs to has timed out"
         except (UnsupportedError, VariableError, SecretError) as exc:
             record.phase, record.reason, record.message = "Failed", "CannotRun", str(exc)
         except OSError as exc:  # a full disk, a vanished folder: the task fails, the run goes on to finally
@@ -357,7 +394,7 @@ class LocalRun:
                 record.artifacts = artifacts.outputs_record(self.run_dir, entry, results, plan.mounts)
                 return
         retries = int(task.get("retries") or 0)
-        limit = timeout_seconds(task["timeout"], f"{where}.timeout") if "timeout" in task else None
+        limit = self._task_timeout(name, where)
         log_path = self.run_dir / record.log
         outcome = None
         for attempt in range(retries + 1):
@@ -386,6 +423,12 @@ class LocalRun:
                 sorted(self.secrets.used),
                 deadline,
             )
+            record.exit_codes = dict(outcome.exit_codes)
+            if outcome.reason == "TimedOut" and deadline is not None and time.monotonic() >= deadline:
+                outcome.reason = "TaskRunTimeout"  # the TaskRun's timeout, not one step's
+                outcome.message = f"TaskRun {resolved.taskrun} failed to finish within {_limit_text(limit)}"
+            elif outcome.reason == "TimedOut":  # a step's own timeout fails the TaskRun (reason Failed)
+                outcome.reason = "Failed"
             if resolved.volumes_dir is not None:  # the pod is gone, and its emptyDir volumes with it
                 shutil.rmtree(resolved.volumes_dir, ignore_errors=True)
             if outcome.ok and self.engine is not None:
@@ -408,6 +451,16 @@ class LocalRun:
         assert outcome is not None
         record.phase, record.reason = "Failed", outcome.reason
         record.message = f"{outcome.message} (after {retries} retries)" if retries else outcome.message
+
+    def _task_timeout(self, name: str, where: str) -> float | None:
+        """The TaskRun's timeout: taskRunSpecs[].timeout over the pipeline task's `timeout` (Tekton's
+        precedence); None when neither is set (the run's deadlines still apply)."""
+        override = self.task_run_specs.get(name, {})
+        if "timeout" in override:
+            index = list(self.task_run_specs).index(name)
+            return timeout_seconds(override["timeout"], f"$.spec.taskRunSpecs[{index}].timeout")
+        task = self.finally_.get(name) or self.tasks[name]
+        return timeout_seconds(task["timeout"], f"{where}.timeout") if "timeout" in task else None
 
     def _succeed(self, name: str, record: TaskRecord, results: dict[str, str], cached: bool) -> None:
         self.results[name] = results
@@ -442,6 +495,10 @@ def _read_results(resolved: ResolvedTask, redactor: Redactor | None = None) -> d
             f"result {', '.join(leaking)} holds a secret value: not stored (write a reference instead)"
         )
     return results
+
+
+def _limit_text(seconds: float | None) -> str:
+    return f"{seconds:g}s" if seconds is not None else "its timeout"
 
 
 def _earliest(*deadlines: float | None) -> float | None:

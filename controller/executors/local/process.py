@@ -77,6 +77,7 @@ class Step:
     tmpfs: list[str] = field(default_factory=list)
     sandbox: Sandbox | None = None
     stop: list[str] = field(default_factory=list)
+    exit_code_file: Path | None = None  # where its exit code is written: $(steps.step-<name>.exitCode.path)
 
 
 @dataclass
@@ -245,6 +246,9 @@ async def run_steps(
             log.flush()
             reason, code = await run_step(step, sink, deadline)
             codes[step.name] = code
+            if step.exit_code_file is not None:  # as Tekton's entrypoint does, for later steps to read
+                step.exit_code_file.parent.mkdir(parents=True, exist_ok=True)
+                step.exit_code_file.write_text(str(code), encoding="utf-8")
             if reason == "TimedOut":
                 log.write(f"--- step {step.name} timed out\n")
                 return Outcome("TimedOut", f"step {step.name} timed out", codes)

@@ -24,11 +24,26 @@ from controller.executors.local.containers import SCRIPTS_MOUNT, sandbox
 from controller.executors.local.process import Mount, Step
 from controller.executors.local.secrets import LocalSecrets
 from controller.executors.local.stepenv import CONTAINER_ENV, host_env, step_env
+from controller.executors.local.steptemplate import merge_step
 from controller.executors.local.tekton import UnsupportedError, timeout_seconds
 from controller.executors.local.variables import Scope, Value, check_resolved, substitute, substitute_list
 from controller.executors.local.volumes import RESULTS_MOUNT, volume_mounts, workspace_mounts
 
 SERVE_MOUNT = "/tekton/serve"  # where a containerised deploy step writes its serve request
+STEPS_MOUNT = "/tekton/steps"  # each step's folder: step-<name>/exitCode, as Tekton's entrypoint writes
+
+
+def step_dirs(steps: list[dict[str, Any]]) -> list[str]:
+    """Each step's folder under /tekton/steps: `step-<name>`, or `step-unnamed-<index>`."""
+    return [f"step-{s.get('name') or f'unnamed-{j}'}" for j, s in enumerate(steps)]
+
+
+def on_error(step: dict[str, Any], where: str) -> str:
+    """A step's `onError` after substitution (it may come from a param): continue | stopAndFail."""
+    value = step.get("onError", "stopAndFail")
+    if value not in ("continue", "stopAndFail"):
+        raise UnsupportedError(f"{where}.onError: {value!r} is not continue or stopAndFail")
+    return str(value)
 
 
 @dataclass
@@ -266,6 +281,8 @@ def resolve_task(
         values[f"workspaces.{ws_name}.bound"] = "true" if path else "false"
         values[f"workspaces.{ws_name}.claim"] = ws.claim
         values[f"workspaces.{ws_name}.volume"] = ws.name
+    steps_at = STEPS_MOUNT if ctx.containers else str(task_dir / "steps")
+    values.update({f"steps.{s}.exitCode.path": f"{steps_at}/{s}/exitCode" for s in step_dirs(spec["steps"])})
     values.update(
         {
             "context.taskRun.name": taskrun,
@@ -275,7 +292,9 @@ def resolve_task(
             "context.task.retry-count": str(attempt),
         }
     )
-    scope = Scope(values, ("params", "results", "workspaces", "context", "tasks"), (), f"{where}.taskSpec")
+    scope = Scope(
+        values, ("params", "results", "workspaces", "context", "tasks", "steps"), (), f"{where}.taskSpec"
+    )
     resolved_spec = {k: substitute(v, scope) for k, v in spec.items() if k in ("steps", "stepTemplate")}
     check_resolved(resolved_spec, f"{where}.taskSpec")
     mounts = {mount_paths[name]: path for name, (_, path) in workspaces.items() if name in mount_paths}
@@ -288,21 +307,23 @@ def resolve_task(
     volumes = {v["name"]: v for v in spec.get("volumes") or []}
     secret_values: list[str] = []
     template = resolved_spec.get("stepTemplate") or {}
+    steps_dir = task_dir / "steps"
+    shutil.rmtree(steps_dir, ignore_errors=True)  # exit codes of this attempt only
+    steps_dir.mkdir(parents=True)
+    if ctx.containers:
+        shared.append(Mount(STEPS_MOUNT, steps_dir, read_only=True))
     steps = []
-    for j, step in enumerate(resolved_spec["steps"]):
+    for j, (step, step_dir) in enumerate(zip(resolved_spec["steps"], step_dirs(spec["steps"]), strict=True)):
         step_where = f"{where}.taskSpec.steps[{j}]"
-        step_name = step.get("name") or f"step-{j}"
-        binds, tmpfs, tmpdir = volume_mounts(
-            [*template.get("volumeMounts", []), *step.get("volumeMounts", [])], volumes, volumes_dir
-        )
+        step_name = step.get("name") or f"unnamed-{j}"
+        step = merge_step(template, step)
+        binds, tmpfs, tmpdir = volume_mounts(step.get("volumeMounts") or [], volumes, volumes_dir)
         base = (
             dict(CONTAINER_ENV)
             if ctx.containers
             else host_env(ctx.home, ctx.workflow, ctx.run, ctx.namespace, taskrun, tmpdir)
         )
-        env = step_env(
-            base, [*template.get("env", []), *step.get("env", [])], ctx.secrets, secret_values, step_where
-        )
+        env = step_env(base, step.get("env") or [], ctx.secrets, secret_values, step_where)
         argv = _argv(step, task_dir / "scripts", f"{j}-{step_name}", ctx.containers)
         timeout = timeout_seconds(step["timeout"], f"{step_where}.timeout") if "timeout" in step else None
         if ctx.containers:
@@ -315,7 +336,7 @@ def resolve_task(
                 binds.append(Mount(SERVE_MOUNT, task_dir / "serve"))
         else:
             box = None
-            cwd = _working_dir(step.get("workingDir") or template.get("workingDir"), mounts, task_dir)
+            cwd = _working_dir(step.get("workingDir"), mounts, task_dir)
         steps.append(
             Step(
                 step_name,
@@ -323,10 +344,11 @@ def resolve_task(
                 env,
                 cwd,
                 timeout,
-                step.get("onError") == "continue",
+                on_error(step, step_where) == "continue",
                 mounts=[*shared, *binds],
                 tmpfs=tmpfs,
                 sandbox=box,
+                exit_code_file=steps_dir / step_dir / "exitCode",
             )
         )
     return ResolvedTask(

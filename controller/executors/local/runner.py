@@ -338,7 +338,11 @@ def print_run(data: dict[str, Any], out: IO[str], detail: bool) -> None:
         if step["phase"] == "Skipped" and step.get("reason"):
             state += f" ({step['reason']})"
         took = duration_text(step["duration"]) if isinstance(step.get("duration"), int | float) else ""
-        print(f"  {ICONS.get(step['phase'], '?')} {step['name']:<{width}}  {state:<12} {took:>7}", file=out)
+        shown = f"  {step['displayName']}" if step.get("displayName") else ""  # Tekton's displayName
+        print(
+            f"  {ICONS.get(step['phase'], '?')} {step['name']:<{width}}  {state:<12} {took:>7}{shown}",
+            file=out,
+        )
         for key, value in (step.get("results") or {}).items():
             print(f"      {key} = {_short(value)}", file=out)
         if step["phase"] == "Skipped" and step.get("message"):

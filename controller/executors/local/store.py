@@ -40,6 +40,8 @@ class TaskRecord:
     cache_key: str = ""
     progress: tuple[int, int] | None = None  # (epoch, epochs) while training
     metrics: dict[str, list[float]] = field(default_factory=dict)  # per-epoch values from the log
+    display_name: str = ""  # the pipeline task's displayName, substituted
+    exit_codes: dict[str, int] = field(default_factory=dict)  # step -> exit code of the last attempt
 
     @property
     def duration(self) -> float | None:
@@ -67,6 +69,8 @@ class TaskRecord:
             "log": self.log,
             "cacheKey": self.cache_key,
             "metrics": self.metrics,
+            "displayName": self.display_name,
+            "exitCodes": self.exit_codes,
         }
 
 
@@ -77,6 +81,7 @@ class RunRecord:
     namespace: str
     folder: Path
     phase: str = "Pending"  # Pending Running Succeeded Failed Cancelled
+    reason: str = ""  # Tekton's: Succeeded Completed Failed PipelineRunTimeout Cancelled
     message: str = ""
     start: float | None = None
     end: float | None = None
@@ -90,6 +95,7 @@ class RunRecord:
             "workflow": self.workflow,
             "namespace": self.namespace,
             "phase": self.phase,
+            "reason": self.reason,
             "message": self.message,
             "startTime": utc(self.start),
             "completionTime": utc(self.end),

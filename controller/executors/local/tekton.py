@@ -7,6 +7,7 @@ naming its JSON path. Nothing is silently skipped.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from controller.units import parse_duration
@@ -27,7 +28,7 @@ _ALLOWED: dict[str, set[str]] = {
     "metadata": {"name", "generateName", "namespace", "labels", "annotations"},
     "spec": {"pipelineSpec", "params", "workspaces", "timeouts", "taskRunTemplate", "taskRunSpecs"},
     "taskRunTemplate": {"serviceAccountName", "podTemplate"},
-    "taskRunSpec": {"pipelineTaskName", "serviceAccountName", "podTemplate"},  # per-task pod: cluster-only
+    "taskRunSpec": {"pipelineTaskName", "serviceAccountName", "podTemplate", "timeout"},
     "timeouts": {"pipeline", "tasks", "finally"},
     "pipelineSpec": {"params", "workspaces", "tasks", "finally", "results", "description", "displayName"},
     "pipelineTask": {
@@ -59,7 +60,7 @@ _ALLOWED: dict[str, set[str]] = {
     "taskMetadata": {"labels", "annotations"},
     "step": {"name", "command", "args", "script", "env", "workingDir", "timeout", "onError", "volumeMounts"}
     | _CLUSTER_ONLY,
-    "stepTemplate": {"env", "workingDir", "volumeMounts"} | _CLUSTER_ONLY,
+    "stepTemplate": {"env", "workingDir", "volumeMounts", "command", "args"} | _CLUSTER_ONLY,
     "volume": {"name", "emptyDir"},
     "emptyDir": {"medium", "sizeLimit"},
     "volumeMount": {"name", "mountPath", "readOnly", "subPath"},
@@ -156,6 +157,7 @@ def _check_task(task: dict[str, Any], path: str, containers: bool = False) -> No
     _each(spec.get("params"), "paramSpec", f"{path}.taskSpec.params")
     _each(spec.get("results"), "resultSpec", f"{path}.taskSpec.results")
     _each(spec.get("workspaces"), "taskWorkspace", f"{path}.taskSpec.workspaces")
+    template: dict[str, Any] = {}
     if "stepTemplate" in spec:
         template = _check(spec["stepTemplate"], "stepTemplate", f"{path}.taskSpec.stepTemplate")
         _check_env(template.get("env"), f"{path}.taskSpec.stepTemplate.env")
@@ -167,11 +169,22 @@ def _check_task(task: dict[str, Any], path: str, containers: bool = False) -> No
         _check_env(step.get("env"), f"{where}.env")
         if "script" in step and "command" in step:
             raise UnsupportedError(f"{where}: a step has either script or command, not both")
-        if "script" not in step and "command" not in step:
+        if "script" not in step and "command" not in step and "command" not in template:
             raise UnsupportedError(f"{where}: no command or script; an image's entrypoint cannot run locally")
-        if step.get("onError", "stopAndFail") not in ("continue", "stopAndFail"):
-            raise UnsupportedError(f"{where}.onError: {step['onError']!r} is not continue|stopAndFail")
+        on_error = step.get("onError", "stopAndFail")
+        if on_error not in ("continue", "stopAndFail") and not _is_param_ref(on_error):
+            raise UnsupportedError(
+                f"{where}.onError: {on_error!r} is not continue, stopAndFail or a $(params.x)"
+            )
     _check_volumes(spec, steps, path, containers)
+
+
+def _is_param_ref(value: Any) -> bool:
+    """`$(params.x)` (or `$(params["x"])`) alone: a value Tekton resolves before it validates it."""
+    return (
+        isinstance(value, str)
+        and re.fullmatch(r"\$\(params(\.[-\w]+|\[[\"'][-\w]+[\"']\])\)", value) is not None
+    )
 
 
 def _check_env(env: Any, path: str) -> None:
@@ -219,6 +232,8 @@ def check_pipelinerun(run: Any, *, containers: bool = False) -> None:
             raise UnsupportedError(
                 f"$.spec.taskRunSpecs[{i}].pipelineTaskName: no task {task_run.get('pipelineTaskName')!r}"
             )
+        if "timeout" in task_run:
+            timeout_seconds(task_run["timeout"], f"$.spec.taskRunSpecs[{i}].timeout")
 
 
 def timeout_seconds(text: Any, where: str) -> float | None:

@@ -1,0 +1,194 @@
+"""Tekton execution semantics of the local executor (steps, stepTemplate, onError, timeouts, statuses),
+each checked against the outcome Tekton's docs give, on PipelineRuns run for real."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.executors.local.runner import print_run
+from controller.executors.local.tekton import UnsupportedError
+from tests.local.helpers import pipelinerun, run_local, script_task
+
+
+def _task(name: str, steps: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    """A pipeline task; `task_params` are the pipeline task's params, the other keys go in its taskSpec."""
+    extra = {k: spec.pop(k) for k in ("timeout", "retries", "when", "runAfter", "displayName") if k in spec}
+    if "task_params" in spec:
+        extra["params"] = spec.pop("task_params")
+    return {"name": name, "taskSpec": {"steps": steps, **spec}, **extra}
+
+
+def test_step_template_merges_env_by_name_command_and_working_dir(home: Path, tmp_path: Path) -> None:
+    template = {
+        "env": [{"name": "FOO", "value": "bar"}, {"name": "TOKEN", "value": "public"}],
+        "command": ["sh", "-c"],
+        "workingDir": str(tmp_path),
+    }
+    steps = [
+        {"name": "plain", "image": "x", "args": ['printf "$FOO $TOKEN $(pwd)" > $(results.plain.path)']},
+        {
+            "name": "override",
+            "image": "x",
+            "env": [{"name": "FOO", "value": "baz"}],
+            "workingDir": "/",
+            "args": ['printf "$FOO $TOKEN $(pwd)" > $(results.override.path)'],
+        },
+        {"name": "own-command", "image": "x", "command": ["printf"], "args": ["no shell: $FOO"]},
+    ]
+    task = _task("t", steps, stepTemplate=template, results=[{"name": "plain"}, {"name": "override"}])
+    record = run_local(pipelinerun("template", [task]), home)
+    assert record.phase == "Succeeded", record.tasks["t"].message
+    assert record.tasks["t"].results == {"plain": f"bar public {tmp_path}", "override": "baz public /"}
+    assert "no shell: $FOO" in (home / "runs/template/logs/t.log").read_text()
+
+
+def test_on_error_from_a_param_exit_codes_recorded_and_readable(home: Path) -> None:
+    steps = [
+        {"name": "exit-with-1", "image": "x", "onError": "$(params.CONTINUE)", "script": "exit 1"},
+        {"image": "x", "onError": "continue", "script": "exit 11"},  # unnamed: step-unnamed-1
+        {
+            "name": "read",
+            "image": "x",
+            "script": "printf '%s,%s' $(cat $(steps.step-exit-with-1.exitCode.path))"
+            " $(cat $(steps.step-unnamed-1.exitCode.path)) > $(results.codes.path)",
+        },
+    ]
+    task = _task(
+        "t",
+        steps,
+        params=[{"name": "CONTINUE"}],
+        results=[{"name": "codes"}],
+        task_params=[{"name": "CONTINUE", "value": "$(params.CONTINUE)"}],
+    )
+    obj = pipelinerun("onerror", [task], params=[{"name": "CONTINUE", "default": "continue"}])
+    record = run_local(obj, home)
+    assert record.phase == "Succeeded", record.tasks["t"].message
+    assert record.tasks["t"].results == {"codes": "1,11"}
+    assert record.tasks["t"].exit_codes == {"exit-with-1": 1, "unnamed-1": 11, "read": 0}
+    saved = json.loads((home / "runs/onerror/run.json").read_text())
+    assert saved["steps"][0]["exitCodes"]["exit-with-1"] == 1
+
+    obj = pipelinerun("onerror-stop", [task], params=[{"name": "CONTINUE", "default": "stopAndFail"}])
+    record = run_local(obj, home)
+    assert record.phase == "Failed"
+    assert record.tasks["t"].message == "step exit-with-1 exited with code 1"
+    assert "read" not in record.tasks["t"].exit_codes  # the steps after it never ran
+
+
+def test_on_error_invalid_after_substitution_fails_the_task_and_literal_is_refused(home: Path) -> None:
+    step = {"name": "s", "image": "x", "onError": "$(params.mode)", "script": "true"}
+    task = _task("t", [step], params=[{"name": "mode", "default": "sometimes"}])
+    record = run_local(pipelinerun("bad-onerror", [task]), home)
+    assert (record.phase, record.tasks["t"].phase) == ("Failed", "Failed")
+    assert "onError: 'sometimes' is not continue or stopAndFail" in record.tasks["t"].message
+    assert record.tasks["t"].exit_codes == {}  # nothing ran
+
+    literal = _task("t", [{**step, "onError": "ignore"}])
+    with pytest.raises(UnsupportedError, match=r"steps\[0\]\.onError: 'ignore'"):
+        run_local(pipelinerun("literal-onerror", [literal]), home)
+    assert not (home / "runs/literal-onerror").exists()
+
+
+def test_display_name_is_substituted_and_shown_in_the_summary(home: Path) -> None:
+    task = _task(
+        "build",
+        [{"name": "s", "image": "x", "script": "true"}],
+        displayName="Build for $(params.os)",
+    )
+    record = run_local(pipelinerun("shown", [task], params=[{"name": "os", "default": "linux"}]), home)
+    assert record.tasks["build"].display_name == "Build for linux"
+    out = io.StringIO()
+    print_run(record.to_json(), out, detail=False)
+    assert "Build for linux" in out.getvalue().splitlines()[1]
+
+
+def test_task_run_specs_timeout_overrides_the_pipeline_task_timeout(home: Path) -> None:
+    slow = _task("slow", [{"name": "s", "image": "x", "script": "sleep 30"}], timeout="60s")
+    obj = pipelinerun("override", [slow], taskRunSpecs=[{"pipelineTaskName": "slow", "timeout": "1s"}])
+    started = time.monotonic()
+    record = run_local(obj, home)
+    assert time.monotonic() - started < 10
+    assert (record.phase, record.reason) == ("Failed", "Failed")
+    assert record.tasks["slow"].reason == "TaskRunTimeout"
+    assert "failed to finish within 1s" in record.tasks["slow"].message
+
+
+def test_step_timeout_fails_the_task_and_skips_the_later_steps(home: Path) -> None:
+    steps = [
+        {"name": "slow", "image": "x", "timeout": "1s", "script": "sleep 30"},
+        {"name": "after", "image": "x", "script": "echo never"},
+    ]
+    record = run_local(pipelinerun("step-timeout", [_task("t", steps)]), home)
+    assert (record.tasks["t"].phase, record.tasks["t"].reason) == ("Failed", "Failed")
+    assert record.tasks["t"].message == "step slow timed out"
+    assert "never" not in (home / "runs/step-timeout/logs/t.log").read_text()
+
+
+def test_pipeline_timeout_cancels_running_tasks_and_starts_no_finally(home: Path) -> None:
+    obj = pipelinerun(
+        "pipeline-timeout",
+        [script_task("slow", "sleep 30"), script_task("later", "true", runAfter=["slow"])],
+        **{"finally": [script_task("cleanup", "true")]},
+        timeouts={"pipeline": "1s"},
+    )
+    started = time.monotonic()
+    record = run_local(obj, home)
+    assert time.monotonic() - started < 10
+    assert (record.phase, record.reason) == ("Failed", "PipelineRunTimeout")
+    assert (record.tasks["slow"].phase, record.tasks["slow"].reason) == ("Failed", "TaskRunCancelled")
+    assert (record.tasks["later"].phase, record.tasks["later"].reason) == ("Skipped", "PipelineTimedOut")
+    assert (record.tasks["cleanup"].phase, record.tasks["cleanup"].reason) == ("Skipped", "PipelineTimedOut")
+
+
+def test_tasks_timeout_skips_unstarted_tasks_and_runs_finally(home: Path) -> None:
+    obj = pipelinerun(
+        "tasks-timeout",
+        [script_task("slow", "sleep 30"), script_task("later", "true", runAfter=["slow"])],
+        **{
+            "finally": [
+                script_task(
+                    "report",
+                    "printf '$(tasks.status) $(tasks.slow.status) $(tasks.later.status)' > $(results.s.path)",
+                    results=[{"name": "s"}],
+                )
+            ]
+        },
+        timeouts={"pipeline": "1m", "tasks": "1s", "finally": "20s"},
+    )
+    record = run_local(obj, home)
+    assert (record.phase, record.reason) == ("Failed", "PipelineRunTimeout")
+    assert record.tasks["later"].reason == "TasksTimedOut"
+    assert record.tasks["report"].results == {"s": "Failed Failed None"}
+
+
+def test_tasks_status_completed_and_when_on_statuses_in_finally(home: Path) -> None:
+    tasks = [
+        script_task("task1", "true"),
+        script_task("task2", "exit 0", when=[{"input": "true", "operator": "notin", "values": ["true"]}]),
+    ]
+    final = [
+        script_task(
+            "on-completed",
+            "printf '$(tasks.task1.status) $(tasks.task2.status)' > $(results.s.path)",
+            results=[{"name": "s"}],
+            when=[{"input": "$(tasks.status)", "operator": "in", "values": ["Completed"]}],
+        ),
+        script_task(
+            "on-failure",
+            "true",
+            when=[{"input": "$(tasks.task1.status)", "operator": "in", "values": ["Failed"]}],
+        ),
+    ]
+    record = run_local(pipelinerun("statuses", tasks, **{"finally": final}), home)
+    assert (record.phase, record.reason) == ("Succeeded", "Completed")
+    assert record.tasks["on-completed"].results == {"s": "Succeeded None"}
+    assert (record.tasks["on-failure"].phase, record.tasks["on-failure"].reason) == (
+        "Skipped",
+        "WhenExpressionsFalse",
+    )
