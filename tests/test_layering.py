@@ -49,6 +49,7 @@ BASE = {
     "controller.digests",
     "controller.protocol",
     "controller.resources",
+    "controller.schedules",  # cron expressions and time zones (cronsim, zoneinfo)
     "controller.serving",  # the serving-manifest registry (a package)
 }
 # controller's layers: the subpackage a module is in

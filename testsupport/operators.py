@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import json
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import aiohttp
 import kopf
@@ -28,8 +29,12 @@ class RunningOperator:
     exit; in a separate loop the emulator's open watch connections are not mistaken for those.
     """
 
-    def __init__(self, config: OperatorConfig | None = None):
+    def __init__(
+        self, config: OperatorConfig | None = None, clock: Callable[[], datetime.datetime] | None = None
+    ):
         self.runtime = Runtime(config=config or OperatorConfig.for_tests())
+        if clock is not None:
+            self.runtime.clock = clock
         self.stop_flag = threading.Event()
         self.ready_flag = threading.Event()
         self.error: BaseException | None = None
@@ -66,8 +71,10 @@ class RunningOperator:
             return await response.text()
 
 
-async def start_operator(config: OperatorConfig | None = None) -> RunningOperator:
-    running = RunningOperator(config)
+async def start_operator(
+    config: OperatorConfig | None = None, clock: Callable[[], datetime.datetime] | None = None
+) -> RunningOperator:
+    running = RunningOperator(config, clock)
     await running.start()
     return running
 

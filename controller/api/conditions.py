@@ -21,12 +21,18 @@ SUCCEEDED = "Succeeded"
 
 # --- Workflow ---
 VALID = "Valid"
+INVALID_SCHEDULE = "InvalidSchedule"  # spec.schedule's cron expression or time zone cannot be used
+# --- Workflow: Events of spec.schedule ---
+SCHEDULED = "Scheduled"  # a run was created for a scheduled time
+MISSED_SCHEDULE = "MissedSchedule"  # a scheduled time passed more than startingDeadlineSeconds ago
+TOO_MANY_MISSED_SCHEDULES = "TooManyMissedSchedules"  # more than 100 missed: none of them is run
 
 # --- WorkflowRun: conditions (a run's phases double as reasons) ---
 PENDING = "Pending"
 RUNNING = "Running"
 FAILED = "Failed"  # a failed PipelineRun without a Tekton reason
 CANCELLED = "Cancelled"
+CANCEL_REQUESTED = "CancelRequested"  # spec.status asks for a cancel; Tekton is stopping the run
 WORKFLOW_NOT_FOUND = "WorkflowNotFound"
 CODESET_NOT_FOUND = "CodesetNotFound"
 REVISION_UNKNOWN = "RevisionUnknown"

@@ -46,6 +46,8 @@ def workflow_schema() -> dict[str, Any]:
                     "completionTime": time_schema("When it finished."),
                 },
             },
+            "lastScheduleTime": time_schema("The latest time spec.schedule fired (run started or skipped)."),
+            "nextScheduleTime": time_schema("When spec.schedule fires next."),
             "endpoints": {
                 "type": "array",
                 "description": "Prediction URLs of the models the latest successful run deployed.",

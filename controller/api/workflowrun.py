@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from controller.api.codeset import COMMIT_PATTERN
+from controller.api.meta import API_VERSION, WORKFLOW, WORKFLOW_RUN, owner_reference
 from controller.api.openapi import DNS_SUBDOMAIN, conditions_schema, object_schema, time_schema
 
 Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled"]
@@ -14,6 +15,11 @@ StepPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled", "S
 PHASES: tuple[Phase, ...] = ("Pending", "Running", "Succeeded", "Failed", "Cancelled")
 STEP_PHASES: tuple[StepPhase, ...] = (*PHASES, "Skipped")
 TERMINAL_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed", "Cancelled"})
+# `spec.status` values that cancel a run, as Tekton's PipelineRun `spec.status` spells them (the
+# operator copies the value onto the PipelineRun): `Cancelled` stops every task at once, finally
+# tasks included; `CancelledRunFinally` stops the running tasks, then runs the finally tasks.
+CANCEL_REQUESTS: tuple[str, ...] = ("Cancelled", "CancelledRunFinally")
+DEFAULT_CANCEL = "CancelledRunFinally"
 MAX_STEP_MESSAGE_LENGTH = 1024
 
 
@@ -24,6 +30,7 @@ class WorkflowRunSpec:
     workflow: str  # workflowRef.name; "" when missing (the run then stalls with InvalidSpec)
     inputs: Mapping[str, Any] = field(default_factory=dict)
     codeset_revisions: Mapping[str, str] = field(default_factory=dict)  # codeset input -> commit
+    cancel: str | None = None  # spec.status: one of CANCEL_REQUESTS, or None
 
 
 def parse_workflowrun_spec(body: Mapping[str, Any]) -> WorkflowRunSpec:
@@ -35,11 +42,43 @@ def parse_workflowrun_spec(body: Mapping[str, Any]) -> WorkflowRunSpec:
     name = ref.get("name") if isinstance(ref, Mapping) else None
     inputs = spec.get("inputs") or {}
     revisions = spec.get("codesetRevisions") or {}
+    cancel = spec.get("status")
     return WorkflowRunSpec(
         workflow=name if isinstance(name, str) else "",
         inputs=dict(inputs) if isinstance(inputs, Mapping) else {},
         codeset_revisions=dict(revisions) if isinstance(revisions, Mapping) else {},
+        cancel=cancel if cancel in CANCEL_REQUESTS else None,
     )
+
+
+def run_of_workflow(
+    namespace: str,
+    name: str,
+    workflow: str,
+    workflow_uid: str,
+    *,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    spec: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A WorkflowRun the operator starts for a Workflow by itself (a trigger, a schedule): owned,
+    not controlled, by the Workflow, so deleting the Workflow collects its runs."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": WORKFLOW_RUN,
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": dict(labels),
+            "annotations": dict(annotations),
+            "ownerReferences": [
+                owner_reference(
+                    WORKFLOW, workflow, workflow_uid, controller=False, block_owner_deletion=False
+                )
+            ],
+        },
+        "spec": {"workflowRef": {"name": workflow}, **spec},
+    }
 
 
 def workflowrun_schema() -> dict[str, Any]:
@@ -63,6 +102,14 @@ def workflowrun_schema() -> dict[str, Any]:
                 "type": "object",
                 "description": "The commit to check out per codeset input (default: the Codeset's revision).",
                 "additionalProperties": {"type": "string", "pattern": COMMIT_PATTERN},
+            },
+            "status": {
+                "type": "string",
+                "enum": list(CANCEL_REQUESTS),
+                "description": (
+                    "Set to cancel the run (as on a Tekton PipelineRun): Cancelled stops every task, "
+                    "CancelledRunFinally stops the running tasks, then runs the finally tasks."
+                ),
             },
         },
     }

@@ -16,7 +16,7 @@ import kopf
 
 from controller import settings as sluice_settings
 from controller.api.meta import GROUP, VERSION, WORKFLOW_RUN
-from controller.operator import memory, untaken
+from controller.operator import memory, schedules, untaken
 from controller.operator.health import Endpoint
 from controller.operator.kube import ApiError, KubeClient
 from controller.operator.runstatus import sync_run
@@ -106,6 +106,7 @@ def build_registry(rt: Runtime) -> kopf.OperatorRegistry:
         rt.health.ready = True
         background.append(asyncio.get_running_loop().create_task(memory.trim_periodically()))
         background.append(asyncio.get_running_loop().create_task(untaken.sweep_periodically(rt)))
+        background.append(asyncio.get_running_loop().create_task(schedules.schedule_periodically(rt)))
         logger.info("sluice operator started; metrics on port %s", rt.endpoint.port)
 
     @kopf.on.cleanup(registry=registry)
@@ -136,6 +137,7 @@ def build_registry(rt: Runtime) -> kopf.OperatorRegistry:
             if fresh is not None:
                 await reconcile_workflow(rt, "MODIFIED", fresh)
 
+        rt.schedules.observe(type, snapshot)
         try:
             await reconcile_workflow(rt, type, snapshot)
         except ApiError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,6 +11,7 @@ from controller.api.meta import GROUP, VERSION
 from controller.operator.health import Endpoint, Health
 from controller.operator.kube import KubeClient, resource_path
 from controller.operator.metrics import OperatorMetrics
+from controller.operator.schedulebook import ScheduleBook
 from controller.operator.settings import (
     FINALIZER,
     HANDLED_ANNOTATION,
@@ -31,6 +34,9 @@ class Runtime:
     written: dict[Key, dict[str, Any]] = field(default_factory=dict)
     # The same for Workflows (conditions and observedGeneration only).
     workflows_written: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    # Workflows with a spec.schedule, and the clock schedules are read by (tests set their own).
+    schedules: ScheduleBook = field(default_factory=ScheduleBook)
+    clock: Callable[[], datetime.datetime] = field(default=lambda: datetime.datetime.now(datetime.UTC))
     _client: KubeClient | None = None
     endpoint: Endpoint | None = None
 

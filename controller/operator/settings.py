@@ -61,6 +61,8 @@ class OperatorConfig:
     # A WorkflowRun kopf has not taken on (no finalizer: its first write failed) and that has been
     # quiet this long is nudged; runs are checked this often.
     untaken_run_seconds: float = 30.0
+    # Scheduled Workflows (spec.schedule) are looked at this often: the most a run starts late.
+    schedule_tick: float = 1.0
     # /metrics and /healthz; port 0 picks a free port (tests).
     metrics_host: str = "0.0.0.0"
     metrics_port: int = 8080
@@ -116,6 +118,7 @@ class OperatorConfig:
             watch_server_timeout=30.0,
             consistency_timeout=0.5,
             untaken_run_seconds=1.0,
+            schedule_tick=0.05,
             metrics_host="127.0.0.1",
             metrics_port=0,
             **_compiler_switches(),  # tests set them as `sluice operator` is given them: by environment

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from controller.api.conditions import INVALID_SPEC, VALID
+from controller.api.conditions import INVALID_SCHEDULE, INVALID_SPEC, VALID
 from controller.api.meta import WORKFLOW
 from controller.api.workflow import parse_workflow
 from controller.operator import conditions as cond
@@ -34,6 +34,15 @@ def diagnostic_message(exc: Exception) -> str:
     return cond.one_line(text)
 
 
+def _invalid_reason(exc: Exception) -> str:
+    """InvalidSchedule when the first problem is in `spec.schedule` (a cron expression or time
+    zone the schema cannot check), else InvalidSpec."""
+    diagnostics = list(getattr(exc, "diagnostics", []) or [])
+    if diagnostics and str(diagnostics[0].path).startswith("$.spec.schedule"):
+        return INVALID_SCHEDULE
+    return INVALID_SPEC
+
+
 def desired_status(body: Mapping[str, Any]) -> tuple[dict[str, Any], str, str]:
     """(status fields to write, reason, message) for a Workflow object."""
     from controller.spec import SpecError
@@ -45,7 +54,7 @@ def desired_status(body: Mapping[str, Any]) -> tuple[dict[str, Any], str, str]:
         workflow = parse_workflow(body)
     except SpecError as exc:
         health: cond.Health = "stalled"
-        reason, message = INVALID_SPEC, diagnostic_message(exc)
+        reason, message = _invalid_reason(exc), diagnostic_message(exc)
     else:
         health, reason = "ready", VALID
         message = f"valid workflow with {len(workflow.steps)} step{'s' if len(workflow.steps) != 1 else ''}"
@@ -77,7 +86,7 @@ async def reconcile_workflow(rt: Runtime, event_type: str | None, body: Mapping[
         rt.workflows_written[key] = status
         old_reason = (cond.condition(current.get("conditions"), cond.READY) or {}).get("reason")
         if old_reason != reason:
-            invalid = reason == INVALID_SPEC
+            invalid = reason in (INVALID_SPEC, INVALID_SCHEDULE)
             await post_event(
                 rt.client,
                 body,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controller.schedules import ScheduleError, cron_fields, time_zone
 from controller.spec.diagnose import Collector
 from controller.spec.model import (
     EnvVar,
@@ -16,6 +17,7 @@ from controller.spec.model import (
     Output,
     Resources,
     RunPolicy,
+    Schedule,
     SecretKeyRef,
     Step,
     Workflow,
@@ -31,6 +33,28 @@ def scalar_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def build_schedule(raw: dict[str, Any] | None, out: Collector) -> Schedule | None:
+    """`spec.schedule`, its cron expression and time zone checked (the schema checks the shape)."""
+    if raw is None:
+        return None
+    cron = str(raw["cron"])
+    try:
+        cron = cron_fields(cron)
+    except ScheduleError as exc:
+        out.error("$.spec.schedule.cron", "spec.schedule", str(exc))
+    zone = raw.get("timeZone", "UTC")
+    try:
+        time_zone(zone)
+    except ScheduleError as exc:
+        out.error("$.spec.schedule.timeZone", "spec.schedule", str(exc))
+    return Schedule(
+        cron=cron,
+        time_zone=zone,
+        starting_deadline_seconds=raw.get("startingDeadlineSeconds"),
+        suspend=bool(raw.get("suspend", False)),
+    )
 
 
 def build_resources(raw: dict[str, Any] | None, path: str, out: Collector) -> Resources:
@@ -156,6 +180,7 @@ def build_native(
             history_limit=policy.get("historyLimit", 10),
             trigger=policy.get("trigger", "onCodesetChange"),
         ),
+        schedule=build_schedule(spec.get("schedule"), out),
         artifacts_size=scalar_text(size) if size is not None else None,
         source_file=out.file,
         positions=positions,

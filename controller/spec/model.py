@@ -207,6 +207,16 @@ class RunPolicy:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """`spec.schedule`: when the operator starts runs by itself (`sluice run` ignores it)."""
+
+    cron: str  # five fields, macros expanded (controller.schedules.cron_fields)
+    time_zone: str = "UTC"  # an IANA name
+    starting_deadline_seconds: int | None = None
+    suspend: bool = False
+
+
+@dataclass(frozen=True)
 class Workflow:
     name: str
     steps: tuple[Step, ...]
@@ -217,6 +227,7 @@ class Workflow:
     namespace: str | None = None
     generation: int = 1
     run_policy: RunPolicy = field(default_factory=RunPolicy)
+    schedule: Schedule | None = None
     artifacts_size: str | None = None  # PVC size of the run's artifact store
     labels: Mapping[str, str] = field(default_factory=dict)
     source_file: str = "<memory>"

@@ -613,6 +613,33 @@ SPEC_CASES = [
         "spec.quantity", 5, "$.spec.artifacts.size", "'big' is not a Kubernetes quantity",
     ),
     Case(
+        "spec.schedule: cron expression",
+        native("""
+            spec:
+              schedule: {cron: "0 25 * * *"}
+              steps: [{name: a, image: busybox}]
+            """),
+        "spec.schedule", 5, "$.spec.schedule.cron", "'0 25 * * *' is not a valid cron expression: Bad hour",
+    ),
+    Case(
+        "spec.schedule: six fields",
+        native("""
+            spec:
+              schedule: {cron: "0 0 0 * * *"}
+              steps: [{name: a, image: busybox}]
+            """),
+        "spec.schedule", 5, "$.spec.schedule.cron", "has 6 fields; a cron expression has 5",
+    ),
+    Case(
+        "spec.schedule: time zone",
+        native("""
+            spec:
+              schedule: {cron: "@daily", timeZone: Moon/Tranquility}
+              steps: [{name: a, image: busybox}]
+            """),
+        "spec.schedule", 5, "$.spec.schedule.timeZone", "'Moon/Tranquility' is not an IANA time zone",
+    ),
+    Case(
         "spec.duration: shorter than a second",
         native("""
             spec:

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 from controller import settings
 from controller.api.codeset import CodesetSpec
-from controller.api.meta import API_VERSION, GROUP, VERSION, WORKFLOW, WORKFLOW_RUN, owner_reference
+from controller.api.meta import GROUP, VERSION
 from controller.api.workflow import parse_workflow
+from controller.api.workflowrun import run_of_workflow
 from controller.operator.kube import ApiError, KubeClient, resource_path
 
 logger = logging.getLogger("sluice.operator.codesets.triggers")
@@ -64,32 +65,20 @@ async def trigger_runs(client: KubeClient, spec: CodesetSpec, revision: str) -> 
             outcome.waiting.append(workflow.name)
             continue
         name = run_name_for(workflow, {}, revisions)
-        run = {
-            "apiVersion": API_VERSION,
-            "kind": WORKFLOW_RUN,
-            "metadata": {
-                "name": name,
-                "namespace": spec.namespace,
-                "labels": {
-                    settings.LABEL_WORKFLOW: workflow.name,
-                    settings.LABEL_RUN: name,
-                    settings.LABEL_CODESET: spec.name,
-                    settings.LABEL_REVISION: revision,
-                },
-                "annotations": {TRIGGER_ANNOTATION: f"Codeset/{spec.name}"},
-                # owned, not controlled, by its Workflow: deleting the Workflow collects its runs
-                "ownerReferences": [
-                    owner_reference(
-                        WORKFLOW,
-                        workflow.name,
-                        str(meta.get("uid") or ""),
-                        controller=False,
-                        block_owner_deletion=False,
-                    )
-                ],
+        run = run_of_workflow(
+            spec.namespace,
+            name,
+            workflow.name,
+            str(meta.get("uid") or ""),
+            labels={
+                settings.LABEL_WORKFLOW: workflow.name,
+                settings.LABEL_RUN: name,
+                settings.LABEL_CODESET: spec.name,
+                settings.LABEL_REVISION: revision,
             },
-            "spec": {"workflowRef": {"name": workflow.name}, "inputs": {}, "codesetRevisions": revisions},
-        }
+            annotations={TRIGGER_ANNOTATION: f"Codeset/{spec.name}"},
+            spec={"inputs": {}, "codesetRevisions": revisions},
+        )
         try:
             await client.create(resource_path(GROUP, VERSION, "workflowruns", spec.namespace), run)
             outcome.created.append(name)
