@@ -77,15 +77,18 @@ def _model_store() -> Any:
 def compile_command(
     path: Annotated[Path, typer.Argument(help="Workflow file (native or FuseML).")],
     inputs: Annotated[
-        list[str] | None, typer.Option("--input", help="Input value NAME=VALUE (repeatable).")
+        list[str] | None, typer.Option("--input", metavar="NAME=VALUE", help="An input's value (repeatable).")
     ] = None,
     codesets: Annotated[
-        list[str] | None, typer.Option("--codeset", help="Codeset input's repository NAME=URL (repeatable).")
+        list[str] | None,
+        typer.Option("--codeset", metavar="NAME=URL", help="A codeset input's repository (repeatable)."),
     ] = None,
     revisions: Annotated[
         list[str] | None,
         typer.Option(
-            "--codeset-revision", help=f"Codeset input's commit NAME=SHA (default {DEFAULT_REVISION})."
+            "--codeset-revision",
+            metavar="NAME=SHA",
+            help=f"A codeset input's commit (repeatable; default {DEFAULT_REVISION}).",
         ),
     ] = None,
     extensions: Annotated[

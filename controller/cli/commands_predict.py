@@ -54,7 +54,9 @@ def predict(
         str, typer.Argument(help="A local endpoint name (`sluice endpoints`) or a v2 infer URL.")
     ],
     values: Annotated[list[float] | None, typer.Argument(help="Feature values of one row.")] = None,
-    rows: Annotated[str | None, typer.Option(help="Several rows as JSON, e.g. '[[3, 4], [10, 20]]'.")] = None,
+    rows: Annotated[
+        str | None, typer.Option(metavar="JSON", help="Several rows as JSON, e.g. '[[3, 4], [10, 20]]'.")
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 30.0,
 ) -> None:
     """Send rows of features to a served model and print its answer."""

@@ -29,10 +29,16 @@ def _home() -> Path:
 def run(
     path: Annotated[Path, typer.Argument(help="A workflow file (or a compiled tekton.dev/v1 PipelineRun).")],
     input_: Annotated[
-        list[str] | None, typer.Option("--input", "-i", help="NAME=VALUE (repeatable).")
+        list[str] | None,
+        typer.Option("--input", "-i", metavar="NAME=VALUE", help="A workflow input's value (repeatable)."),
     ] = None,
     codeset: Annotated[
-        list[str] | None, typer.Option("--codeset", help="NAME=PATH_OR_URL[#REF] (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--codeset",
+            metavar="NAME=PATH_OR_URL[#REF]",
+            help="A codeset input's folder or Git URL (repeatable).",
+        ),
     ] = None,
     extensions: Annotated[
         Path | None, typer.Option("--extensions", help="FuseML extension descriptions.")
@@ -44,7 +50,8 @@ def run(
         bool, typer.Option("--json", help="Print one JSON object: run, phase, steps, outputs.")
     ] = False,
     parallel: Annotated[
-        int | None, typer.Option("--parallel", min=1, help="Tasks at a time [cores].")
+        int | None,
+        typer.Option("--parallel", min=1, show_default="number of cores", help="Tasks run at a time."),
     ] = None,
     containers: Annotated[
         str | None,

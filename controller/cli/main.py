@@ -9,6 +9,7 @@ client at import time) so `sluice --help` and `sluice validate` start fast.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
@@ -20,7 +21,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,  # click's plain help: see controller/cli/helptext.py
+    context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
 )
 
 # Each module adds its commands; keep this list the only place that knows them all.
@@ -28,9 +30,18 @@ for module in (commands_spec, commands_run, commands_compile, commands_operator,
     module.register(app)
 
 
+def command() -> Any:
+    """The click command tree of `app`, its help in words (`TEXT`, `PATH`, `NAME=VALUE`)."""
+    from typer.main import get_command
+
+    from controller.cli.helptext import readable
+
+    return readable(get_command(app))
+
+
 def main() -> None:
     try:
-        app()
+        command()(prog_name="sluice")
     except KeyboardInterrupt:
         print("sluice: interrupted", file=sys.stderr)
         sys.exit(130)
