@@ -15,11 +15,9 @@ path alone, not of how the model is called.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -27,11 +25,10 @@ import numpy as np
 def serve_kserve(model_dir: Path, name: str, port: int) -> None:
     import kserve
     from kserve import InferOutput, InferRequest, InferResponse
-    from kserve.model_server import FASTAPI_APP_IMPORT_STRING
-    from kserve.protocol.rest.server import RESTServer
 
     from stages.model_dir import load_model_dir
     from stages.predictor import Predictor
+    from stages.serve import bound_model_server  # KServe's start, bound to loopback
 
     class KerasModel(kserve.Model):  # type: ignore[misc]
         def load(self) -> bool:
@@ -49,30 +46,9 @@ def serve_kserve(model_dir: Path, name: str, port: int) -> None:
             response_id = payload.id or str(uuid.uuid4())
             return InferResponse(model_name=self.name, infer_outputs=[output], response_id=response_id)
 
-    class LoopbackModelServer(kserve.ModelServer):  # type: ignore[misc]
-        """KServe's `start`, with the REST server bound to 127.0.0.1 instead of 0.0.0.0."""
-
-        def start(self, models: list[Any]) -> None:
-            self._register_and_check_atleast_one_model_is_ready(models)
-            self._rest_server = RESTServer(
-                FASTAPI_APP_IMPORT_STRING,
-                self.dataplane,
-                self.model_repository_extension,
-                self.http_port,
-                workers=1,
-                grace_period=self.grace_period,
-                event_loop=self.event_loop,
-                timeout_keep_alive=self.timeout_keep_alive,
-            )
-            self._rest_server.config.host = "127.0.0.1"
-            self.servers.append(self._rest_server.start())
-            self.setup_event_loop()
-            self.register_signal_handler()
-            asyncio.run(self._serve())
-
     model = KerasModel(name)
     model.load()
-    server = LoopbackModelServer(http_port=port, enable_grpc=False, enable_latency_logging=False)
+    server = bound_model_server("127.0.0.1")(http_port=port, enable_grpc=False, enable_latency_logging=False)
     server.start([model])
 
 

@@ -228,6 +228,45 @@ def report_bad_requests_as_400() -> None:
     model_server.app.add_exception_handler(RequestValidationError, bad_request)  # type: ignore[arg-type]
 
 
+def bound_model_server(
+    host: str,
+    rest_server: type | None = None,
+    configure: Callable[[Any, Any], None] | None = None,
+) -> Any:
+    """A `kserve.ModelServer` class whose REST server listens on `host` (KServe's own `start` binds
+    0.0.0.0; a laptop endpoint must stay on loopback). `rest_server` replaces KServe's
+    `RESTServer` class; `configure(config, dataplane)` may change the uvicorn config (its `app`)
+    before the server starts. Also the stock peer of `python -m benchmarks serve`."""
+    import kserve
+    from kserve.model_server import FASTAPI_APP_IMPORT_STRING
+    from kserve.protocol.rest.server import RESTServer
+
+    server_class = rest_server or RESTServer
+
+    class BoundModelServer(kserve.ModelServer):  # type: ignore[misc]
+        def start(self, models: list[Any]) -> None:
+            self._register_and_check_atleast_one_model_is_ready(models)
+            self._rest_server = server_class(
+                FASTAPI_APP_IMPORT_STRING,
+                self.dataplane,
+                self.model_repository_extension,
+                self.http_port,
+                workers=1,
+                grace_period=self.grace_period,
+                event_loop=self.event_loop,
+                timeout_keep_alive=self.timeout_keep_alive,
+            )
+            self._rest_server.config.host = host
+            if configure is not None:
+                configure(self._rest_server.config, self.dataplane)
+            self.servers.append(self._rest_server.start())
+            self.setup_event_loop()
+            self.register_signal_handler()
+            asyncio.run(self._serve())
+
+    return BoundModelServer
+
+
 def serve(
     model_dir: Path,
     name: str,
@@ -239,9 +278,7 @@ def serve(
 ) -> None:
     import logging
 
-    import kserve
     from kserve import model_server
-    from kserve.model_server import FASTAPI_APP_IMPORT_STRING
     from kserve.protocol.rest.server import RESTServer
 
     class QuietRESTServer(RESTServer):  # type: ignore[misc]
@@ -251,32 +288,12 @@ def serve(
         def _add_middlewares(self, app: Any) -> None:
             pass
 
-    class LoopbackModelServer(kserve.ModelServer):  # type: ignore[misc]
-        """KServe's server listens on 0.0.0.0; a laptop endpoint must stay on loopback."""
-
-        def start(self, models: list[Any]) -> None:
-            self._register_and_check_atleast_one_model_is_ready(models)
-            self._rest_server = QuietRESTServer(
-                FASTAPI_APP_IMPORT_STRING,
-                self.dataplane,
-                self.model_repository_extension,
-                self.http_port,
-                workers=1,
-                grace_period=self.grace_period,
-                event_loop=self.event_loop,
-                timeout_keep_alive=self.timeout_keep_alive,
-            )
-            config = self._rest_server.config
-            config.host = host
-            # The body limit comes first, before anything reads a body; the v2 infer route is
-            # answered before FastAPI's middleware stack. Loopback only: no proxy headers to trust.
-            infer = FastInfer if guard else UnmeteredInfer
-            config.app = BodyLimit(infer(model_server.app, self.dataplane.model_registry), limit)
-            config.proxy_headers = False
-            self.servers.append(self._rest_server.start())
-            self.setup_event_loop()
-            self.register_signal_handler()
-            asyncio.run(self._serve())
+    def guarded(config: Any, dataplane: Any) -> None:
+        # The body limit comes first, before anything reads a body; the v2 infer route is
+        # answered before FastAPI's middleware stack. Loopback only: no proxy headers to trust.
+        infer = FastInfer if guard else UnmeteredInfer
+        config.app = BodyLimit(infer(model_server.app, dataplane.model_registry), limit)
+        config.proxy_headers = False
 
     model = make_model_class()(name, model_dir, stats_file, guard)
     model.load()
@@ -285,7 +302,8 @@ def serve(
     # them during a request costs milliseconds of tail latency. Move them out of the collector's way.
     gc.collect()
     gc.freeze()
-    server = LoopbackModelServer(
+    server_class = bound_model_server(host, rest_server=QuietRESTServer, configure=guarded)
+    server = server_class(
         http_port=port, enable_grpc=False, enable_docs_url=False, enable_latency_logging=False, grace_period=5
     )
     for chatty in ("uvicorn.access", "kserve.trace"):  # no log lines per request (after kserve's set-up)
