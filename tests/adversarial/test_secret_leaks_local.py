@@ -6,17 +6,25 @@ compiled PipelineRuns carry Secret references, never values. (The operator side:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.adversarial.conftest import REPO, Sandbox, run_sluice
+from tests.adversarial.conftest import REPO, Outcome, Sandbox, run_sluice
 
 EXTENSIONS = REPO / "tests" / "compiler" / "extensions"
 SECRET_KEY = "Zq8-extension-SECRET-93xx"  # the extension's S3 secret key, in a local Secret
 ACCESS_KEY = "AKIA-extension-ACCESS-77"
 TOKEN = "ghp_" + "T0kenInASecretRef" * 2  # a native step's env secretKeyRef, in secrets.yaml
 SECRETS = (SECRET_KEY, ACCESS_KEY, TOKEN)
+
+
+def native_workflow(name: str, spec: str) -> str:
+    """A native Workflow document named `name` whose `spec:` is the YAML `spec`."""
+    indented = "".join(f"  {line}" if line.strip() else line for line in spec.splitlines(True))
+    return f"apiVersion: sluice.dev/v1alpha1\nkind: Workflow\nmetadata: {{name: {name}}}\nspec:\n{indented}"
+
 
 FUSEML = """\
 name: leaky-fuseml
@@ -42,24 +50,23 @@ env | grep AWS_
 printf done > "$TASK_RESULT" 2>/dev/null || true
 [ "$FUSEML_MODE" = ok ] || { echo "failing with $AWS_SECRET_ACCESS_KEY and $AWS_ACCESS_KEY_ID" >&2; exit 3; }
 """
-NATIVE = """\
-apiVersion: sluice.dev/v1alpha1
-kind: Workflow
-metadata: {name: leaky-native}
-spec:
-  inputs: [{name: fail, type: boolean, default: false}]
-  steps:
-    - name: use-token
-      image: busybox
-      env:
-        TOKEN: {secretKeyRef: {name: git-token, key: token}}
-      script: |
-        echo "token is $TOKEN"
-        echo "$TOKEN" | base64
-        printf ok > "$(results.status.path)"
-        if [ "{{ inputs.fail }}" = true ]; then echo "cannot use $TOKEN" >&2; exit 4; fi
-      outputs: [{name: status, type: string}]
-"""
+NATIVE = native_workflow(
+    "leaky-native",
+    """\
+inputs: [{name: fail, type: boolean, default: false}]
+steps:
+  - name: use-token
+    image: busybox
+    env:
+      TOKEN: {secretKeyRef: {name: git-token, key: token}}
+    script: |
+      echo "token is $TOKEN"
+      echo "$TOKEN" | base64
+      printf ok > "$(results.status.path)"
+      if [ "{{ inputs.fail }}" = true ]; then echo "cannot use $TOKEN" >&2; exit 4; fi
+    outputs: [{name: status, type: string}]
+""",
+)
 
 
 def leaks_in(texts: dict[str, str]) -> list[str]:
@@ -186,47 +193,45 @@ SSH_KEY = (
 NEWLINE_TOKEN = (
     "tok/with+odd=chars&Nl-8e7d6c5b\n"  # ends in a newline, as `kubectl create secret --from-file` makes
 )
-ENCODED = """\
-apiVersion: sluice.dev/v1alpha1
-kind: Workflow
-metadata: {name: leaky-encodings}
-spec:
-  steps:
-    - name: print-them
-      image: busybox
-      env:
-        KEY: {secretKeyRef: {name: deploy-key, key: identity}}
-        TOK: {secretKeyRef: {name: api, key: token}}
-      script: |
-        echo "$KEY"
-        printf '%s' "$TOK"; echo
-        echo "tail: $TOK"
-        python3 -c 'import os, base64, urllib.parse as u
-        for v in (os.environ["TOK"], os.environ["TOK"].strip(), os.environ["KEY"]):
-            print(base64.b64encode(v.encode()).decode(), u.quote(v, safe=""), v.encode().hex())'
-        printf ok > "$(results.status.path)"
-      outputs: [{name: status, type: string}]
-    - name: nosy
-      image: busybox
-      script: |
-        env | grep SLUICE_SECRET_ || echo "no SLUICE_SECRET_ variables"
-"""
-INTO_RESULT = """\
-apiVersion: sluice.dev/v1alpha1
-kind: Workflow
-metadata: {name: leaky-result}
-spec:
-  steps:
-    - name: keep-it
-      image: busybox
-      env:
-        TOK: {secretKeyRef: {name: api, key: token}}
-      script: |
-        printf '%s' "$TOK" | base64 > "$(results.copy.path)"
-      outputs: [{name: copy, type: string}]
-  outputs:
-    - {name: copy, value: '{{ steps.keep-it.outputs.copy }}'}
-"""
+ENCODED = native_workflow(
+    "leaky-encodings",
+    """\
+steps:
+  - name: print-them
+    image: busybox
+    env:
+      KEY: {secretKeyRef: {name: deploy-key, key: identity}}
+      TOK: {secretKeyRef: {name: api, key: token}}
+    script: |
+      echo "$KEY"
+      printf '%s' "$TOK"; echo
+      echo "tail: $TOK"
+      python3 -c 'import os, base64, urllib.parse as u
+      for v in (os.environ["TOK"], os.environ["TOK"].strip(), os.environ["KEY"]):
+          print(base64.b64encode(v.encode()).decode(), u.quote(v, safe=""), v.encode().hex())'
+      printf ok > "$(results.status.path)"
+    outputs: [{name: status, type: string}]
+  - name: nosy
+    image: busybox
+    script: |
+      env | grep SLUICE_SECRET_ || echo "no SLUICE_SECRET_ variables"
+""",
+)
+INTO_RESULT = native_workflow(
+    "leaky-result",
+    """\
+steps:
+  - name: keep-it
+    image: busybox
+    env:
+      TOK: {secretKeyRef: {name: api, key: token}}
+    script: |
+      printf '%s' "$TOK" | base64 > "$(results.copy.path)"
+    outputs: [{name: copy, type: string}]
+outputs:
+  - {name: copy, value: '{{ steps.keep-it.outputs.copy }}'}
+""",
+)
 
 
 def _forbidden() -> list[str]:
@@ -244,19 +249,28 @@ def _leaks(texts: dict[str, str]) -> list[str]:
     return [f"{where}: {form[:20]}" for where, text in texts.items() for form in _forbidden() if form in text]
 
 
+RunKeyed = Callable[[str, int], tuple[Outcome, dict[str, str]]]
+
+
 @pytest.fixture
-def keyed(sandbox: Sandbox) -> dict[str, str]:
+def run_keyed(sandbox: Sandbox) -> RunKeyed:
+    """`sluice run --json` of a workflow on a machine whose local secrets are the SSH key
+    (secrets.yaml) and the newline-ended token (environment): its outcome, checked to exit `code`,
+    and every file the run wrote."""
     (sandbox.home / "secrets.yaml").write_text(json.dumps({"deploy-key": {"identity": SSH_KEY}}))
-    return {"SLUICE_SECRET_API_TOKEN": NEWLINE_TOKEN, "SLUICE_SECRET_UNUSED_TOKEN": "never-referenced-4242"}
+    env = {"SLUICE_SECRET_API_TOKEN": NEWLINE_TOKEN, "SLUICE_SECRET_UNUSED_TOKEN": "never-referenced-4242"}
+
+    def run(text: str, code: int) -> tuple[Outcome, dict[str, str]]:
+        workflow = sandbox.write("workflow.yaml", text)
+        outcome = run_sluice(sandbox, "run", str(workflow), "--json", env=env, timeout=60)
+        assert outcome.returncode == code, outcome.stdout + outcome.stderr
+        return outcome, everything_written(sandbox)
+
+    return run
 
 
-def test_multiline_newline_ended_and_encoded_secrets_are_redacted(
-    sandbox: Sandbox, keyed: dict[str, str]
-) -> None:
-    workflow = sandbox.write("encoded.yaml", ENCODED)
-    outcome = run_sluice(sandbox, "run", str(workflow), "--json", env=keyed, timeout=60)
-    assert outcome.returncode == 0, outcome.stdout + outcome.stderr
-    written = everything_written(sandbox)
+def test_multiline_newline_ended_and_encoded_secrets_are_redacted(run_keyed: RunKeyed) -> None:
+    outcome, written = run_keyed(ENCODED, 0)
     logs = "".join(text for path, text in written.items() if "/logs/" in path)
     assert "***" in logs and "tail: ***" in logs
     assert "no SLUICE_SECRET_ variables" in logs  # a step that references none sees none
@@ -264,14 +278,9 @@ def test_multiline_newline_ended_and_encoded_secrets_are_redacted(
     assert _leaks({"stdout": outcome.stdout, "stderr": outcome.stderr, **written}) == []
 
 
-def test_secret_written_into_a_result_fails_the_task_and_is_stored_nowhere(
-    sandbox: Sandbox, keyed: dict[str, str]
-) -> None:
-    workflow = sandbox.write("result.yaml", INTO_RESULT)
-    outcome = run_sluice(sandbox, "run", str(workflow), "--json", env=keyed, timeout=60)
-    assert outcome.returncode == 1, outcome.stdout + outcome.stderr
+def test_secret_written_into_a_result_fails_the_task_and_is_stored_nowhere(run_keyed: RunKeyed) -> None:
+    outcome, written = run_keyed(INTO_RESULT, 1)
     assert "holds a secret value" in outcome.stdout + outcome.stderr
-    written = everything_written(sandbox)
     entries = [text for path, text in written.items() if "/cache/entries/" in path]
     assert not [entry for entry in entries if '"copy"' in entry]  # the leaking task was not cached
     stored = {path: text for path, text in written.items() if "/results/" not in path}
