@@ -7,6 +7,7 @@ Workflow, from the API's list of its PipelineRuns."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -65,27 +66,34 @@ def _pipelineruns(api: Api, workflow: str) -> list[dict[str, Any]]:
     ]
 
 
-async def _race(api: Api, policy: str, count: int, trial: int) -> tuple[str, dict[str, str], dict[str, str]]:
-    """`count` runs of a fresh `policy` Workflow created at once, waited for until each is decided:
-    (workflow, run -> creation order, run -> phase)."""
-    workflow = f"{policy.lower()}-{count}-{trial}"
-    await _workflow(api, workflow, policy)
-    runs = await _create_together(api, workflow, count)
-    try:
-        phases = await eventually(
-            lambda r=list(runs): _all_decided(api, r), timeout=60, what="every run decided"
-        )
-    except AssertionError:
-        raise AssertionError(f"undecided: {_last_phases}") from None
-    return workflow, runs, phases
+@pytest.fixture(params=[2, 30])
+def count(request: pytest.FixtureRequest) -> int:
+    """How many runs are created at once."""
+    return int(request.param)
 
 
-@pytest.mark.parametrize("count", [2, 30])
+async def _races(
+    api: Api, policy: str, count: int
+) -> AsyncIterator[tuple[int, str, dict[str, str], dict[str, str]]]:
+    """TRIALS races, each of `count` runs of a fresh `policy` Workflow created at once, waited for
+    until each is decided: (trial, workflow, run -> creation order, run -> phase)."""
+    for trial in range(TRIALS):
+        workflow = f"{policy.lower()}-{count}-{trial}"
+        await _workflow(api, workflow, policy)
+        runs = await _create_together(api, workflow, count)
+        try:
+            phases = await eventually(
+                lambda r=list(runs): _all_decided(api, r), timeout=60, what="every run decided"
+            )
+        except AssertionError:
+            raise AssertionError(f"undecided: {_last_phases}") from None
+        yield trial, workflow, runs, phases
+
+
 async def test_forbid_starts_exactly_one_of_runs_created_together(
     api: Api, operator: RunningOperator, count: int
 ) -> None:
-    for trial in range(TRIALS):
-        workflow, _, phases = await _race(api, "Forbid", count, trial)
+    async for trial, workflow, _, phases in _races(api, "Forbid", count):
         made = _pipelineruns(api, workflow)
         assert len(made) == 1, f"trial {trial}: {len(made)} PipelineRuns under Forbid"
         started = [r for r, phase in phases.items() if phase not in ("Cancelled", "pruned")]
@@ -94,12 +102,10 @@ async def test_forbid_starts_exactly_one_of_runs_created_together(
         assert len(_pipelineruns(api, workflow)) == 1
 
 
-@pytest.mark.parametrize("count", [2, 30])
 async def test_replace_leaves_only_the_newest_of_runs_created_together(
     api: Api, operator: RunningOperator, count: int
 ) -> None:
-    for trial in range(TRIALS):
-        workflow, runs, _ = await _race(api, "Replace", count, trial)
+    async for trial, workflow, runs, _ in _races(api, "Replace", count):
         newest = max(runs, key=lambda r: (runs[r], r))
         await _only_left(api, workflow, newest, trial)
 
