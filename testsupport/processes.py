@@ -1,12 +1,13 @@
 """Sluice's own programs as processes started from the repository root: `sluice operator` against
-a kubeconfig, and Python snippets that must run in a fresh interpreter."""
+a kubeconfig, Python snippets that must run in a fresh interpreter, and any command whose output a
+test reads."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,17 +39,29 @@ def start_operator_process(
     )
 
 
-def run_python(
-    code: str, *, env: Mapping[str, str] | None = None, timeout: float = 60
+def run_captured(
+    command: Sequence[str | Path],
+    *,
+    cwd: str | Path = ROOT,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
-    """`python -c code` in a fresh interpreter at the repository root, its output captured as text
-    (the caller checks the return code)."""
+    """`command` run to its end in `cwd` (the repository root unless given), its output captured as
+    text (the caller checks the return code)."""
     return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
+        [str(part) for part in command],
+        cwd=cwd,
         env=None if env is None else dict(env),
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
+
+
+def run_python(
+    code: str, *, env: Mapping[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`python -c code` in a fresh interpreter at the repository root, its output captured as text
+    (the caller checks the return code)."""
+    return run_captured([sys.executable, "-c", code], env=env, timeout=timeout)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import yaml
+
+from testsupport.processes import run_captured
 
 SECRET = "caller-secret-7f3a"
 SCRIPT = """\
@@ -41,14 +42,8 @@ def test_a_host_step_cannot_see_the_callers_environment(tmp_path: Path) -> None:
     (tmp_path / "look.yaml").write_text(yaml.safe_dump(run_object()), encoding="utf-8")
     env = {**os.environ, "SLUICE_HOME": str(tmp_path / "home"), "AWS_SECRET_ACCESS_KEY": SECRET}
     env["SOME_TOKEN"] = SECRET
-    done = subprocess.run(
-        [sys.executable, "-m", "controller.cli.main", "run", "look.yaml", "--json"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=120,
-    )
+    command = [sys.executable, "-m", "controller.cli.main", "run", "look.yaml", "--json"]
+    done = run_captured(command, cwd=tmp_path, env=env, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads(done.stdout)["steps"][0]["results"]
     assert results["secret"] == "unset" and results["token"] == "unset"

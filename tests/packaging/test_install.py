@@ -17,6 +17,8 @@ import tomllib
 from importlib import metadata
 from pathlib import Path
 
+from testsupport.processes import run_captured
+
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 
@@ -114,14 +116,13 @@ def test_a_fresh_venv_without_extras_imports_the_operator_and_runs_it(tmp_path: 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    install = subprocess.run(
+    install = run_captured(
         [
-            *(str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"),
-            *("--only-binary=:all:", "--no-binary=sluice", "-c", str(source / "requirements.lock")),
-            str(source),
+            *(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"),
+            *("--only-binary=:all:", "--no-binary=sluice", "-c", source / "requirements.lock"),
+            source,
         ],
-        capture_output=True,
-        text=True,
+        cwd=tmp_path,
         timeout=540,
     )
     assert install.returncode == 0, install.stdout + install.stderr
@@ -138,22 +139,10 @@ def test_a_fresh_venv_without_extras_imports_the_operator_and_runs_it(tmp_path: 
     assert not installed & {"tensorflow-cpu", "tensorflow", "kserve", "kubernetes", "gitpython"}, installed
 
     env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"}
-    imports = subprocess.run(
-        [str(python), "-c", IMPORT_ALL, "controller.operator", "controller.cli"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,  # not the source folder: the installed package is imported
-        env=env,
-        timeout=120,
-    )
+    every_module = [python, "-c", IMPORT_ALL, "controller.operator", "controller.cli"]
+    # in tmp_path, not the source folder: the installed package is imported
+    imports = run_captured(every_module, cwd=tmp_path, env=env, timeout=120)
     assert imports.returncode == 0, imports.stdout + imports.stderr
-    helped = subprocess.run(
-        [str(venv / "bin" / "sluice"), "operator", "--help"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=60,
-    )
+    helped = run_captured([venv / "bin" / "sluice", "operator", "--help"], cwd=tmp_path, env=env)
     assert helped.returncode == 0, helped.stdout + helped.stderr
     assert "--namespace" in helped.stdout, helped.stdout
