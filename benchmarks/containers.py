@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import row
-from controller.resources import restricted_security_context
+from testsupport.pipelineruns import one_task_run, restricted_step
 
 NAME = "containers"
 REPO = Path(__file__).resolve().parents[1]
@@ -262,32 +262,8 @@ STEP_OVERHEAD_GOAL_SECONDS = 1.0
 
 def _steps_run(image: str, steps: int) -> dict[str, Any]:
     """One task of `steps` trivial steps, each restricted as `sluice compile` restricts a step."""
-    security = restricted_security_context(read_only_root=True)  # as the compiler restricts a step
-    step = {
-        "image": image,
-        "command": ["sh", "-c", "echo ok"],
-        "securityContext": security,
-        "computeResources": {"limits": {"cpu": "1", "memory": "512Mi"}},
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-    }
-    task = {
-        "name": "trivial",
-        "taskSpec": {
-            "steps": [{**step, "name": f"s{i}"} for i in range(steps)],
-            "volumes": [{"name": "tmp", "emptyDir": {}}],
-        },
-    }
-    return {
-        "apiVersion": "tekton.dev/v1",
-        "kind": "PipelineRun",
-        "metadata": {"name": "overhead"},
-        "spec": {
-            "pipelineSpec": {"tasks": [task]},
-            "taskRunTemplate": {
-                "podTemplate": {"securityContext": {"runAsUser": 65532, "runAsGroup": 65532}}
-            },
-        },
-    }
+    trivial = [restricted_step(f"s{i}", image, command=["sh", "-c", "echo ok"]) for i in range(steps)]
+    return one_task_run("overhead", "trivial", trivial)
 
 
 def _timed_run(image: str, steps: int, engine: Any, name: str) -> float:

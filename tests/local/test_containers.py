@@ -24,7 +24,7 @@ import yaml
 
 from controller.executors.local.engines import Engine, EngineError, find_engine
 from controller.executors.local.runner import LOCAL_STAGES_IMAGE
-from controller.resources import restricted_security_context
+from testsupport.pipelineruns import one_task_run, restricted_step
 
 pytestmark = pytest.mark.slow
 
@@ -122,39 +122,8 @@ RESULTS = [
 
 def probe_run(image: str) -> dict[str, Any]:
     """A PipelineRun as `sluice compile` shapes one: restricted step, uid 65532, an emptyDir at /tmp."""
-    security = restricted_security_context(read_only_root=True)  # as the compiler restricts a step
-    step = {
-        "name": "probe",
-        "image": image,
-        "script": PROBE,
-        "securityContext": security,
-        "computeResources": {"limits": {"cpu": "1", "memory": "512Mi"}},
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-    }
-    task = {
-        "name": "probe",
-        "workspaces": [{"name": "data", "workspace": "data"}],
-        "taskSpec": {
-            "results": [{"name": r} for r in RESULTS],
-            "workspaces": [{"name": "data"}],
-            "steps": [step],
-            "volumes": [{"name": "tmp", "emptyDir": {}}],
-        },
-    }
-    return {
-        "apiVersion": "tekton.dev/v1",
-        "kind": "PipelineRun",
-        "metadata": {"name": "probe"},
-        "spec": {
-            "pipelineSpec": {"workspaces": [{"name": "data"}], "tasks": [task]},
-            "workspaces": [{"name": "data", "emptyDir": {}}],
-            "taskRunTemplate": {
-                "podTemplate": {
-                    "securityContext": {"runAsUser": 65532, "runAsGroup": 65532, "fsGroup": 65532}
-                }
-            },
-        },
-    }
+    step = restricted_step("probe", image, script=PROBE)
+    return one_task_run("probe", "probe", [step], results=tuple(RESULTS), workspace="data")
 
 
 def test_a_step_finds_it_cannot_escape_its_pod(tmp_path: Path, engine: Engine, stages_image: str) -> None:
