@@ -14,29 +14,34 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 _GIT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
+class GitCalls:
+    """One kind of git call: how many were made and how long each took, by result."""
+
+    def __init__(self, registry: CollectorRegistry, count: tuple[str, str], seconds: tuple[str, str]):
+        """`count` and `seconds`: the (name, help) of the counter and of the duration histogram."""
+        self.count = Counter(*count, ["result"], registry=registry)
+        self.seconds = Histogram(*seconds, ["result"], registry=registry, buckets=_GIT_BUCKETS)
+
+    def observe(self, result: str, seconds: float) -> None:
+        self.count.labels(result=result).inc()
+        self.seconds.labels(result=result).observe(seconds)
+
+
 class CodesetMetrics:
     def __init__(self, registry: CollectorRegistry):
         counter = functools.partial(Counter, registry=registry)
-        git_seconds = functools.partial(Histogram, registry=registry, buckets=_GIT_BUCKETS)
-        self.polls = counter(
-            "sluice_git_polls",
-            "git ls-remote calls made for Codesets, by result (changed, unchanged, error).",
-            ["result"],
+        self.polls = GitCalls(
+            registry,
+            (
+                "sluice_git_polls",
+                "git ls-remote calls made for Codesets, by result (changed, unchanged, error).",
+            ),
+            ("sluice_git_poll_duration_seconds", "Duration of one git ls-remote for Codesets."),
         )
-        self.poll_seconds = git_seconds(
-            "sluice_git_poll_duration_seconds",
-            "Duration of one git ls-remote for Codesets.",
-            ["result"],
-        )
-        self.fetches = counter(
-            "sluice_git_fetches",
-            "Shallow git fetches of a new revision, by result.",
-            ["result"],
-        )
-        self.fetch_seconds = git_seconds(
-            "sluice_git_fetch_duration_seconds",
-            "Duration of one shallow git fetch.",
-            ["result"],
+        self.fetches = GitCalls(
+            registry,
+            ("sluice_git_fetches", "Shallow git fetches of a new revision, by result."),
+            ("sluice_git_fetch_duration_seconds", "Duration of one shallow git fetch."),
         )
         self.git_errors = counter(
             "sluice_git_errors",
@@ -60,11 +65,9 @@ class CodesetMetrics:
         )
 
     def poll(self, result: str, seconds: float, kind: str | None) -> None:
-        self.polls.labels(result=result).inc()
-        self.poll_seconds.labels(result=result).observe(seconds)
+        self.polls.observe(result, seconds)
         if kind:
             self.git_errors.labels(operation="ls-remote", kind=kind).inc()
 
     def fetch(self, result: str, seconds: float) -> None:
-        self.fetches.labels(result=result).inc()
-        self.fetch_seconds.labels(result=result).observe(seconds)
+        self.fetches.observe(result, seconds)
