@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from controller.executors.local import readonly
 from controller.executors.local.runner import print_run
 from controller.executors.local.tekton import UnsupportedError
 from tests.local.helpers import pipelinerun, run_local, script_task
@@ -192,3 +193,53 @@ def test_tasks_status_completed_and_when_on_statuses_in_finally(home: Path) -> N
         "Skipped",
         "WhenExpressionsFalse",
     )
+
+
+def test_read_only_workspace_cannot_be_written_by_a_host_step_even_as_root(home: Path) -> None:
+    def ws_task(name: str, script: str, read_only: bool, **extra: Any) -> dict[str, Any]:
+        task = script_task(name, script, workspaces=[{"name": "data", "readOnly": read_only}], **extra)
+        task["workspaces"] = [{"name": "data", "workspace": "shared"}]
+        return task
+
+    tasks = [
+        ws_task("writer", "echo written > $(workspaces.data.path)/file", False),
+        ws_task(
+            "reader",
+            "cat $(workspaces.data.path)/file > $(results.seen.path)",
+            True,
+            results=[{"name": "seen"}],
+            runAfter=["writer"],
+        ),
+        ws_task(
+            "sneaky",
+            "mount -o remount,rw $(workspaces.data.path) || true\n"
+            "echo changed > $(workspaces.data.path)/file",
+            True,
+            runAfter=["reader"],
+        ),
+    ]
+    obj = pipelinerun("read-only", tasks, workspaces=[{"name": "shared"}])
+    obj["spec"]["workspaces"] = [{"name": "shared", "volumeClaimTemplate": {"spec": {}}}]
+    record = run_local(obj, home)
+    assert record.tasks["writer"].phase == "Succeeded"
+    assert record.tasks["reader"].results == {"seen": "written\n"}
+    assert record.tasks["sneaky"].phase == "Failed"
+    assert "Read-only file system" in (home / "runs/read-only/logs/sneaky.log").read_text()
+    assert (home / "runs/read-only/workspaces/shared/file").read_text() == "written\n"
+
+
+def test_read_only_workspace_refused_before_anything_runs_without_namespaces(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task = script_task("reader", "true", workspaces=[{"name": "data", "readOnly": True}])
+    task["workspaces"] = [{"name": "data", "workspace": "shared"}]
+    obj = pipelinerun("no-userns", [task], workspaces=[{"name": "shared"}])
+    obj["spec"]["workspaces"] = [{"name": "shared", "emptyDir": {}}]
+    monkeypatch.setenv("PATH", str(tmp_path))  # a machine without util-linux's unshare and mount
+    readonly.unavailable.cache_clear()
+    try:
+        with pytest.raises(UnsupportedError, match=r"workspaces\[0\]\.readOnly: .*run with --containers"):
+            run_local(obj, home)
+    finally:
+        readonly.unavailable.cache_clear()
+    assert not (home / "runs/no-userns").exists()

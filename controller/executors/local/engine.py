@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from controller.executors.local import artifacts, serving, skips
+from controller.executors.local import artifacts, readonly, serving, skips
 from controller.executors.local.cache import Cache
 from controller.executors.local.codesets import checkout_in_place
 from controller.executors.local.containers import container_name, engine_step
@@ -60,6 +60,12 @@ class LocalRun:
         engine: Engine | None = None,
     ):
         check_pipelinerun(pipelinerun, containers=engine is not None)
+        read_only = readonly.read_only_workspaces(pipelinerun) if engine is None else []
+        if read_only and readonly.unavailable():
+            raise UnsupportedError(
+                f"{read_only[0]}: host processes cannot get a read-only workspace here"
+                f" ({readonly.unavailable()}): run with --containers"
+            )
         self.engine = engine  # steps run in their images with it; None: as host processes
         self.object = pipelinerun
         self.home = home

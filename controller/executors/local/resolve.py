@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.executors.local import readonly
 from controller.executors.local.containers import SCRIPTS_MOUNT, sandbox
 from controller.executors.local.process import Mount, Step
 from controller.executors.local.secrets import LocalSecrets
@@ -307,6 +308,11 @@ def resolve_task(
     volumes = {v["name"]: v for v in spec.get("volumes") or []}
     secret_values: list[str] = []
     template = resolved_spec.get("stepTemplate") or {}
+    read_only = [
+        path
+        for decl in spec.get("workspaces") or []
+        if decl.get("readOnly") and (path := workspaces[decl["name"]][1]) is not None
+    ]
     steps_dir = task_dir / "steps"
     shutil.rmtree(steps_dir, ignore_errors=True)  # exit codes of this attempt only
     steps_dir.mkdir(parents=True)
@@ -325,6 +331,8 @@ def resolve_task(
         )
         env = step_env(base, step.get("env") or [], ctx.secrets, secret_values, step_where)
         argv = _argv(step, task_dir / "scripts", f"{j}-{step_name}", ctx.containers)
+        if not ctx.containers:  # a container mounts them `:ro`; a host process gets its own mounts
+            argv = readonly.wrap(argv, read_only)
         timeout = timeout_seconds(step["timeout"], f"{step_where}.timeout") if "timeout" in step else None
         if ctx.containers:
             box = sandbox(step, template, ctx.pod, argv)
