@@ -59,6 +59,14 @@ class RunningOperator:
         await asyncio.get_running_loop().run_in_executor(None, self.thread.join, 20)
         assert not self.thread.is_alive(), "the operator did not stop"
 
+    async def __aenter__(self) -> RunningOperator:
+        """`async with RunningOperator(...)`: started for the block, stopped however it ends."""
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
     @property
     def metrics_url(self) -> str:
         assert self.runtime.endpoint is not None

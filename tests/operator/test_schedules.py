@@ -14,10 +14,11 @@ from controller.operator import conditions as cond
 from controller.operator.schedulebook import Scheduled, parse_time
 from controller.operator.schedules import decide, scheduled_run_name
 from controller.schedules import fire_times, next_fire_time, time_zone
-from tests.operator.conftest import NAMESPACE, Api, eventually, path, start_operator
+from tests.operator.conftest import NAMESPACE, Api, eventually, path
 from tests.operator.test_workflowruns import SLUICE, pipelinerun_of, wait_phase
 from tests.operator.test_workflows import sum_of_two, workflow_condition
 from testsupport.clock import ManualClock
+from testsupport.operators import RunningOperator
 
 UTC = datetime.UTC
 T0 = datetime.datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC)  # 30 s after a whole hour
@@ -147,8 +148,7 @@ async def status_field(api: Api, name: str, field: str, value: str | None = None
 
 async def test_runs_start_on_time_and_status_says_when_last_and_next(api: Api) -> None:
     clock = ManualClock()
-    operator = await start_operator(clock=clock.now)
-    try:
+    async with RunningOperator(clock=clock.now):
         await api.apply(scheduled("every-5", "*/5 * * * *"))
         first = next_fire_time("*/5 * * * *", UTC, max(await created_at(api, "every-5"), clock.now()))
         assert first is not None
@@ -174,29 +174,23 @@ async def test_runs_start_on_time_and_status_says_when_last_and_next(api: Api) -
         clock.set(second + datetime.timedelta(seconds=1))
         await eventually(lambda: _value(len(runs_of(api, "every-5")) == 2), what="the second run")
         assert runs_of(api, "every-5") == sorted([name, scheduled_run_name("every-5", second)])
-    finally:
-        await operator.stop()
 
 
 async def test_after_a_restart_only_the_most_recent_missed_time_runs(api: Api) -> None:
     clock = ManualClock()
-    operator = await start_operator(clock=clock.now)
-    try:
+    async with RunningOperator(clock=clock.now):
         await api.apply(scheduled("hourly", "0 * * * *"))
         await api.apply(scheduled("strict", "0 * * * *", startingDeadlineSeconds=60))
         await api.apply(scheduled("minutely", "* * * * *"))
         await api.apply(scheduled("paused", "0 * * * *", suspend=True))
         for name in ("hourly", "strict", "minutely", "paused"):
             await status_field(api, name, "nextScheduleTime")
-    finally:
-        await operator.stop()
 
     # Five hours and ten minutes pass with no operator.
     start = max(clock.now(), await created_at(api, "minutely"))
     clock.set(start + datetime.timedelta(hours=5, minutes=10))
     latest = clock.now().replace(minute=0, second=0)
-    operator = await start_operator(clock=clock.now)
-    try:
+    async with RunningOperator(clock=clock.now):
         # hourly: five or six times missed, the latest runs, the ones before it never do
         name = scheduled_run_name("hourly", latest)
         await eventually(lambda: _value(runs_of(api, "hourly") == [name]), what="one run of hourly")
@@ -223,14 +217,11 @@ async def test_after_a_restart_only_the_most_recent_missed_time_runs(api: Api) -
         # the next minute, minutely runs again as usual
         clock.advance(minutes=1)
         await eventually(lambda: _value(len(runs_of(api, "minutely")) == 1), what="minutely runs again")
-    finally:
-        await operator.stop()
 
 
 async def test_forbid_applies_to_scheduled_runs(api: Api) -> None:
     clock = ManualClock()
-    operator = await start_operator(clock=clock.now)
-    try:
+    async with RunningOperator(clock=clock.now):
         busy = scheduled("busy", "* * * * *")
         busy["spec"]["runPolicy"] = {"concurrency": "Forbid"}
         await api.apply(busy)
@@ -242,14 +233,11 @@ async def test_forbid_applies_to_scheduled_runs(api: Api) -> None:
         second = scheduled_run_name("busy", first + datetime.timedelta(minutes=1))
         status = await wait_phase(api, second, "Cancelled")
         assert cond.condition(status["conditions"], "Ready")["reason"] == "ConcurrencyForbidden"
-    finally:
-        await operator.stop()
 
 
 async def test_an_invalid_cron_or_time_zone_stalls_the_workflow_with_its_path(api: Api) -> None:
     clock = ManualClock()
-    operator = await start_operator(clock=clock.now)
-    try:
+    async with RunningOperator(clock=clock.now):
         await api.apply(scheduled("bad-cron", "61 * * * *"))
         await api.apply(scheduled("bad-zone", "0 * * * *", timeZone="Mars/Olympus_Mons"))
         for name, where in (("bad-cron", "$.spec.schedule.cron"), ("bad-zone", "$.spec.schedule.timeZone")):
@@ -264,8 +252,6 @@ async def test_an_invalid_cron_or_time_zone_stalls_the_workflow_with_its_path(ap
         no_cron["spec"]["schedule"] = {"suspend": True}
         code, answer = await api.try_call("POST", path(SLUICE, "workflows"), no_cron)
         assert code == 422 and "cron" in answer["message"]
-    finally:
-        await operator.stop()
 
 
 async def _value(value: Any) -> Any:
