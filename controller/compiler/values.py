@@ -13,6 +13,7 @@ from controller.compiler.naming import dns_label
 from controller.gitsafe import GitSafetyError, validate_ref, validate_url
 from controller.spec.errors import shorten
 from controller.spec.model import Input, Workflow
+from controller.spec.suggest import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,10 @@ def check_inputs(workflow: Workflow, inputs: Mapping[str, Any], problems: Proble
     for name in inputs:
         if workflow.input(name) is None:
             known = ", ".join(i.name for i in workflow.inputs) or "none declared"
-            problems.error(f"$.inputs.{name}", "input.unknown", f"unknown input {name!r} (inputs: {known})")
+            hint = did_you_mean(name, (i.name for i in workflow.inputs))
+            problems.error(
+                f"$.inputs.{name}", "input.unknown", f"unknown input {name!r} (inputs: {known}){hint}"
+            )
     for declared in workflow.inputs:
         path = f"$.inputs.{declared.name}"
         at = problems.input_path(declared.name)

@@ -7,7 +7,6 @@ with messages written for people and never echoing a whole value.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from functools import cache
@@ -18,6 +17,7 @@ import fastjsonschema
 
 from controller.spec.diagnose import Collector
 from controller.spec.errors import shorten
+from controller.spec.suggest import did_you_mean
 
 if TYPE_CHECKING:
     import jsonschema
@@ -120,8 +120,7 @@ def _report(error: jsonschema.ValidationError, out: Collector) -> None:
         for key in value:
             if key in known or key in FORBIDDEN_FIELDS:
                 continue
-            hint = difflib.get_close_matches(key, known, n=1)
-            suffix = f"; did you mean {hint[0]!r}?" if hint else f"; known fields: {', '.join(known)}"
+            suffix = did_you_mean(key, known) or f"; known fields: {', '.join(known)}"
             out.error(f"{path}.{key}", "schema.unknown-field", f"unknown field {shorten(key)}{suffix}")
         return
     if kind in ("if", "then", "else", "allOf", "$ref"):

@@ -19,6 +19,7 @@ from controller.spec.model import (
 )
 from controller.spec.shelltext import check_code_texts
 from controller.spec.stages import STAGES
+from controller.spec.suggest import close_match, did_you_mean
 from controller.spec.templates import Site
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -128,11 +129,11 @@ class Checker:
     def stage_step(self, step: Step, path: str) -> None:
         stage = STAGES.get(step.uses or "")
         if stage is None:
+            known = [f"sluice/{n}" for n in STAGES]
+            close = close_match(step.uses or "", STAGES)  # without the shared `sluice/`, which would match
+            hint = f"; known: {', '.join(known)}" + (f"; did you mean 'sluice/{close}'?" if close else "")
             self.out.error(
-                f"{path}.uses",
-                "spec.unknown-stage",
-                f"unknown built-in stage 'sluice/{step.uses}'; known: "
-                + ", ".join(f"sluice/{n}" for n in STAGES),
+                f"{path}.uses", "spec.unknown-stage", f"unknown built-in stage 'sluice/{step.uses}'{hint}"
             )
             return
         for field in ("command", "args", "script", "workingDir"):
@@ -152,7 +153,8 @@ class Checker:
                 self.out.error(
                     f"{path}.with.{key}",
                     "spec.unknown-param",
-                    f"sluice/{stage.name} has no parameter {shorten(key)}; known: {', '.join(stage.params)}",
+                    f"sluice/{stage.name} has no parameter {shorten(key)}"
+                    + f"; known: {', '.join(stage.params)}{did_you_mean(key, stage.params)}",
                 )
             elif not (isinstance(value, str) and "{{" in value) and not _param_ok(param.type, value):
                 self.out.error(
@@ -230,7 +232,10 @@ class Checker:
         if item is None:
             known = ", ".join(i.name for i in self.wf.inputs) or "none declared"
             self.out.error(
-                site.path, "ref.unknown-input", f"unknown input {shorten(ref.name)} (inputs: {known})"
+                site.path,
+                "ref.unknown-input",
+                f"unknown input {shorten(ref.name)} (inputs: {known})"
+                + did_you_mean(ref.name, (i.name for i in self.wf.inputs)),
             )
         elif ref.attr is not None and item.type != "codeset":
             self.out.error(
@@ -248,7 +253,11 @@ class Checker:
     def step_ref(self, ref: StepOutputRef, site: Site) -> None:
         step = self.wf.step(ref.step)
         if step is None:
-            self.out.error(site.path, "ref.unknown-step", f"unknown step {shorten(ref.step)}")
+            self.out.error(
+                site.path,
+                "ref.unknown-step",
+                f"unknown step {shorten(ref.step)}" + did_you_mean(ref.step, (s.name for s in self.wf.steps)),
+            )
         elif ref.step == site.step:
             self.out.error(
                 site.path, "ref.self", f"step {ref.step!r} cannot use its own output {shorten(ref.output)}"
@@ -258,7 +267,8 @@ class Checker:
             self.out.error(
                 site.path,
                 "ref.unknown-output",
-                f"step {ref.step!r} does not declare output {shorten(ref.output)} (declared: {declared})",
+                f"step {ref.step!r} does not declare output {shorten(ref.output)} (declared: {declared})"
+                + did_you_mean(ref.output, (o.name for o in step.outputs)),
             )
 
     def output_path_ref(self, ref: OutputPathRef, site: Site) -> None:
