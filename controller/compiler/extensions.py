@@ -49,25 +49,29 @@ class Credential:
 
 
 @dataclass(frozen=True)
-class Service:
+class Record:
+    """What FuseML's extension and service records both have: an id, a description and a plain
+    (non-secret) configuration."""
+
     id: str
-    resource: str = ""
-    category: str = ""
     description: str = ""
-    endpoints: tuple[Endpoint, ...] = ()
-    credentials: tuple[Credential, ...] = ()
     configuration: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
-class Extension:
-    id: str
+class Service(Record):
+    resource: str = ""
+    category: str = ""
+    endpoints: tuple[Endpoint, ...] = ()
+    credentials: tuple[Credential, ...] = ()
+
+
+@dataclass(frozen=True)
+class Extension(Record):
     product: str = ""
     version: str = ""
     zone: str = ""
-    description: str = ""
     services: tuple[Service, ...] = ()
-    configuration: Mapping[str, str] = field(default_factory=dict)
     source: str = "<memory>"
 
 
@@ -234,32 +238,37 @@ def parse_extension(doc: Any, source: str = "<memory>") -> Extension:
             )
         services.append(
             Service(
-                id=service_id,
+                **_record(raw, service_id, f"{here}."),
                 resource=_text(raw.get("resource")),
                 category=_text(raw.get("category")),
-                description=_text(raw.get("description")).strip(),
                 endpoints=tuple(endpoints),
                 credentials=tuple(
                     _credentials(
                         raw.get("credentials"), transforms.get(service_id, {}), f"{here}.credentials"
                     )
                 ),
-                configuration=_plain_config(raw.get("configuration"), f"{here}.configuration"),
             )
         )
     unknown = sorted(set(transforms) - {s.id for s in services})
     if unknown:
         raise ExtensionError(f"{where}: servicecredentials name unknown service(s): {', '.join(unknown)}")
     return Extension(
-        id=ext_id,
+        **_record(doc, ext_id, f"{where}: "),
         product=_text(doc.get("product")),
         version=_text(doc.get("version")),
         zone=_text(doc.get("zone")),
-        description=_text(doc.get("description")).strip(),
         services=tuple(services),
-        configuration=_plain_config(doc.get("configuration"), f"{where}: configuration"),
         source=source,
     )
+
+
+def _record(raw: Mapping[str, Any], record_id: str, where: str) -> dict[str, Any]:
+    """The `Record` fields of an extension or service document (`where`: its path, as a prefix)."""
+    return {
+        "id": record_id,
+        "description": _text(raw.get("description")).strip(),
+        "configuration": _plain_config(raw.get("configuration"), f"{where}configuration"),
+    }
 
 
 def describe_selector(selector: ExtensionSelector) -> str:
