@@ -7,6 +7,7 @@ import importlib
 import json
 import pkgutil
 import sys
+from inspect import signature
 from pathlib import Path
 
 _SKIP = {"common"}
@@ -27,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
         "names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(available())})"
     )
     parser.add_argument("--quick", action="store_true", help="a short smoke run (CI)")
+    parser.add_argument(
+        "--examples", type=Path, help="tekton-conformance: a folder of Tekton examples (skipped without)"
+    )
     args = parser.parse_args(argv)
     names = args.names or available()
     unknown = [n for n in names if n not in available()]
@@ -36,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         module = importlib.import_module(f"benchmarks.{name.replace('-', '_')}")
         try:
-            rows = module.run(quick=args.quick)
+            # options only some benchmarks take are passed to those whose run() declares them
+            extra = {"examples": args.examples} if "examples" in signature(module.run).parameters else {}
+            rows = module.run(quick=args.quick, **extra)
         except Exception as exc:  # one broken benchmark must not hide the others
             print(f"benchmark {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             failed = True

@@ -27,7 +27,13 @@ def _home() -> Path:
 
 
 def run(
-    path: Annotated[Path, typer.Argument(help="A workflow file (or a compiled tekton.dev/v1 PipelineRun).")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="A workflow file, or Tekton YAML as `kubectl apply -f` takes it (a file or folder of "
+            "PipelineRuns, TaskRuns, Pipelines, Tasks, StepActions, ConfigMaps, Secrets)."
+        ),
+    ],
     input_: Annotated[
         list[str] | None,
         typer.Option("--input", "-i", metavar="NAME=VALUE", help="A workflow input's value (repeatable)."),
@@ -65,22 +71,25 @@ def run(
         bool,
         typer.Option("--fail-on-skip", help="Exit 1 when a condition skipped a step, saying which (CI)."),
     ] = False,
+    pick: Annotated[
+        str | None, typer.Option("--run", metavar="NAME", help="Tekton input: run only this run.")
+    ] = None,
 ) -> None:
     """Run a workflow on this machine: the same PipelineRun a cluster runs, as local processes
     (steps run as you) or, with --containers, in their images."""
-    from controller.executors.local.runner import RunError, execute, prepare_run
+    from controller.executors.local.runner import RunError, execute_all, prepare_runs
 
     if containers is not None and containers not in ("auto", "podman", "docker"):
         raise _fail(
             f"sluice run: --containers takes podman or docker (--containers=podman), not {containers!r}"
         )
     try:
-        prepared = prepare_run(
-            path, input_ or [], codeset or [], extensions, containers=containers is not None
+        prepared = prepare_runs(
+            path, input_ or [], codeset or [], extensions, containers=containers is not None, pick=pick
         )
     except RunError as exc:
         raise _fail(str(exc)) from None
-    code = execute(
+    code = execute_all(
         prepared,
         use_cache=not no_cache,
         json_out=json_out,

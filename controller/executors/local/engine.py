@@ -26,6 +26,7 @@ from controller.executors.local.codesets import checkout_in_place
 from controller.executors.local.containers import container_name, engine_step
 from controller.executors.local.dag import Scheduler, build_graph
 from controller.executors.local.engines import Engine
+from controller.executors.local.objects import ClusterObjects
 from controller.executors.local.process import run_steps
 from controller.executors.local.resolve import (
     ResolvedTask,
@@ -58,6 +59,8 @@ class LocalRun:
         extra_roots: list[Path] | None = None,
         local_codesets: dict[str, Path] | None = None,
         engine: Engine | None = None,
+        objects: ClusterObjects | None = None,
+        taskrun_names: dict[str, str] | None = None,
     ):
         check_pipelinerun(pipelinerun, containers=engine is not None)
         read_only = readonly.read_only_workspaces(pipelinerun) if engine is None else []
@@ -66,6 +69,8 @@ class LocalRun:
                 f"{read_only[0]}: host processes cannot get a read-only workspace here"
                 f" ({readonly.unavailable()}): run with --containers"
             )
+        self.objects = objects or ClusterObjects()  # the input's ConfigMaps and Secrets
+        self.taskrun_names = taskrun_names or {}  # a TaskRun's one task -> the TaskRun's name
         self.engine = engine  # steps run in their images with it; None: as host processes
         self.object = pipelinerun
         self.home = home
@@ -91,7 +96,7 @@ class LocalRun:
                 if task_name not in self.tasks and task_name not in self.finally_:
                     raise UnsupportedError(f"$.spec.pipelineSpec.results[{i}]: no task named {task_name!r}")
         self.images = self._local_images() if engine is not None else {}
-        self.secrets = LocalSecrets(home)
+        self.secrets = LocalSecrets(home, self.objects.secrets)
         self.cache = Cache(home, holds_secret=lambda text: Redactor(self.secrets.used).found_in(text))
         self.extra_roots = extra_roots or []  # local codeset folders: read in place, digested as inputs
         self.local_codesets = local_codesets or {}  # clone URL -> folder used in place of a checkout
@@ -139,11 +144,14 @@ class LocalRun:
         self._own_secret_dir = True
         params = pipeline_params(self.object)
         self.record.params = dict(params)
-        workspaces = bind_workspaces(self.object, self.run_dir, self.home, self.secrets, self.secret_dir)
+        workspaces = bind_workspaces(
+            self.object, self.run_dir, self.home, self.secrets, self.secret_dir, self.objects
+        )
         return RunContext(
             self.name,
             self.record.namespace,
-            self.name,
+            # $(context.pipeline.name): a referenced Pipeline's name (references.py labels it)
+            (self.object["metadata"].get("labels") or {}).get("tekton.dev/pipeline") or self.name,
             self.workflow,
             self.run_dir,
             self.home,
@@ -151,6 +159,8 @@ class LocalRun:
             workspaces,
             self.secrets,
             containers=self.engine is not None,
+            objects=self.objects,
+            taskrun_names=self.taskrun_names,
             pod=dict(
                 ((self.spec.get("taskRunTemplate") or {}).get("podTemplate") or {}).get("securityContext")
                 or {}

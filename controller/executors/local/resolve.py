@@ -22,6 +22,7 @@ from typing import Any
 
 from controller.executors.local import readonly
 from controller.executors.local.containers import SCRIPTS_MOUNT, sandbox
+from controller.executors.local.objects import FILLED_KINDS, ClusterObjects, fill_workspace
 from controller.executors.local.process import Mount, Step
 from controller.executors.local.secrets import LocalSecrets
 from controller.executors.local.stepenv import CONTAINER_ENV, host_env, step_env
@@ -71,6 +72,8 @@ class RunContext:
     uid: str = ""
     containers: bool = False  # steps run in their images: paths resolve to the pod's layout
     pod: dict[str, Any] = field(default_factory=dict)  # the pod template's securityContext
+    objects: ClusterObjects = field(default_factory=ClusterObjects)  # the input's ConfigMaps, Secrets
+    taskrun_names: dict[str, str] = field(default_factory=dict)  # a TaskRun's task -> its own name
 
     @property
     def workspaces_dir(self) -> Path:
@@ -114,10 +117,17 @@ def _typed(value: Any, kind: str, where: str) -> Value:
 
 
 def bind_workspaces(
-    run: dict[str, Any], run_dir: Path, home: Path, secrets: LocalSecrets, secret_dir: Path
+    run: dict[str, Any],
+    run_dir: Path,
+    home: Path,
+    secrets: LocalSecrets,
+    secret_dir: Path,
+    objects: ClusterObjects | None = None,
 ) -> dict[str, Workspace]:
-    """A folder per bound pipeline workspace (secret ones filled from local secrets)."""
+    """A folder per bound pipeline workspace (configMap, secret and projected ones filled with their
+    keys from the input's ConfigMaps and from local secrets)."""
     bindings = {b["name"]: b for b in run["spec"].get("workspaces") or []}
+    positions = {b["name"]: i for i, b in enumerate(run["spec"].get("workspaces") or [])}
     found: dict[str, Workspace] = {}
     for decl in run["spec"]["pipelineSpec"].get("workspaces") or []:
         name = decl["name"]
@@ -128,6 +138,7 @@ def bind_workspaces(
             found[name] = Workspace(name, "unbound", None)
             continue
         sub = binding.get("subPath", "")
+        index = positions[name]
         if "volumeClaimTemplate" in binding:
             path, kind, claim = run_dir / "workspaces" / name, "volumeClaimTemplate", f"pvc-{name}"
         elif "persistentVolumeClaim" in binding:
@@ -135,19 +146,10 @@ def bind_workspaces(
             path, kind = home / "volumes" / claim, "persistentVolumeClaim"
         elif "emptyDir" in binding:
             path, kind, claim = run_dir / "workspaces" / name, "emptyDir", ""
-        elif "secret" in binding:
-            secret = binding["secret"].get("secretName", "")
-            path, kind, claim = secret_dir / name, "secret", ""
-            path.mkdir(parents=True, exist_ok=True, mode=0o700)
-            keys = secrets.keys(secret)
-            if not keys and not binding["secret"].get("optional"):
-                raise UnsupportedError(
-                    f"$.spec.workspaces: secret {secret!r} for workspace {name!r} has no keys locally"
-                )
-            for key, value in keys.items():
-                target = path / key
-                target.write_text(value, encoding="utf-8")
-                target.chmod(0o400)
+        elif kind := next((k for k in FILLED_KINDS if k in binding), ""):
+            # files of ConfigMap / Secret keys, in the run's private folder (removed when it ends)
+            path, claim = secret_dir / name, ""
+            fill_workspace(binding, path, objects or ClusterObjects(), secrets, f"$.spec.workspaces[{index}]")
         else:
             raise UnsupportedError(
                 f"$.spec.workspaces: binding of {name!r} has no volume the local executor knows"
@@ -231,11 +233,11 @@ def _workspace_paths(
     for decl in task["taskSpec"].get("workspaces") or []:
         name = decl["name"]
         binding = bound.pop(name, None)
-        pipeline_ws = ctx.workspaces.get(binding["workspace"]) if binding else None
+        # a binding without `workspace` maps the pipeline workspace of the same name (Tekton's default)
+        target = binding.get("workspace", name) if binding else None
+        pipeline_ws = ctx.workspaces.get(target) if target else None
         if binding and pipeline_ws is None:
-            raise UnsupportedError(
-                f"{where}.workspaces: {binding['workspace']!r} is not a pipeline workspace"
-            )
+            raise UnsupportedError(f"{where}.workspaces: {target!r} is not a pipeline workspace")
         if pipeline_ws is None or pipeline_ws.path is None:
             if not decl.get("optional"):
                 raise UnsupportedError(f"{where}: workspace {name!r} of the task is not bound")
@@ -263,7 +265,7 @@ def resolve_task(
 ) -> ResolvedTask:
     """Substitute everything in one task and build its steps (raises on what cannot run)."""
     name = task["name"]
-    taskrun = f"{ctx.run}-{name}"
+    taskrun = ctx.taskrun_names.get(name) or f"{ctx.run}-{name}"
     params = _task_params(task, pscope, where)
     results_dir = task_dir / "results"
     spec = task["taskSpec"]
@@ -329,7 +331,9 @@ def resolve_task(
             if ctx.containers
             else host_env(ctx.home, ctx.workflow, ctx.run, ctx.namespace, taskrun, tmpdir)
         )
-        env = step_env(base, step.get("env") or [], ctx.secrets, secret_values, step_where)
+        env = step_env(
+            base, step.get("env") or [], ctx.secrets, secret_values, step_where, ctx.objects.config_maps
+        )
         argv = _argv(step, task_dir / "scripts", f"{j}-{step_name}", ctx.containers)
         if not ctx.containers:  # a container mounts them `:ro`; a host process gets its own mounts
             argv = readonly.wrap(argv, read_only)

@@ -16,12 +16,16 @@ import secrets as random_tokens
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from controller import __version__, settings
 from controller.executors.local.codesets import CodesetError, LocalCodeset, parse_option, resolve
+from controller.executors.local.documents import is_kubernetes_input
+from controller.executors.local.objects import ClusterObjects
+from controller.executors.local.output import json_summary
 from controller.executors.local.progress import ICONS, LiveProgress, PlainProgress, duration_text
 from controller.executors.local.skips import skipped_by_condition
 from controller.settings import sluice_home
@@ -46,6 +50,10 @@ class PreparedRun:
     pipelinerun: dict[str, Any]
     workflow: str
     codesets: dict[str, LocalCodeset] = field(default_factory=dict)
+    kind: str = "PipelineRun"  # or TaskRun: Tekton input's run, reported as what it is
+    objects: ClusterObjects | None = None  # Tekton input's ConfigMaps and Secrets
+    taskrun_names: dict[str, str] = field(default_factory=dict)
+    locate: Callable[[str], str] | None = None  # `$.path: why` -> `FILE:LINE:COL: $.path: why`
 
 
 def new_run_name(workflow: str) -> str:
@@ -94,26 +102,11 @@ def prepare_run(
     environment here, once (`SLUICE_STAGES_IMAGE`, `SLUICE_ALLOW_LOCAL_GIT`), and passed to the
     compiler as arguments.
     """
-    from controller.spec.yamlload import YamlError, decode, parse_yaml, read_limited
-
-    try:
-        data = read_limited(str(path))
-    except OSError as exc:
-        raise RunError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        # The hardened parser (size, depth, alias and encoding limits): PyYAML's own loader raises
-        # RecursionError on deep nesting and a PipelineRun file is as untrusted as a workflow.
-        # Whatever it refuses is reported by load_workflow below, with its position.
-        first = parse_yaml(decode(data, str(path)), str(path)).value
-    except YamlError:
-        first = None
-    if isinstance(first, dict) and str(first.get("apiVersion", "")).startswith("tekton.dev/"):
-        if inputs or codesets or extensions:
-            raise RunError(f"{path}: a compiled PipelineRun takes no --input, --codeset or --extensions")
-        base = (first.get("metadata") or {}).get("name") or "pipelinerun"
-        workflow = ((first.get("metadata") or {}).get("labels") or {}).get("sluice.dev/workflow") or base
-        first.setdefault("metadata", {})["name"] = new_run_name(base)
-        return PreparedRun(first, workflow)
+    if path.is_dir() or is_kubernetes_input(path):
+        runs = prepare_runs(path, inputs, codesets, extensions, containers=containers)
+        if len(runs) > 1:
+            raise RunError(f"{path}: holds {len(runs)} runs; pick one with --run NAME")
+        return runs[0]
     from controller.spec import load_workflow
     from controller.spec.errors import SpecError
 
@@ -142,6 +135,44 @@ def prepare_run(
         allow_local_git = settings.allow_local_git()
     compiled = _compile(workflow, values, local, extensions, stages_image, allow_local_git)
     return PreparedRun(compiled, workflow.name, local)
+
+
+def prepare_runs(
+    path: Path,
+    inputs: list[str],
+    codesets: list[str],
+    extensions: Path | None,
+    *,
+    containers: bool = False,
+    pick: str | None = None,
+) -> list[PreparedRun]:
+    """Every run `sluice run PATH` executes, in order: a workflow's one compiled PipelineRun, or the
+    PipelineRuns and TaskRuns of Tekton input (a file or folder as `kubectl apply -f` takes it,
+    references resolved; `pick` names one). Everything is checked before anything runs."""
+    from controller.executors.local.documents import DocumentError
+    from controller.executors.local.tekton_input import prepare_documents
+
+    if not (path.is_dir() or is_kubernetes_input(path)):
+        if pick is not None:
+            raise RunError(f"{path}: --run picks a run of Tekton input; a workflow file has one")
+        return [prepare_run(path, inputs, codesets, extensions, containers=containers)]
+    if inputs or codesets or extensions:
+        raise RunError(f"{path}: Tekton input takes no --input, --codeset or --extensions")
+    try:
+        runs, objects = prepare_documents(path, pick, new_run_name, containers=containers)
+    except DocumentError as exc:
+        raise RunError(str(exc)) from None
+    return [
+        PreparedRun(
+            run.pipelinerun,
+            run.workflow,
+            kind=run.kind,
+            objects=objects,
+            taskrun_names=run.taskrun_names,
+            locate=run.provenance.locate,
+        )
+        for run in runs
+    ]
 
 
 def _compile(
@@ -202,10 +233,12 @@ def execute(
     home: Path | None = None,
     containers: str | None = None,
     fail_on_skip: bool = False,
+    collect: list[dict[str, Any]] | None = None,
 ) -> int:
     """Run a prepared PipelineRun with progress on the terminal; returns the exit status.
     `containers`: None runs steps as host processes; auto | podman | docker in containers.
-    `fail_on_skip`: a run where a condition skipped a step exits 1, saying which and why (CI)."""
+    `fail_on_skip`: a run where a condition skipped a step exits 1, saying which and why (CI).
+    `collect`: with `json_out`, the run's JSON is appended to it instead of printed."""
     from controller.executors.local.engine import LocalRun
     from controller.executors.local.engines import EngineError, find_engine
     from controller.executors.local.tekton import UnsupportedError
@@ -229,9 +262,11 @@ def execute(
             local_codesets={c.url: c.folder for c in prepared.codesets.values() if c.folder is not None},
             extra_roots=folders,
             engine=engine,
+            objects=prepared.objects,
+            taskrun_names=prepared.taskrun_names,
         )
     except UnsupportedError as exc:
-        print(f"sluice run: {exc}", file=sys.stderr)
+        print(f"sluice run: {_located(prepared, exc)}", file=sys.stderr)
         return 1
     if engine is None:
         print(HOST_NOTICE.format(user=_user()), file=sys.stderr, flush=True)
@@ -244,40 +279,15 @@ def execute(
         with progress:
             record = asyncio.run(_execute(run))
     except UnsupportedError as exc:
-        print(f"sluice run: {exc}", file=sys.stderr)
+        print(f"sluice run: {_located(prepared, exc)}", file=sys.stderr)
         return 1
     data = record.to_json()
     if json_out:
-        steps = [
-            {
-                k: s[k]
-                for k in (
-                    "name",
-                    "phase",
-                    "reason",
-                    "cached",
-                    "startTime",
-                    "completionTime",
-                    "duration",
-                    "results",
-                    "message",
-                )
-            }
-            for s in data["steps"]
-        ]
-        print(
-            json.dumps(
-                {
-                    "run": data["run"],
-                    "phase": data["phase"],
-                    "steps": steps,
-                    "outputs": data["outputs"],
-                    "message": data["message"],
-                    "folder": data["folder"],
-                },
-                indent=2,
-            )
-        )
+        summary = json_summary(data, prepared.kind)
+        if collect is None:
+            print(json.dumps(summary, indent=2))
+        else:
+            collect.append(summary)
     else:
         print_run(data, sys.stdout, detail=False)
     if record.phase == "Cancelled":
@@ -291,6 +301,25 @@ def execute(
         print(f"sluice run: --fail-on-skip: {skipped}", file=sys.stderr)
         return 1
     return 0
+
+
+def execute_all(runs: list[PreparedRun], *, json_out: bool, **options: Any) -> int:
+    """Each run in order (after a failed one too); 1 if any did not succeed. `--json` prints one
+    object for one run, a list of them for several."""
+    collect: list[dict[str, Any]] | None = [] if json_out and len(runs) > 1 else None
+    codes = []
+    for run in runs:
+        codes.append(execute(run, json_out=json_out, collect=collect, **options))
+        if codes[-1] == EXIT_CANCELLED:  # Ctrl-C stops the input, not only its current run
+            break
+    if collect is not None:
+        print(json.dumps(collect, indent=2))
+    return max(codes, default=0)
+
+
+def _located(prepared: PreparedRun, exc: Exception) -> str:
+    """An error about the run at the file, line and column of the document that wrote it."""
+    return prepared.locate(str(exc)) if prepared.locate is not None else str(exc)
 
 
 def _user() -> str:

@@ -87,9 +87,13 @@ def _read(path: Path) -> Any:
 
 
 class LocalSecrets:
-    def __init__(self, home: Path):
+    """Secret values by name and key: the environment, then the secrets file, then the Secret
+    documents of the input (`documents`, decoded; what `kubectl apply` would have created)."""
+
+    def __init__(self, home: Path, documents: dict[str, dict[str, str]] | None = None):
         self.path = home / "secrets.yaml"
         self._file: dict[str, dict[str, str]] | None = None
+        self.documents = documents or {}
         self.used: set[str] = set()  # values handed out, redacted from every log
 
     def _load(self) -> dict[str, dict[str, str]]:
@@ -106,6 +110,8 @@ class LocalSecrets:
         value = os.environ.get(env_name(secret, key))
         if value is None:
             value = self._load().get(secret, {}).get(key)
+        if value is None:
+            value = self.documents.get(secret, {}).get(key)
         if value is not None:
             self.used.add(value)
         return value
@@ -113,7 +119,7 @@ class LocalSecrets:
     def keys(self, secret: str) -> dict[str, str]:
         """Every key of one secret (for a Secret-backed workspace); env-given keys are lower-cased."""
         prefix = env_name(secret, "")
-        found = dict(self._load().get(secret, {}))
+        found = {**self.documents.get(secret, {}), **self._load().get(secret, {})}
         for name, value in os.environ.items():
             if name.startswith(prefix) and len(name) > len(prefix):
                 found[name[len(prefix) :].lower()] = value

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from controller.executors.local.secrets import LocalSecrets
+from controller.executors.local.secrets import LocalSecrets, SecretError
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # Of the caller's environment a host-process step keeps only these (and LC_*): PATH, HOME, locale,
@@ -71,12 +71,25 @@ def step_env(
     secrets: LocalSecrets,
     secret_values: list[str],
     where: str,
+    config_maps: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, str]:
-    """`base` with the step's `env` (stepTemplate's first): values, and secrets from local secrets
-    (each value added to `secret_values`, to be redacted)."""
+    """`base` with the step's `env` (stepTemplate's first): values, secrets from local secrets
+    (each value added to `secret_values`, to be redacted) and keys of the input's ConfigMaps."""
     env = dict(base)
     for i, var in enumerate(env_list):
-        if "valueFrom" in var:
+        if "valueFrom" in var and "configMapKeyRef" in var["valueFrom"]:
+            ref = var["valueFrom"]["configMapKeyRef"]
+            value = (config_maps or {}).get(ref["name"], {}).get(ref["key"])
+            if value is None and not ref.get("optional"):
+                raise SecretError(
+                    f"{where}.env[{i}].valueFrom.configMapKeyRef: no ConfigMap {ref['name']!r} "
+                    f"with key {ref['key']!r} in the input"
+                )
+            if value is None:
+                env.pop(var["name"], None)
+            else:
+                env[var["name"]] = value
+        elif "valueFrom" in var:
             ref = var["valueFrom"]["secretKeyRef"]
             value = secrets.require(ref["name"], ref["key"], bool(ref.get("optional")), f"{where}.env[{i}]")
             if value is None:

@@ -65,8 +65,9 @@ _ALLOWED: dict[str, set[str]] = {
     "emptyDir": {"medium", "sizeLimit"},
     "volumeMount": {"name", "mountPath", "readOnly", "subPath"},
     "env": {"name", "value", "valueFrom"},
-    "valueFrom": {"secretKeyRef"},
+    "valueFrom": {"secretKeyRef", "configMapKeyRef"},
     "secretKeyRef": {"name", "key", "optional"},
+    "configMapKeyRef": {"name", "key", "optional"},
     "paramSpec": {"name", "type", "default", "description"},
     "param": {"name", "value"},
     "resultSpec": {"name", "type", "description"},
@@ -80,9 +81,16 @@ _ALLOWED: dict[str, set[str]] = {
         "volumeClaimTemplate",
         "emptyDir",
         "secret",
+        "configMap",
+        "projected",
         "persistentVolumeClaim",
     },
     "secretVolume": {"secretName", "items", "defaultMode", "optional"},
+    "configMapVolume": {"name", "items", "defaultMode", "optional"},
+    "projectedVolume": {"sources", "defaultMode"},
+    "projection": {"configMap", "secret"},
+    "projectedSource": {"name", "items", "optional"},
+    "keyToPath": {"key", "path", "mode"},
 }
 
 
@@ -191,7 +199,29 @@ def _check_env(env: Any, path: str) -> None:
     for i, var in enumerate(_each(env, "env", path)):
         if "valueFrom" in var:
             source = _check(var["valueFrom"], "valueFrom", f"{path}[{i}].valueFrom")
-            _check(source["secretKeyRef"], "secretKeyRef", f"{path}[{i}].valueFrom.secretKeyRef")
+            if len(source) != 1:
+                raise UnsupportedError(f"{path}[{i}].valueFrom: one of secretKeyRef or configMapKeyRef")
+            for kind, ref in source.items():
+                _check(ref, kind, f"{path}[{i}].valueFrom.{kind}")
+
+
+def _check_filled(binding: dict[str, Any], path: str) -> None:
+    """A workspace filled with the keys of a Secret, a ConfigMap or both (projected)."""
+    sources = []
+    if "secret" in binding:
+        sources.append((_check(binding["secret"], "secretVolume", f"{path}.secret"), f"{path}.secret"))
+    if "configMap" in binding:
+        config = _check(binding["configMap"], "configMapVolume", f"{path}.configMap")
+        sources.append((config, f"{path}.configMap"))
+    if "projected" in binding:
+        projected = _check(binding["projected"], "projectedVolume", f"{path}.projected")
+        listed = _each(projected.get("sources"), "projection", f"{path}.projected.sources")
+        for j, source in enumerate(listed):
+            for kind, inner in source.items():
+                where = f"{path}.projected.sources[{j}].{kind}"
+                sources.append((_check(inner, "projectedSource", where), where))
+    for source, where in sources:
+        _each(source.get("items"), "keyToPath", f"{where}.items")
 
 
 def check_pipelinerun(run: Any, *, containers: bool = False) -> None:
@@ -212,8 +242,7 @@ def check_pipelinerun(run: Any, *, containers: bool = False) -> None:
             timeout_seconds(value, f"$.spec.timeouts.{key}")
     _each(spec.get("params"), "param", "$.spec.params")
     for i, binding in enumerate(_each(spec.get("workspaces"), "workspaceBinding", "$.spec.workspaces")):
-        if "secret" in binding:
-            _check(binding["secret"], "secretVolume", f"$.spec.workspaces[{i}].secret")
+        _check_filled(binding, f"$.spec.workspaces[{i}]")
     pipeline = _check(spec["pipelineSpec"], "pipelineSpec", "$.spec.pipelineSpec")
     _each(pipeline.get("params"), "paramSpec", "$.spec.pipelineSpec.params")
     _each(pipeline.get("workspaces"), "pipelineWorkspace", "$.spec.pipelineSpec.workspaces")
