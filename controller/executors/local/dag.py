@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from controller.executors.local.matrix import matrix_refs
 from controller.executors.local.tekton import UnsupportedError
 from controller.executors.local.variables import task_result_refs
 
@@ -40,7 +41,7 @@ def build_graph(tasks: list[dict[str, Any]], section: str, known_results_from: s
         for name in after:
             if name not in names:
                 raise UnsupportedError(f"{where}.runAfter: no task named {name!r}")
-        used = {t for t, _ in task_result_refs(task)}
+        used = {t for t, _ in task_result_refs(task)} | matrix_refs(task)
         for name in used:
             if name not in names and name not in known_results_from:
                 raise UnsupportedError(f"{where}: $(tasks.{name}.results...) names no earlier task")

@@ -14,20 +14,20 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from controller.executors.local import artifacts, readonly, serving, skips
+from controller.executors.local import artifacts, matrix, readonly, serving, skips
 from controller.executors.local.cache import Cache
 from controller.executors.local.codesets import checkout_in_place
 from controller.executors.local.containers import container_name, engine_step
 from controller.executors.local.dag import Scheduler, build_graph
 from controller.executors.local.engines import Engine
 from controller.executors.local.objects import ClusterObjects
-from controller.executors.local.process import run_steps
+from controller.executors.local.process import Outcome, run_steps
 from controller.executors.local.resolve import (
     ResolvedTask,
     RunContext,
@@ -40,7 +40,7 @@ from controller.executors.local.resolve import (
 from controller.executors.local.secrets import LocalSecrets, Redactor, SecretError
 from controller.executors.local.store import RunRecord, TaskRecord
 from controller.executors.local.tekton import UnsupportedError, check_pipelinerun, timeout_seconds
-from controller.executors.local.variables import VariableError, substitute, task_result_refs
+from controller.executors.local.variables import Scope, Value, VariableError, substitute, task_result_refs
 from controller.protocol import MAX_RESULTS_BYTES, parse_progress
 
 Listener = Callable[[TaskRecord, str], None]  # (task, event): start | line | end | retry
@@ -104,7 +104,9 @@ class LocalRun:
         for section, tasks in (("tasks", self.tasks), ("finally", self.finally_)):
             for name in tasks:
                 self.record.tasks[name] = TaskRecord(name, section, log=f"logs/{name}.log")
-        self.results: dict[str, dict[str, str]] = {}
+        self.results: dict[str, dict[str, Value]] = {}
+        self.combos: dict[str, list[matrix.Combination]] = {}  # a matrixed task's, once it is decided
+        self.matrix_vars: dict[str, str] = {}  # $(tasks.t.matrix.length), $(tasks.t.matrix.r.length)
         self.cancelled = False
         self.timed_out = False
         self._schedulers: list[Scheduler] = []
@@ -273,7 +275,7 @@ class LocalRun:
         ctx = getattr(self, "ctx", None)
         if ctx is None:
             return {}
-        scope = pipeline_scope(ctx, self.results, None, "$.spec.pipelineSpec.results")
+        scope = self._scope(None, "$.spec.pipelineSpec.results")
         outputs: dict[str, Any] = {}
         for result in self.pipeline.get("results") or []:
             needed = task_result_refs(result.get("value"))
@@ -319,9 +321,7 @@ class LocalRun:
                 return self._settle(
                     name, "Failed", "InvalidTaskResultReference", f"task {parent} produced no result {result}"
                 )
-        scope = pipeline_scope(
-            self.ctx, self.results, self._statuses() if is_final else None, self._where(name)
-        )
+        scope = self._scope(name, self._where(name))
         try:
             passes, _ = when_passes(task, scope)
             why = "" if passes else skips.explain(task, {**self.tasks, **self.finally_}, scope)
@@ -329,18 +329,30 @@ class LocalRun:
             return self._settle(name, "Failed", "InvalidWhen", str(exc))
         if not passes:
             return self._settle(name, "Skipped", "WhenExpressionsFalse", why)
+        if "matrix" in task:  # fanned out now: its values may come from the results of earlier tasks
+            if matrix.has_empty_array(task["matrix"], scope):
+                return self._settle(name, "Skipped", "EmptyArrayInMatrixParams", "a matrix param is empty")
+            try:
+                self.combos[name] = matrix.fan_out(task["matrix"], scope, self._where(name))
+            except (matrix.MatrixError, VariableError) as exc:
+                return self._settle(name, "Failed", "InvalidMatrixParameters", str(exc))
         return True
+
+    def _scope(self, name: str | None, where: str) -> Scope:
+        """What a pipeline task's params, `when` and displayName see (finally: task statuses too)."""
+        scope = pipeline_scope(
+            self.ctx, self.results, self._statuses() if name in self.finally_ else None, where
+        )
+        scope.values.update(self.matrix_vars)
+        return scope
 
     def _display_name(self, name: str) -> str:
         """The pipeline task's `displayName`, its params and results substituted (shown in the summary)."""
         task = self.finally_.get(name) or self.tasks[name]
         if not isinstance(task.get("displayName"), str):
             return ""
-        scope = pipeline_scope(
-            self.ctx, self.results, self._statuses() if name in self.finally_ else None, self._where(name)
-        )
         try:
-            return str(substitute(task["displayName"], scope))
+            return str(substitute(task["displayName"], self._scope(name, self._where(name))))
         except VariableError:
             return str(task["displayName"])
 
@@ -390,7 +402,10 @@ class LocalRun:
         task = self.finally_[name] if is_final else self.tasks[name]
         where = self._where(name)
         task_dir = self.run_dir / "tasks" / name
-        scope = pipeline_scope(self.ctx, self.results, self._statuses() if is_final else None, where)
+        scope = self._scope(name, where)
+        if name in self.combos:
+            await self._run_matrix(name, task, record, scope)
+            return
         resolved = resolve_task(self.ctx, task, scope, task_dir, 0, where)
         for step in resolved.steps if self.local_codesets else []:
             in_place = checkout_in_place(step.argv, self.local_codesets)
@@ -409,14 +424,44 @@ class LocalRun:
                 self._succeed(name, record, results, cached=True)
                 record.artifacts = artifacts.outputs_record(self.run_dir, entry, results, plan.mounts)
                 return
+        log_path = self.run_dir / record.log
+        outcome, resolved = await self._attempts(name, record, task, scope, resolved, log_path)
+        if not outcome.ok:
+            record.phase, record.reason, record.message = "Failed", outcome.reason, outcome.message
+            return
+        try:
+            results = await self._collect(resolved, log_path)
+        except _Failure as exc:
+            record.phase, record.reason, record.message = "Failed", exc.reason, str(exc)
+            return
+        self._succeed(name, record, results, cached=False)
+        record.artifacts = await asyncio.to_thread(plan.finish, results)
+        if plan.why_not:
+            record.message = f"not cached: {plan.why_not}"
+
+    async def _attempts(
+        self,
+        name: str,
+        record: TaskRecord,
+        task: dict[str, Any],
+        scope: Scope,
+        resolved: ResolvedTask,
+        log_path: Path,
+        label: str = "",
+    ) -> tuple[Outcome, ResolvedTask]:
+        """Run one TaskRun's steps, again on failure up to the task's `retries`; the last outcome.
+        `label` prefixes its steps' exit codes in the record (a matrix combination's index)."""
+        where = self._where(name)
         retries = int(task.get("retries") or 0)
         limit = self._task_timeout(name, where)
-        log_path = self.run_dir / record.log
+        task_dir = resolved.results_dir.parent
         outcome = None
         for attempt in range(retries + 1):
-            record.attempts = attempt + 1
+            record.attempts = max(record.attempts, attempt + 1)
             if attempt:  # phase stays Running between attempts: the scheduler must not stop the run
-                resolved = resolve_task(self.ctx, task, scope, task_dir, attempt, where)
+                resolved = resolve_task(
+                    self.ctx, task, scope, task_dir, attempt, where, taskrun=resolved.taskrun
+                )
                 with log_path.open("a", encoding="utf-8") as log:
                     log.write(f"--- retry {attempt}/{retries} after: {outcome.message if outcome else ''}\n")
                 record.metrics.clear()
@@ -439,7 +484,9 @@ class LocalRun:
                 sorted(self.secrets.used),
                 deadline,
             )
-            record.exit_codes = dict(outcome.exit_codes)
+            if not label:
+                record.exit_codes = {}
+            record.exit_codes.update({f"{label}{k}": v for k, v in outcome.exit_codes.items()})
             if outcome.reason == "TimedOut" and deadline is not None and time.monotonic() >= deadline:
                 outcome.reason = "TaskRunTimeout"  # the TaskRun's timeout, not one step's
                 outcome.message = f"TaskRun {resolved.taskrun} failed to finish within {_limit_text(limit)}"
@@ -447,26 +494,68 @@ class LocalRun:
                 outcome.reason = "Failed"
             if resolved.volumes_dir is not None:  # the pod is gone, and its emptyDir volumes with it
                 shutil.rmtree(resolved.volumes_dir, ignore_errors=True)
-            if outcome.ok and self.engine is not None:
-                try:
-                    await serving.fulfil(self.engine, resolved, self.home, log_path)
-                except serving.ServeError as exc:
-                    record.phase, record.reason, record.message = "Failed", "ServeFailed", str(exc)
-                    return
             if outcome.ok:
-                try:
-                    results = _read_results(resolved, Redactor(self.secrets.used))
-                except ValueError as exc:
-                    record.phase, record.reason, record.message = "Failed", "InvalidResults", str(exc)
-                    return
-                self._succeed(name, record, results, cached=False)
-                record.artifacts = await asyncio.to_thread(plan.finish, results)
-                if plan.why_not:
-                    record.message = f"not cached: {plan.why_not}"
-                return
+                break
         assert outcome is not None
-        record.phase, record.reason = "Failed", outcome.reason
-        record.message = f"{outcome.message} (after {retries} retries)" if retries else outcome.message
+        if not outcome.ok and retries:
+            outcome.message = f"{outcome.message} (after {retries} retries)"
+        return outcome, resolved
+
+    async def _collect(self, resolved: ResolvedTask, log_path: Path) -> dict[str, str]:
+        """A succeeded TaskRun's results (and, in containers, the model server it asked for)."""
+        if self.engine is not None:
+            try:
+                await serving.fulfil(self.engine, resolved, self.home, log_path)
+            except serving.ServeError as exc:
+                raise _Failure("ServeFailed", str(exc)) from None
+        try:
+            return _read_results(resolved, Redactor(self.secrets.used))
+        except ValueError as exc:
+            raise _Failure("InvalidResults", str(exc)) from None
+
+    async def _run_matrix(self, name: str, task: dict[str, Any], record: TaskRecord, scope: Scope) -> None:
+        """One TaskRun per combination, up to --parallel at once, each with its own folder, log and
+        retries; the task fails when one of them does, else its string results become arrays."""
+        combos = self.combos[name]
+        gate = asyncio.Semaphore(self.parallel)
+        taskruns = [f"{self.name}-{name}-{i}" for i in range(len(combos))]
+
+        async def one(i: int) -> dict[str, str]:
+            async with gate:
+                sub = matrix.combination_task(task, combos[i])
+                task_dir = self.run_dir / "tasks" / name / str(i)
+                log_path = self.run_dir / "logs" / f"{name}-{i}.log"
+                resolved = resolve_task(
+                    self.ctx, sub, scope, task_dir, 0, self._where(name), taskrun=taskruns[i]
+                )
+                outcome, resolved = await self._attempts(
+                    name, record, sub, scope, resolved, log_path, f"{i}/"
+                )
+                if not outcome.ok:
+                    raise _Failure(outcome.reason, outcome.message)
+                return await self._collect(resolved, log_path)
+
+        done = await asyncio.gather(*(one(i) for i in range(len(combos))), return_exceptions=True)
+        with (self.run_dir / record.log).open("a", encoding="utf-8") as log:  # one log, in order
+            for i, combo in enumerate(combos):
+                part = self.run_dir / "logs" / f"{name}-{i}.log"
+                shown = " ".join(f"{k}={v}" for k, v in combo.params.items())
+                log.write(f"=== taskrun {taskruns[i]} {combo.name or ''} ({shown})\n")
+                log.write(part.read_text(encoding="utf-8", errors="replace") if part.exists() else "")
+        for i, outcome in enumerate(done):
+            if isinstance(outcome, BaseException):
+                if not isinstance(
+                    outcome, _Failure | UnsupportedError | VariableError | SecretError | OSError
+                ):
+                    raise outcome
+                reason = outcome.reason if isinstance(outcome, _Failure) else "CannotRun"
+                record.phase, record.reason, record.message = "Failed", reason, f"{taskruns[i]}: {outcome}"
+                return
+        names = [r["name"] for r in task["taskSpec"].get("results") or []]
+        results = {r: [d[r] for d in done if isinstance(d, dict) and r in d] for r in names}
+        self.matrix_vars.update(matrix.matrix_values(name, len(combos), results))
+        self._succeed(name, record, dict(results), cached=False)
+        record.message = f"{len(combos)} TaskRuns (matrix); not cached"
 
     def _task_timeout(self, name: str, where: str) -> float | None:
         """The TaskRun's timeout: taskRunSpecs[].timeout over the pipeline task's `timeout` (Tekton's
@@ -478,9 +567,9 @@ class LocalRun:
         task = self.finally_.get(name) or self.tasks[name]
         return timeout_seconds(task["timeout"], f"{where}.timeout") if "timeout" in task else None
 
-    def _succeed(self, name: str, record: TaskRecord, results: dict[str, str], cached: bool) -> None:
-        self.results[name] = results
-        record.results = results
+    def _succeed(self, name: str, record: TaskRecord, results: Mapping[str, Value], cached: bool) -> None:
+        self.results[name] = dict(results)
+        record.results = dict(results)
         record.phase = "Succeeded"
         record.reason = "Cached" if cached else "Succeeded"
         record.cached = cached
@@ -492,6 +581,14 @@ class LocalRun:
             for key, value in progress.metrics.items():
                 record.metrics.setdefault(key, []).append(value)
             self.listener(record, "line")
+
+
+class _Failure(Exception):
+    """A TaskRun that ran but failed after its steps (results, serving): its reason and message."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 def _read_results(resolved: ResolvedTask, redactor: Redactor | None = None) -> dict[str, str]:

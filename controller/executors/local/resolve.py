@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,7 +167,7 @@ def bind_workspaces(
 
 
 def pipeline_scope(
-    ctx: RunContext, results: dict[str, dict[str, str]], statuses: dict[str, str] | None, where: str
+    ctx: RunContext, results: Mapping[str, Mapping[str, Value]], statuses: dict[str, str] | None, where: str
 ) -> Scope:
     values: dict[str, Value] = {f"params.{k}": v for k, v in ctx.params.items()}
     values.update(ctx.context_values())
@@ -262,10 +263,12 @@ def resolve_task(
     task_dir: Path,
     attempt: int,
     where: str,
+    taskrun: str = "",
 ) -> ResolvedTask:
-    """Substitute everything in one task and build its steps (raises on what cannot run)."""
+    """Substitute everything in one task and build its steps (raises on what cannot run).
+    `taskrun`: the TaskRun's name, when not `<pipelinerun>-<task>` (a matrix combination's)."""
     name = task["name"]
-    taskrun = ctx.taskrun_names.get(name) or f"{ctx.run}-{name}"
+    taskrun = taskrun or ctx.taskrun_names.get(name) or f"{ctx.run}-{name}"
     params = _task_params(task, pscope, where)
     results_dir = task_dir / "results"
     spec = task["taskSpec"]

@@ -33,7 +33,7 @@ class TaskRecord:
     attempts: int = 0
     start: float | None = None
     end: float | None = None
-    results: dict[str, str] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)  # a matrixed task's are arrays
     inputs: list[dict[str, str]] = field(default_factory=list)  # {path, sha256}
     artifacts: list[dict[str, str]] = field(default_factory=list)  # {path, sha256, result?}
     log: str = ""  # relative to the run folder

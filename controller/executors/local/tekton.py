@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from controller.executors.local import matrix
 from controller.units import parse_duration
 
 
@@ -42,7 +43,10 @@ _ALLOWED: dict[str, set[str]] = {
         "when",
         "retries",
         "timeout",
+        "matrix",
     },
+    "matrix": {"params", "include"},
+    "matrixInclude": {"name", "params"},
     "when": {"input", "operator", "values"},
     "taskSpec": {
         "metadata",
@@ -158,6 +162,8 @@ def _check_task(task: dict[str, Any], path: str, containers: bool = False) -> No
         if when.get("operator") not in ("in", "notin"):
             raise UnsupportedError(f"{path}.when[{i}].operator: {when.get('operator')!r} is not in|notin")
     _each(task.get("params"), "param", f"{path}.params")
+    if "matrix" in task:
+        _check_matrix(task, f"{path}.matrix")
     _each(task.get("workspaces"), "taskWorkspaceBinding", f"{path}.workspaces")
     spec = _check(task["taskSpec"], "taskSpec", f"{path}.taskSpec")
     if "metadata" in spec:
@@ -185,6 +191,27 @@ def _check_task(task: dict[str, Any], path: str, containers: bool = False) -> No
                 f"{where}.onError: {on_error!r} is not continue, stopAndFail or a $(params.x)"
             )
     _check_volumes(spec, steps, path, containers)
+
+
+def _check_matrix(task: dict[str, Any], path: str) -> None:
+    """Tekton's validation of a matrix: unique param names, none also in `params`, at most
+    MAX_COMBINATIONS TaskRuns (counted here when the values are literal, else when it fans out)."""
+    spec = _check(task["matrix"], "matrix", path)
+    names = [p.get("name") for p in _each(spec.get("params"), "param", f"{path}.params")]
+    for i, entry in enumerate(_each(spec.get("include"), "matrixInclude", f"{path}.include")):
+        _each(entry.get("params"), "param", f"{path}.include[{i}].params")
+    if not names and not spec.get("include"):
+        raise UnsupportedError(f"{path}: a matrix needs params or include")
+    for i, name in enumerate(names):
+        if names.count(name) > 1:
+            raise UnsupportedError(f"{path}.params[{i}].name: {name!r} is given twice")
+        if name in {p.get("name") for p in task.get("params") or []}:
+            raise UnsupportedError(
+                f"{path}.params[{i}].name: {name!r} is also in params; a param goes in one"
+            )
+    n = matrix.count(spec)
+    if n is not None and n > matrix.MAX_COMBINATIONS:
+        raise UnsupportedError(matrix.too_many(n, path))
 
 
 def _is_param_ref(value: Any) -> bool:
