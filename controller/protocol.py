@@ -4,7 +4,8 @@ Standard library only: the stages (which write) and the executors (which read) b
 
 - Progress: a training stage prints one line per epoch, `epoch N/M loss=... val_loss=...`
   (`progress_line`); the local executor reads such lines (`parse_progress`) into a progress bar
-  and per-epoch metric curves. Other lines are the step's log, nothing more.
+  and per-epoch metric curves. Other long work counts in its own unit (`PROGRESS_UNITS`: the
+  three-body generator prints `simulation N/M`). Other lines are the step's log, nothing more.
 - Results: a step writes each requested result to its file, with no trailing newline
   (`result_text`); numbers as a `when` gate reads them (`format_number`). All results of one
   task together stay within `MAX_RESULTS_BYTES`, Tekton's termination-message budget.
@@ -34,37 +35,42 @@ def parse_model_uri(text: str) -> tuple[str, str | None, str | None] | None:
     return (match["name"], match["version"], match["alias"]) if match else None
 
 
-_EPOCH_LINE = re.compile(r"\bepoch\s+(\d+)\s*/\s*(\d+)\b(.*)")
+# What a progress line may count; epochs alone carry metric curves.
+PROGRESS_UNITS = ("epoch", "simulation")
+_PROGRESS_LINE = re.compile(rf"\b({'|'.join(PROGRESS_UNITS)})\s+(\d+)\s*/\s*(\d+)\b(.*)")
 _METRIC = re.compile(r"([A-Za-z_][\w-]*)=([-+0-9.eE]+|nan|inf)")
 
 
 @dataclass(frozen=True)
 class Progress:
-    """One progress line: epoch `epoch` of `epochs` done, with that epoch's metrics."""
+    """One progress line: `epoch` of `epochs` done (in `unit`s), with that step's metrics."""
 
     epoch: int
     epochs: int
     metrics: dict[str, float] = field(default_factory=dict)
+    unit: str = "epoch"
 
 
-def progress_line(epoch: int, epochs: int, metrics: Mapping[str, float]) -> str:
+def progress_line(epoch: int, epochs: int, metrics: Mapping[str, float], unit: str = "epoch") -> str:
     """`epoch 3/10 loss=0.25 val_loss=0.3`: each metric to 6 significant digits, in the given order."""
-    return " ".join([f"epoch {epoch}/{epochs}", *(f"{name}={value:.6g}" for name, value in metrics.items())])
+    if unit not in PROGRESS_UNITS:
+        raise ValueError(f"progress unit {unit!r} is not one of {', '.join(PROGRESS_UNITS)}")
+    return " ".join([f"{unit} {epoch}/{epochs}", *(f"{name}={value:.6g}" for name, value in metrics.items())])
 
 
 def parse_progress(line: str) -> Progress | None:
     """The progress in a log line, or None when it is not a progress line. A metric whose value
     is not a number is left out."""
-    match = _EPOCH_LINE.search(line)
+    match = _PROGRESS_LINE.search(line)
     if not match:
         return None
     metrics: dict[str, float] = {}
-    for name, value in _METRIC.findall(match.group(3)):
+    for name, value in _METRIC.findall(match.group(4)):
         try:
             metrics[name] = float(value)
         except ValueError:
             continue
-    return Progress(int(match.group(1)), int(match.group(2)), metrics)
+    return Progress(int(match.group(2)), int(match.group(3)), metrics, match.group(1))
 
 
 def format_number(value: float) -> str:

@@ -58,6 +58,24 @@ def allow_cluster_git_hosts() -> bool:
     return os.environ.get("SLUICE_ALLOW_CLUSTER_GIT_HOSTS", "") == "1"
 
 
+DEFAULT_PROGRESS_INTERVAL = 5.0
+
+
+def progress_interval() -> float:
+    """`SLUICE_PROGRESS_INTERVAL`: seconds between two progress lines of a step when `sluice run`
+    has no terminal (default 5); ValueError for anything but a number >= 0."""
+    text = os.environ.get("SLUICE_PROGRESS_INTERVAL", "").strip()
+    if not text:
+        return DEFAULT_PROGRESS_INTERVAL
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"SLUICE_PROGRESS_INTERVAL must be a number of seconds >= 0, not {text[:40]!r}")
+    return value
+
+
 def sluice_home() -> Path:
     """Where local runs, the cache and local endpoints live (default `./.sluice`)."""
     return Path(os.environ.get("SLUICE_HOME", ".sluice")).resolve()

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from controller.protocol import progress_line
 from stages.common import (
     Results,
     StageError,
@@ -76,6 +77,11 @@ def _track(args: argparse.Namespace, manifest: dict[str, Any], directory: Path) 
             tracking.guarded("logging the dataset", tracking.log_dataset, run, manifest, directory, source)
 
 
+def _print_simulation(done: int, total: int, rejected: int) -> None:
+    """`simulation 40/200 rejected=3`: the protocol's progress line (the executor shows it)."""
+    print(progress_line(done, total, {"rejected": rejected}, unit="simulation"), flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     results = Results(args.result, args.artifacts_dir)
@@ -96,7 +102,9 @@ def main(argv: list[str] | None = None) -> None:
         elif args.generator == "three-body":
             from stages.datasets import three_body
 
-            table = three_body.generate(args.samples or 100, args.time_steps, args.duration, seed)
+            table = three_body.generate(
+                args.samples or 100, args.time_steps, args.duration, seed, progress=_print_simulation
+            )
         else:
             from stages.datasets.ingest import ingest
 

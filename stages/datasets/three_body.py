@@ -13,6 +13,7 @@ fixed-precision integrator loses accuracy), so the network never learns integrat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,7 +106,15 @@ def sample_start(rng: np.random.Generator) -> tuple[float, float]:
             return a, b
 
 
-def generate(simulations: int, time_steps: int, duration: float, seed: int) -> Table:
+def generate(
+    simulations: int,
+    time_steps: int,
+    duration: float,
+    seed: int,
+    progress: Callable[[int, int, int], None] | None = None,
+) -> Table:
+    """`simulations` trajectories of `time_steps` points; `progress(done, simulations, rejected)`
+    after each one kept (the integration is most of a prepare step's time)."""
     if time_steps < 2 or duration <= 0:
         raise StageError("three-body needs time-steps >= 2 and a positive duration")
     rng = np.random.default_rng(seed)
@@ -127,6 +136,8 @@ def generate(simulations: int, time_steps: int, duration: float, seed: int) -> T
         xs.append(np.column_stack([times, np.full(time_steps, a), np.full(time_steps, b)]))
         ys.append(trajectory.positions)
         groups.append(np.full(time_steps, len(groups)))
+        if progress is not None:
+            progress(len(xs), simulations, rejected)
     return Table(
         x=np.concatenate(xs),
         y=np.concatenate(ys),

@@ -53,3 +53,95 @@ def test_fail_on_skip_exits_1_with_one_line_naming_the_skipped_steps(home: Path)
     assert passing.returncode == 0, passing.stderr
     steps = {s["name"]: s for s in json.loads(passing.stdout)["steps"]}
     assert steps["deploy"]["phase"] == "Succeeded" and steps["tag"]["phase"] == "Succeeded"
+
+
+COUNTING = str(FIXTURES / "counting.yaml")
+
+
+def test_without_a_terminal_long_steps_print_progress_every_interval(home: Path) -> None:
+    done = sluice(home, "run", COUNTING, env={"SLUICE_PROGRESS_INTERVAL": "0.5"})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    epochs = [line for line in lines if line.startswith("▶ train epoch ")]
+    simulations = [line for line in lines if line.startswith("▶ simulate simulation ")]
+    assert epochs[0] == "▶ train epoch 1/20 loss=1"  # the first at once, with the latest metrics
+    assert simulations[0] == "▶ simulate simulation 1/20"
+    # twenty lines over about two seconds, one shown per half second: a handful, not all twenty
+    assert 2 <= len(epochs) <= 12 and 2 <= len(simulations) <= 12, lines
+    assert lines.index(epochs[-1]) < lines.index(next(x for x in lines if x.startswith("✓ train")))
+
+
+def test_an_interval_of_0_shows_every_progress_line(home: Path) -> None:
+    done = sluice(home, "run", COUNTING, env={"SLUICE_PROGRESS_INTERVAL": "0"})
+    assert done.returncode == 0, done.stderr
+    assert [x for x in done.stdout.splitlines() if x.startswith("▶ train epoch ")][-1].startswith(
+        "▶ train epoch 20/20"
+    )
+
+
+def test_a_bad_progress_interval_is_one_clear_line(home: Path) -> None:
+    done = sluice(home, "run", COUNTING, env={"SLUICE_PROGRESS_INTERVAL": "soon"})
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "sluice run: SLUICE_PROGRESS_INTERVAL must be a number of seconds >= 0, not 'soon'"
+    )
+
+
+def test_json_streams_one_event_per_line_on_stderr(home: Path) -> None:
+    done = sluice(home, "run", COUNTING, "--json", env={"SLUICE_PROGRESS_INTERVAL": "0.5"})
+    assert done.returncode == 0, done.stderr
+    final = json.loads(done.stdout)  # stdout: the one JSON object, unchanged
+    assert set(final) >= {"run", "phase", "steps", "outputs"} and final["phase"] == "Succeeded"
+    events = [json.loads(line) for line in done.stderr.splitlines()]  # every line is an event
+    assert all(e["run"] == final["run"] and e["time"].endswith("Z") for e in events)
+    kinds = [(e["event"], e.get("task")) for e in events]
+    for task in ("train", "simulate"):
+        assert kinds.index(("start", task)) < kinds.index(("progress", task)) < kinds.index(("end", task))
+    progress = [e for e in events if e["event"] == "progress" and e["task"] == "train"]
+    assert progress[0] == {**progress[0], "unit": "epoch", "done": 1, "total": 20, "metrics": {"loss": 1.0}}
+    assert 2 <= len(progress) <= 12
+    simulated = next(e for e in events if e["event"] == "progress" and e["task"] == "simulate")
+    assert simulated["unit"] == "simulation" and simulated["total"] == 20
+    end = next(e for e in events if e["event"] == "end" and e["task"] == "train")
+    assert end["phase"] == "Succeeded" and end["duration"] >= 2.0
+    assert events[0]["event"] == "notice" and "steps run on this machine" in events[0]["message"]
+
+
+def test_json_events_say_why_a_step_was_skipped(home: Path) -> None:
+    done = sluice(home, "run", GATED, "--json")
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stderr.splitlines()]
+    (skip,) = [e for e in events if e["event"] == "skip" and e["task"] == "deploy"]
+    assert skip["reason"] == "WhenExpressionsFalse" and skip["message"] == WHY_DEPLOY
+
+
+def test_the_three_body_simulation_reports_its_progress(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from controller.protocol import parse_progress
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stages.prepare",
+            "--generator",
+            "three-body",
+            "--samples",
+            "3",
+            "--time-steps",
+            "5",
+            "--duration",
+            "0.5",
+            "--artifacts-dir",
+            str(tmp_path / "dataset"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr
+    found = [p for p in map(parse_progress, done.stdout.splitlines()) if p is not None]
+    assert [(p.unit, p.epoch, p.epochs) for p in found] == [("simulation", n, 3) for n in (1, 2, 3)]

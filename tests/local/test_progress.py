@@ -35,10 +35,13 @@ def test_live_table_shows_states_durations_and_the_epoch_bar() -> None:
 
 def test_plain_lines_name_each_task_and_its_outcome() -> None:
     out = io.StringIO()
-    progress = PlainProgress(out)
+    now = [100.0]
+    progress = PlainProgress(out, interval=5.0, clock=lambda: now[0])
     record = _record()
     progress(record.tasks["train"], "start")
-    progress(record.tasks["train"], "line")  # epoch lines are not echoed in plain mode
+    progress(record.tasks["train"], "line")  # the first progress line is shown at once
+    now[0] += 4.9
+    progress(record.tasks["train"], "line")  # then at most one per interval
     failed = TaskRecord(
         "train", "tasks", phase="Failed", message="step train exited with code 1", start=1, end=3
     )
@@ -46,12 +49,15 @@ def test_plain_lines_name_each_task_and_its_outcome() -> None:
     progress(record.tasks["prepare"], "end")
     assert out.getvalue().splitlines() == [
         "▶ train started",
+        "▶ train epoch 3/10",
         "✗ train failed 2.0s: step train exited with code 1",
         "✓ prepare cached 0.0s",
     ]
 
 
 def test_the_progress_line_is_written_and_read_by_one_protocol() -> None:
+    import pytest
+
     from controller.protocol import Progress, parse_progress, progress_line
 
     line = progress_line(3, 10, {"loss": 0.123456789, "val_loss": float("nan"), "val_mae": 2e-7})
@@ -64,6 +70,12 @@ def test_the_progress_line_is_written_and_read_by_one_protocol() -> None:
     assert parse_progress("Epoch 2/5") is None  # Keras' own progress bar is not the protocol
     assert parse_progress("prepare: wrote 20000 rows") is None
     assert parse_progress("epoch 1/2 loss=1e") == Progress(1, 2, {})  # not a number: left out
+    # other long work counts in its own unit: the three-body generator's simulations
+    assert progress_line(4, 200, {"rejected": 1}, unit="simulation") == "simulation 4/200 rejected=1"
+    assert parse_progress("simulation 4/200 rejected=1") == Progress(4, 200, {"rejected": 1.0}, "simulation")
+    assert parse_progress("step 4/200") is None  # only the protocol's units
+    with pytest.raises(ValueError, match="progress unit 'step'"):
+        progress_line(1, 2, {}, unit="step")
 
 
 def test_results_are_written_as_the_protocol_says() -> None:

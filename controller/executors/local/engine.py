@@ -577,8 +577,8 @@ class LocalRun:
     def _on_line(self, record: TaskRecord, line: str) -> None:
         progress = parse_progress(line)
         if progress is not None:
-            record.progress = (progress.epoch, progress.epochs)
-            for key, value in progress.metrics.items():
+            record.progress, record.progress_unit = (progress.epoch, progress.epochs), progress.unit
+            for key, value in progress.metrics.items() if progress.unit == "epoch" else ():
                 record.metrics.setdefault(key, []).append(value)
             self.listener(record, "line")
 

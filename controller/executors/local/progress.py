@@ -1,14 +1,21 @@
-"""Showing a local run as it happens: a live rich table on a terminal, plain lines otherwise.
+"""Showing a local run as it happens: a live rich table on a terminal, plain lines otherwise,
+JSON lines with `--json`.
 
-Both are listeners of `LocalRun` (`listener(task, event)`), called on the event loop thread.
+All are listeners of `LocalRun` (`listener(task, event)`), called on the event loop thread.
+Without a terminal a long step still shows it is alive: its progress (epochs, simulations) as a
+line at most every `interval` seconds (`SLUICE_PROGRESS_INTERVAL`, default 5).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import time
+from collections.abc import Callable
 from typing import IO, Any
 
 from controller.executors.local.store import RunRecord, TaskRecord
+from controller.settings import DEFAULT_PROGRESS_INTERVAL
 
 ICONS = {
     "Pending": "·",
@@ -39,15 +46,50 @@ def duration_text(seconds: float | None) -> str:
     return f"{minutes}m{secs:02d}s"
 
 
-class PlainProgress:
-    """One line per task start and end (and per retry): readable in CI logs and pipes."""
+def progress_text(task: TaskRecord) -> str:
+    """`epoch 3/10 loss=0.25 val_loss=0.3`: the task's progress and its latest metrics."""
+    if task.progress is None:
+        return ""
+    done, total = task.progress
+    metrics = [f"{key}={values[-1]:.6g}" for key, values in task.metrics.items() if values]
+    return " ".join([f"{task.progress_unit} {done}/{total}", *metrics])
 
-    def __init__(self, out: IO[str]):
+
+class _Throttle:
+    """Whether a task's progress is due: its first, then one per `interval` seconds."""
+
+    def __init__(self, interval: float, clock: Callable[[], float]):
+        self.interval, self.clock = interval, clock
+        self.last: dict[str, float] = {}
+
+    def due(self, task: str) -> bool:
+        now = self.clock()
+        if task in self.last and now - self.last[task] < self.interval:
+            return False
+        self.last[task] = now
+        return True
+
+
+class PlainProgress:
+    """One line per task start and end (and per retry), and a progress line at most every
+    `interval` seconds while a task counts epochs or simulations: readable in CI logs and pipes."""
+
+    def __init__(
+        self,
+        out: IO[str],
+        interval: float = DEFAULT_PROGRESS_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.out = out
+        self.throttle = _Throttle(interval, clock)
 
     def __call__(self, task: TaskRecord, event: str) -> None:
         if event == "start":
             line = f"{ICONS['Running']} {task.name} started"
+        elif event == "line":
+            if task.progress is None or not self.throttle.due(task.name):
+                return
+            line = f"{ICONS['Running']} {task.name} {progress_text(task)}"
         elif event == "retry":
             line = f"↻ {task.name} retrying (attempt {task.attempts})"
         elif event == "end":
@@ -61,6 +103,55 @@ class PlainProgress:
         print(line, file=self.out, flush=True)
 
     def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class JsonEvents:
+    """`--json`: one JSON object per line for each start, progress (throttled like plain lines),
+    retry, end and skip, with the run, the task and the time (ISO 8601, UTC)."""
+
+    def __init__(
+        self,
+        out: IO[str],
+        run: str,
+        interval: float = DEFAULT_PROGRESS_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.out, self.run = out, run
+        self.throttle = _Throttle(interval, clock)
+
+    def __call__(self, task: TaskRecord, event: str) -> None:
+        if event == "line" and (task.progress is None or not self.throttle.due(task.name)):
+            return
+        name = {"line": "progress", "end": "skip" if task.phase == "Skipped" else "end"}.get(event, event)
+        data: dict[str, Any] = {"task": task.name}
+        if name == "progress" and task.progress is not None:
+            done, total = task.progress
+            # NaN is not JSON: a metric that is not a finite number travels as null
+            metrics = {k: v[-1] if math.isfinite(v[-1]) else None for k, v in task.metrics.items() if v}
+            data.update(unit=task.progress_unit, done=done, total=total, metrics=metrics)
+        elif name == "retry":
+            data["attempt"] = task.attempts
+        elif name in ("end", "skip"):
+            data.update(phase=task.phase, reason=task.reason, message=task.message, cached=task.cached)
+            if task.end is not None and task.start is not None:
+                data["duration"] = round(task.end - task.start, 3)
+        elif name != "start":
+            return
+        self._emit(name, data)
+
+    def notice(self, message: str) -> None:
+        """A message for people (how steps run), as an event of its own."""
+        self._emit("notice", {"message": message})
+
+    def _emit(self, event: str, fields: dict[str, Any]) -> None:
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        print(json.dumps({"event": event, "run": self.run, "time": now, **fields}), file=self.out, flush=True)
+
+    def __enter__(self) -> JsonEvents:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -101,10 +192,11 @@ class LiveProgress:
                 done, total = task.progress
                 bar = Table.grid(padding=(0, 1))
                 bar.add_row(
-                    ProgressBar(total=max(total, 1), completed=done, width=24), Text(f"epoch {done}/{total}")
+                    ProgressBar(total=max(total, 1), completed=done, width=24),
+                    Text(f"{task.progress_unit} {done}/{total}"),
                 )
             elif task.progress is not None:
-                bar = Text(f"{task.progress[0]}/{task.progress[1]} epochs", style="dim")
+                bar = Text(f"{task.progress[0]}/{task.progress[1]} {task.progress_unit}s", style="dim")
             table.add_row(
                 Text(ICONS.get(task.phase, "?"), style=style),
                 Text(task.name, style=style),

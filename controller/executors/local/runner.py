@@ -26,7 +26,13 @@ from controller.executors.local.codesets import CodesetError, LocalCodeset, pars
 from controller.executors.local.documents import is_kubernetes_input
 from controller.executors.local.objects import ClusterObjects
 from controller.executors.local.output import json_summary
-from controller.executors.local.progress import ICONS, LiveProgress, PlainProgress, duration_text
+from controller.executors.local.progress import (
+    ICONS,
+    JsonEvents,
+    LiveProgress,
+    PlainProgress,
+    duration_text,
+)
 from controller.executors.local.skips import skipped_by_condition
 from controller.settings import sluice_home
 
@@ -268,10 +274,25 @@ def execute(
     except UnsupportedError as exc:
         print(f"sluice run: {_located(prepared, exc)}", file=sys.stderr)
         return 1
-    if engine is None:
-        print(HOST_NOTICE.format(user=_user()), file=sys.stderr, flush=True)
+    try:
+        interval = settings.progress_interval()
+    except ValueError as exc:
+        print(f"sluice run: {exc}", file=sys.stderr)
+        return 1
     out = sys.stderr if json_out else sys.stdout
-    progress: Any = LiveProgress(run.record, out) if out.isatty() else PlainProgress(out)
+    progress: Any = (
+        JsonEvents(out, run.name, interval)
+        if json_out
+        else LiveProgress(run.record, out)
+        if out.isatty()
+        else PlainProgress(out, interval)
+    )
+    if engine is None:
+        notice = HOST_NOTICE.format(user=_user())
+        if json_out:
+            progress.notice(notice)
+        else:
+            print(notice, file=sys.stderr, flush=True)
     run.listener = progress
     if not json_out and not isinstance(progress, LiveProgress):
         print(f"run {run.name}", file=out, flush=True)

@@ -38,7 +38,8 @@ class TaskRecord:
     artifacts: list[dict[str, str]] = field(default_factory=list)  # {path, sha256, result?}
     log: str = ""  # relative to the run folder
     cache_key: str = ""
-    progress: tuple[int, int] | None = None  # (epoch, epochs) while training
+    progress: tuple[int, int] | None = None  # (epoch, epochs) while training, or other units' counts
+    progress_unit: str = "epoch"  # what `progress` counts (controller.protocol.PROGRESS_UNITS)
     metrics: dict[str, list[float]] = field(default_factory=dict)  # per-epoch values from the log
     display_name: str = ""  # the pipeline task's displayName, substituted
     exit_codes: dict[str, int] = field(default_factory=dict)  # step -> exit code of the last attempt
