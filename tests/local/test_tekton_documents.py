@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from controller.cli.main import app
@@ -614,26 +615,19 @@ spec:
 """
 
 
+def ref_run(**step: Any) -> str:
+    """A TaskRun `act` of one step `act` that refers to the StepAction echo-all (`step`: its other
+    fields), declaring the result `out` that echo-all writes."""
+    task_spec = {
+        "results": [{"name": "out"}],
+        "steps": [{"name": "act", "ref": {"name": "echo-all"}, **step}],
+    }
+    run = {"apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": {"name": "act"}}
+    return yaml.safe_dump({**run, "spec": {"taskSpec": task_spec}}, sort_keys=False)
+
+
 def test_a_step_ref_runs_its_stepaction_with_params_and_defaults(tmp_path: Path) -> None:
-    run = """
-    apiVersion: tekton.dev/v1
-    kind: TaskRun
-    metadata:
-      name: act
-    spec:
-      taskSpec:
-        results:
-          - name: out
-        steps:
-          - name: act
-            ref:
-              name: echo-all
-            params:
-              - name: words
-                value: [a, b c]
-              - name: obj
-                value: {j: given}
-    """
+    run = ref_run(params=[{"name": "words", "value": ["a", "b c"]}, {"name": "obj", "value": {"j": "given"}}])
     result, data = run_json(tmp_path / "home", str(write(tmp_path, "sa.yaml", STEP_ACTION, run)))
     assert result.exit_code == 0, result.output
     # [*] expands into separate arguments; a default uses another param; an object's keys not
@@ -642,18 +636,7 @@ def test_a_step_ref_runs_its_stepaction_with_params_and_defaults(tmp_path: Path)
 
 
 def test_a_step_ref_with_its_own_image_or_script_is_refused(tmp_path: Path) -> None:
-    run = """
-    apiVersion: tekton.dev/v1
-    kind: TaskRun
-    metadata:
-      name: act
-    spec:
-      taskSpec:
-        steps:
-          - name: act
-            ref: {name: echo-all}
-            script: echo no
-    """
+    run = ref_run(script="echo no")
     path = write(tmp_path, "sa.yaml", STEP_ACTION, run)
     result = sluice(tmp_path / "home", "run", str(path))
     assert result.exit_code == 1
