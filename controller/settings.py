@@ -77,5 +77,12 @@ def progress_interval() -> float:
 
 
 def sluice_home() -> Path:
-    """Where local runs, the cache and local endpoints live (default `./.sluice`)."""
-    return Path(os.environ.get("SLUICE_HOME", ".sluice")).resolve()
+    """Where local runs, the cache and local endpoints live: `SLUICE_HOME`, else
+    `$XDG_DATA_HOME/sluice` (`~/.local/share/sluice`), one home per user whatever the working
+    folder. The XDG base directory spec ignores a relative `XDG_DATA_HOME`, and so does this."""
+    explicit = os.environ.get("SLUICE_HOME")
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    data = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(data) if os.path.isabs(data) else Path.home() / ".local" / "share"
+    return (base / "sluice").resolve()

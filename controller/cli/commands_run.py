@@ -1,4 +1,4 @@
-"""`sluice run`, `sluice runs`, `sluice report`, `sluice endpoints`: the local engine on the command line.
+"""`sluice run`, `sluice endpoints`: the local engine on the command line (runs: commands_runs.py).
 
 Cheap to import: the executor, the compiler and rich load inside the commands.
 """
@@ -14,16 +14,12 @@ from typing import Annotated, Any
 import typer
 import typer.core
 
+from controller.cli.home import local_home
+
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
     print(message, file=sys.stderr)
     return typer.Exit(code)
-
-
-def _home() -> Path:
-    from controller.settings import sluice_home
-
-    return sluice_home()
 
 
 def run(
@@ -74,6 +70,10 @@ def run(
     pick: Annotated[
         str | None, typer.Option("--run", metavar="NAME", help="Tekton input: run only this run.")
     ] = None,
+    detach: Annotated[
+        bool,
+        typer.Option("--detach", help="Run in the background: print the run id and return at once."),
+    ] = False,
 ) -> None:
     """Run a workflow on this machine: the same PipelineRun a cluster runs, as local processes
     (steps run as you) or, with --containers, in their images."""
@@ -89,96 +89,29 @@ def run(
         )
     except RunError as exc:
         raise _fail(str(exc)) from None
+    home = local_home()
+    if detach:
+        from controller.executors.local.runner import detach_run
+
+        if len(prepared) != 1:
+            raise _fail(f"sluice run --detach: {path} holds {len(prepared)} runs; choose one with --run NAME")
+        try:
+            run_id = detach_run(prepared[0], home)
+        except (RunError, OSError) as exc:
+            raise _fail(f"sluice run --detach: {exc}") from None
+        if run_id is not None:  # this process: say which run, and leave it running in the background
+            print(run_id)
+            raise typer.Exit(0)
     code = execute_all(
         prepared,
         use_cache=not no_cache,
         json_out=json_out,
         parallel=parallel,
+        home=home,
         containers=containers,
         fail_on_skip=fail_on_skip,
     )
     raise typer.Exit(code)
-
-
-def runs(
-    run_id: Annotated[str | None, typer.Argument(help="Show this run (default: list all).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
-    """List local runs, or show one: steps, timings, results, outputs, artifacts and their sha256."""
-    from controller.executors.local.store import list_runs, load_run
-
-    home = _home()
-    if run_id is None:
-        records = list_runs(home)
-        if json_out:
-            print(json.dumps([_summary(r) for r in records], indent=2))
-            return
-        if not records:
-            print(f"no local runs in {home / 'runs'}")
-            return
-        print(f"{'RUN':<45} {'WORKFLOW':<22} {'PHASE':<10} {'STARTED':<21} DURATION")
-        for r in records:
-            s = _summary(r)
-            print(
-                f"{s['run']:<45} {s['workflow']:<22} {s['phase']:<10} "
-                f"{s['startTime'] or '':<21} {s['duration']}"
-            )
-        return
-    try:
-        record = load_run(home, run_id)
-    except FileNotFoundError as exc:
-        raise _fail(f"sluice runs: {exc}") from None
-    tracked = _mlflow_run(home, str(record.get("run", run_id)))
-    if json_out:
-        print(json.dumps({**record, "mlflow": tracked} if tracked else record, indent=2))
-        return
-    from controller.executors.local.runner import print_run
-
-    print_run(record, sys.stdout, detail=True)
-    if tracked:
-        print(f"mlflow: run {tracked.get('run_id')} in {tracked.get('tracking_uri')}")
-        print(f"  {tracked.get('ui')}")
-
-
-def _mlflow_run(home: Path, run: str) -> dict[str, Any] | None:
-    """The MLflow run of a local run, as its first tracked step recorded it (stages/tracking.py;
-    read from the Sluice home: no mlflow import)."""
-    try:
-        value = json.loads((home / "mlflow" / "runs" / f"{run}.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _summary(record: dict[str, Any]) -> dict[str, Any]:
-    duration = record.get("duration")
-    return {
-        "run": record.get("run", "?"),
-        "workflow": record.get("workflow", "?"),
-        "phase": record.get("phase", "?"),
-        "startTime": record.get("startTime"),
-        "duration": f"{duration:.1f}s" if isinstance(duration, int | float) else "",
-    }
-
-
-def report(
-    run_id: Annotated[str, typer.Argument(help="The run to report on.")],
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Where to write [RUN folder/report.html].")
-    ] = None,
-) -> None:
-    """Write a self-contained HTML report of a run (loss curve, metrics, lineage) and print its path."""
-    from controller.executors.local.report import write_report
-    from controller.executors.local.store import load_run
-
-    home = _home()
-    try:
-        record = load_run(home, run_id)
-    except FileNotFoundError as exc:
-        raise _fail(f"sluice report: {exc}") from None
-    target = output or home / "runs" / run_id / "report.html"
-    write_report(record, home / "runs" / run_id, target)
-    print(target)
 
 
 endpoints_app = typer.Typer(
@@ -294,6 +227,4 @@ class _RunCommand(typer.core.TyperCommand):
 
 def register(app: typer.Typer) -> None:
     app.command("run", cls=_RunCommand)(run)
-    app.command("runs")(runs)
-    app.command("report")(report)
     app.add_typer(endpoints_app, name="endpoints")

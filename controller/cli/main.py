@@ -13,7 +13,17 @@ from typing import Any
 
 import typer
 
-from controller.cli import commands_compile, commands_operator, commands_predict, commands_run, commands_spec
+from controller import __version__
+from controller.cli import (
+    commands_compare,
+    commands_compile,
+    commands_logs,
+    commands_operator,
+    commands_predict,
+    commands_run,
+    commands_runs,
+    commands_spec,
+)
 
 app = typer.Typer(
     name="sluice",
@@ -26,7 +36,16 @@ app = typer.Typer(
 )
 
 # Each module adds its commands; keep this list the only place that knows them all.
-for module in (commands_spec, commands_run, commands_compile, commands_operator, commands_predict):
+for module in (
+    commands_spec,
+    commands_run,
+    commands_runs,
+    commands_logs,
+    commands_compare,
+    commands_compile,
+    commands_operator,
+    commands_predict,
+):
     module.register(app)
 
 
@@ -37,6 +56,21 @@ def command() -> Any:
     from controller.cli.helptext import readable
 
     return readable(get_command(app))
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"sluice {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print `sluice <version>` and exit."
+    ),
+) -> None:
+    """GitOps for machine-learning workflows: validate, compile and run workflows; operate on clusters."""
 
 
 def main() -> None:

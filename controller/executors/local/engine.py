@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from controller.executors.local import artifacts, matrix, readonly, serving, skips
+from controller.executors.local import artifacts, matrix, readonly, runprocess, serving, skips
 from controller.executors.local.cache import Cache
 from controller.executors.local.codesets import checkout_in_place
 from controller.executors.local.containers import container_name, engine_step
@@ -108,6 +108,7 @@ class LocalRun:
         self.combos: dict[str, list[matrix.Combination]] = {}  # a matrixed task's, once it is decided
         self.matrix_vars: dict[str, str] = {}  # $(tasks.t.matrix.length), $(tasks.t.matrix.r.length)
         self.cancelled = False
+        self.run_finally = False  # cancelled as Tekton's CancelledRunFinally: finally tasks still run
         self.timed_out = False
         self._schedulers: list[Scheduler] = []
         # a fixed name (the run name is unique) keeps a secret workspace's path out of cache keys
@@ -136,9 +137,11 @@ class LocalRun:
     # ---- the run ----------------------------------------------------------------------------
 
     def _prepare(self) -> RunContext:
-        if self.run_dir.exists():
+        # a detached run's folder exists already (its console.log, pid file and first record)
+        if (self.run_dir / "pipelinerun.yaml").exists():
             raise UnsupportedError(f"run folder {self.run_dir} already exists; a local run name is used once")
-        self.run_dir.mkdir(parents=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        runprocess.write_pid(self.run_dir, os.getpid())
         (self.run_dir / "pipelinerun.yaml").write_text(
             yaml.safe_dump(self.object, sort_keys=False), encoding="utf-8"
         )
@@ -169,11 +172,21 @@ class LocalRun:
             ),
         )
 
-    def cancel(self) -> None:
-        """Ctrl-C / SIGTERM: kill every running task's processes; the run ends Cancelled."""
+    def cancel(self, run_finally: bool = False) -> None:
+        """Ctrl-C, SIGTERM, `sluice cancel`: kill every running task's processes (SIGTERM, then
+        SIGKILL after a grace); no task starts any more. `run_finally` (Tekton's
+        CancelledRunFinally) lets the finally tasks run next; a later cancel without it stops them too."""
+        self.run_finally = run_finally and (self.run_finally or not self.cancelled)
         self.cancelled = True
         for scheduler in self._schedulers:
+            if run_finally and scheduler.graph is self.final_graph:
+                continue
             scheduler.cancel_running()
+
+    def cancel_as_requested(self) -> None:
+        """SIGTERM: as `sluice cancel` asked in the run folder (finally tasks run by default), or, with
+        no request (a plain `kill`), stop everything."""
+        self.cancel(bool(runprocess.cancel_requested(self.run_dir)))
 
     async def run(self) -> RunRecord:
         record = self.record
@@ -187,6 +200,8 @@ class LocalRun:
                 shutil.rmtree(self.secret_dir, ignore_errors=True)
             raise
         record.save()
+        if runprocess.cancel_requested(self.run_dir) is not None:  # asked before the handlers existed
+            self.cancel_as_requested()
         try:
             await self._run_sections()
         finally:
@@ -215,7 +230,7 @@ class LocalRun:
         tasks_deadline = _earliest(pipeline_deadline, start + tasks_limit if tasks_limit else None)
         scheduler = Scheduler(self.graph, self.parallel, self._phase, self._decide, self._launch)
         self._schedulers.append(scheduler)
-        in_time = await scheduler.run(tasks_deadline)
+        in_time = self.cancelled or await scheduler.run(tasks_deadline)
         pipeline_over = pipeline_deadline is not None and time.monotonic() >= pipeline_deadline
         if not in_time:
             self.timed_out = True
@@ -232,7 +247,7 @@ class LocalRun:
             if task.phase == "Pending":
                 task.phase = "Skipped"
                 task.reason = "Cancelled" if self.cancelled else stopped
-        if self.cancelled or not self.finally_:
+        if (self.cancelled and not self.run_finally) or not self.finally_:
             return
         now = time.monotonic()
         if pipeline_over:  # Tekton starts no finally task once the PipelineRun's own timeout is reached
@@ -256,7 +271,10 @@ class LocalRun:
         phases = [t.phase for t in record.tasks.values()]
         if self.cancelled:
             record.phase = record.reason = "Cancelled"
-            record.message = record.message or "cancelled"
+            ran_finally = self.run_finally and bool(self.finally_)
+            record.message = record.message or (
+                "cancelled; finally tasks ran" if ran_finally else "cancelled"
+            )
         elif self.timed_out or "Failed" in phases:
             record.phase = "Failed"
             record.reason = "PipelineRunTimeout" if self.timed_out else "Failed"

@@ -221,13 +221,28 @@ def _compile(
 
 async def _execute(run: Any) -> Any:
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, run.cancel)
+    loop.add_signal_handler(signal.SIGINT, run.cancel)  # Ctrl-C: everything stops
+    loop.add_signal_handler(signal.SIGTERM, run.cancel_as_requested)  # `sluice cancel`, `kill`
     try:
         return await run.run()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+def detach_run(prepared: PreparedRun, home: Path) -> str | None:
+    """`sluice run --detach`: record the run as Pending and fork into the background. Returns the run
+    id in the calling process, None in the background one (which goes on to `execute`)."""
+    from controller.executors.local.runprocess import detach
+    from controller.executors.local.store import RunRecord
+
+    meta = prepared.pipelinerun["metadata"]
+    name = str(meta["name"])
+    run_dir = home / "runs" / name
+    if run_dir.exists():
+        raise RunError(f"run folder {run_dir} already exists; a local run name is used once")
+    RunRecord(name, prepared.workflow, meta.get("namespace") or "default", run_dir, start=time.time()).save()
+    return name if detach(run_dir) is not None else None
 
 
 def execute(

@@ -126,6 +126,12 @@ class LocalSecrets:
         self.used.update(found.values())
         return found
 
+    def known_values(self) -> list[str]:
+        """Every value the secrets file holds and every `SLUICE_SECRET_*` variable: what a reader of
+        logs written earlier (`sluice logs`) redacts, whichever of them the run used."""
+        found = [v for keys in self._load().values() for v in keys.values()]
+        return found + [v for k, v in os.environ.items() if k.startswith("SLUICE_SECRET_")]
+
     def require(self, secret: str, key: str, optional: bool, where: str) -> str | None:
         value = self.get(secret, key)
         if value is None and not optional:

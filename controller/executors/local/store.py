@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from controller.executors.local import runprocess
+
 
 def utc(timestamp: float | None) -> str | None:
     if timestamp is None:
@@ -99,6 +101,7 @@ class RunRecord:
             "reason": self.reason,
             "message": self.message,
             "startTime": utc(self.start),
+            "startTimestamp": self.start,  # startTime to the second is too coarse to order runs
             "completionTime": utc(self.end),
             "duration": round(self.end - self.start, 3) if self.start and self.end else None,
             "params": self.params,
@@ -129,23 +132,84 @@ def runs_dir(home: Path) -> Path:
     return home / "runs"
 
 
-def load_run(home: Path, run: str) -> dict[str, Any]:
-    """The record of one run; raises FileNotFoundError naming it."""
-    path = runs_dir(home) / run / "run.json"
-    if "/" in run or run in ("", ".", "..") or not path.is_file():
-        raise FileNotFoundError(f"no local run named {run!r} in {runs_dir(home)}")
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+class RunLookupError(LookupError):
+    """A RUN that names no run, or more than one: the message says which and lists candidates."""
+
+
+LATEST = "latest"
+ACTIVE_PHASES = ("Pending", "Running")
+SHOWN_CANDIDATES = 8
+
+
+def _read(run_dir: Path) -> dict[str, Any] | None:
+    """A run record as it stands: `folder` is where it is now (a home can move), and a run left
+    Pending or Running by a process that is gone (killed, crashed) reads as Failed, saying so."""
+    try:
+        data = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    data["folder"] = str(run_dir)
+    pid_file = run_dir / runprocess.PID_FILE
+    if data.get("phase") in ACTIVE_PHASES and pid_file.exists() and runprocess.running_pid(run_dir) is None:
+        console = run_dir / runprocess.CONSOLE_FILE
+        where = f"; its output: {console}" if console.is_file() else ""
+        data["phase"] = "Failed"
+        data["message"] = f"the sluice process running it ended before the run did{where}"
     return data
 
 
-def list_runs(home: Path) -> list[dict[str, Any]]:
-    """Every readable run record, newest first."""
+def load_run(home: Path, run: str) -> dict[str, Any]:
+    """The record of one run, by its exact id; raises FileNotFoundError naming it."""
+    data = None if "/" in run or run in ("", ".", "..") else _read(runs_dir(home) / run)
+    if data is None:
+        raise FileNotFoundError(f"no local run named {run!r} in {runs_dir(home)}")
+    return data
+
+
+def list_runs(home: Path, workflow: str | None = None) -> list[dict[str, Any]]:
+    """Every readable run record (of `workflow`, if given), newest first."""
     found = []
     folder = runs_dir(home)
     if folder.is_dir():
-        for path in folder.glob("*/run.json"):
-            try:
-                found.append(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError):
-                continue
-    return sorted(found, key=lambda r: (r.get("startTime") or "", r.get("run", "")), reverse=True)
+        for path in folder.iterdir():
+            data = _read(path)
+            if data is not None and (workflow is None or data.get("workflow") == workflow):
+                found.append(data)
+    return sorted(found, key=_newest_first)
+
+
+def _newest_first(record: dict[str, Any]) -> tuple[float, str]:
+    started = record.get("startTimestamp")
+    if not isinstance(started, int | float):  # a record written before startTimestamp existed
+        text = record.get("startTime")
+        try:
+            started = datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            started = 0.0
+    return (-float(started), str(record.get("run", "")))
+
+
+def find_run(home: Path, ref: str, workflow: str | None = None) -> dict[str, Any]:
+    """The run a user means by `ref`: its exact id, `latest` (the newest by start time, of
+    `workflow` if given) or a unique prefix of an id. Raises RunLookupError otherwise."""
+    records = list_runs(home, workflow)
+    of = f" of workflow {workflow!r}" if workflow else ""
+    if ref == LATEST:
+        if not records:
+            raise RunLookupError(f"no local runs{of} in {runs_dir(home)}")
+        return records[0]
+    exact = [r for r in records if r.get("run") == ref]
+    if exact:
+        return exact[0]
+    matches = [r for r in records if str(r.get("run", "")).startswith(ref)] if ref else []
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise RunLookupError(f"no local run{of} is {ref!r} or starts with it, in {runs_dir(home)}")
+    names = [str(r.get("run")) for r in matches[:SHOWN_CANDIDATES]]
+    more = f" and {len(matches) - SHOWN_CANDIDATES} more" if len(matches) > SHOWN_CANDIDATES else ""
+    raise RunLookupError(
+        f"{ref!r} matches {len(matches)} runs: {', '.join(names)}{more}; give more of the id"
+    )
