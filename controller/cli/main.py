@@ -67,7 +67,11 @@ def _version(value: bool) -> None:
 @app.callback()
 def _options(
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version (sluice VERSION) and exit."
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        help="Print the version (sluice VERSION) and exit.",
     ),
 ) -> None:
     """GitOps for machine-learning workflows: validate, compile and run workflows; operate on clusters."""
