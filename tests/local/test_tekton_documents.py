@@ -641,3 +641,41 @@ def test_a_step_ref_with_its_own_image_or_script_is_refused(tmp_path: Path) -> N
     result = sluice(tmp_path / "home", "run", str(path))
     assert result.exit_code == 1
     assert "$.spec.taskSpec.steps[0].script: script cannot be used with a StepAction ref" in result.stderr
+
+
+# ---- a Sluice workflow file is read as before ----------------------------------------------------
+
+
+def test_a_workflow_file_still_runs_as_a_workflow_and_takes_no_run_option(tmp_path: Path) -> None:
+    workflow = """
+    apiVersion: sluice.dev/v1alpha1
+    kind: Workflow
+    metadata:
+      name: hello
+    spec:
+      steps:
+        - name: say
+          image: python:3.11
+          script: |
+            #!/bin/sh
+            printf hi > "$(results.said.path)"
+          outputs: [{name: said, type: string}]
+      outputs:
+        - {name: said, value: "{{ steps.say.outputs.said }}"}
+    """
+    path = write(tmp_path, "wf.yaml", workflow)
+    result, data = run_json(tmp_path / "home", str(path))
+    assert result.exit_code == 0, result.output
+    assert data["run"].startswith("hello-") and data["outputs"] == {"said": "hi"}
+    result = sluice(tmp_path / "home", "run", str(path), "--run", "hello")
+    assert result.exit_code == 1
+    assert "--run picks a run of Tekton input; a workflow file has one" in result.stderr
+
+
+def test_a_taskrun_field_error_is_shown_in_the_taskrun_document(tmp_path: Path) -> None:
+    taskrun = TASKRUN + "  retries: many\n"
+    path = write(tmp_path, "tr.yaml", TASK_ADD, taskrun)
+    result = sluice(tmp_path / "home", "run", str(path))
+    assert result.exit_code == 1
+    line = len(path.read_text().splitlines())
+    assert result.stderr.startswith(f"{path}:{line}:3: $.spec.retries")

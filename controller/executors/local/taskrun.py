@@ -52,6 +52,8 @@ def wrap_taskrun(documents: Documents, doc: Document) -> tuple[dict[str, Any], P
     provenance.add(f"{WRAPPED}.params", doc, "$.spec.params")
     provenance.add(f"{WRAPPED}.workspaces", doc, "$.spec.workspaces")
     provenance.add(f"{WRAPPED}.timeout", doc, "$.spec.timeout")
+    provenance.add(f"{WRAPPED}.retries", doc, "$.spec.retries")
+    provenance.add("$.spec.taskRunTemplate", doc, "$.spec")
     provenance.add("$.spec.workspaces", doc, "$.spec.workspaces")
     provenance.add("$.metadata", doc, "$.metadata")
     provenance.add("$.spec.params", doc, "$.spec.params")

@@ -279,6 +279,11 @@ def check_pipelinerun(run: Any, *, containers: bool = False) -> None:
             _check_task(task, f"$.spec.pipelineSpec.{section}[{i}]", containers)
             if "timeout" in task:
                 timeout_seconds(task["timeout"], f"$.spec.pipelineSpec.{section}[{i}].timeout")
+            retries = task.get("retries", 0)
+            if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+                raise UnsupportedError(
+                    f"$.spec.pipelineSpec.{section}[{i}].retries: a whole number >= 0, not {retries!r}"
+                )
     names = [t.get("name") for s in ("tasks", "finally") for t in pipeline.get(s) or []]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
