@@ -243,3 +243,42 @@ def test_read_only_workspace_refused_before_anything_runs_without_namespaces(
     finally:
         readonly.unavailable.cache_clear()
     assert not (home / "runs/no-userns").exists()
+
+
+def test_parameterized_sub_path_and_optional_workspace_bound_at_pipeline_level(home: Path) -> None:
+    writer = script_task("writer", "echo hi > $(workspaces.out.path)/f", workspaces=[{"name": "out"}])
+    writer["workspaces"] = [{"name": "out", "workspace": "ws", "subPath": "$(params.dir)"}]
+    bound = script_task(
+        "bound",
+        "printf '%s %s' $(params.a) $(params.b) > $(results.r.path)",
+        params=[{"name": "a"}, {"name": "b"}],
+        results=[{"name": "r"}],
+    )
+    bound["params"] = [
+        {"name": "a", "value": "$(workspaces.ws.bound)"},
+        {"name": "b", "value": "$(workspaces.extra.bound)"},
+    ]
+    escape = script_task("escape", "true", workspaces=[{"name": "out"}], runAfter=["writer"])
+    escape["workspaces"] = [{"name": "out", "workspace": "ws", "subPath": "$(params.up)"}]
+    obj = pipelinerun(
+        "subpaths",
+        [writer, bound, escape],
+        workspaces=[{"name": "ws"}, {"name": "extra", "optional": True}],
+        params=[{"name": "dir", "default": "dir-2"}, {"name": "up", "default": "../.."}],
+    )
+    obj["spec"]["workspaces"] = [{"name": "ws", "volumeClaimTemplate": {"spec": {}}}]
+    record = run_local(obj, home)
+    assert (home / "runs/subpaths/workspaces/ws/dir-2/f").read_text() == "hi\n"
+    assert record.tasks["bound"].results == {"r": "true false"}
+    assert record.tasks["escape"].phase == "Failed"
+    assert "subPath '../..' must be a relative path without '..'" in record.tasks["escape"].message
+
+
+def test_script_without_shebang_takes_double_brackets_and_double_equals_like_busybox(home: Path) -> None:
+    script = (
+        'if [[ "$(params.x)" == "123" ]] && [ "$(params.x)" == 123 ]; then echo -n ok > $(results.r.path); fi'
+    )
+    task = script_task("t", script, params=[{"name": "x", "default": "123"}], results=[{"name": "r"}])
+    task["taskSpec"]["steps"][0]["displayName"] = "Check the value"  # a step's displayName is accepted
+    record = run_local(pipelinerun("shell", [task]), home)
+    assert record.tasks["t"].results == {"r": "ok"}

@@ -362,6 +362,8 @@ class LocalRun:
             self.ctx, self.results, self._statuses() if name in self.finally_ else None, where
         )
         scope.values.update(self.matrix_vars)
+        for ws in self.ctx.workspaces.values():  # $(workspaces.w.bound) of the pipeline's own
+            scope.values[f"workspaces.{ws.name}.bound"] = "false" if ws.path is None else "true"
         return scope
 
     def _display_name(self, name: str) -> str:

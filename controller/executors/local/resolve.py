@@ -227,7 +227,7 @@ def _task_params(task: dict[str, Any], pscope: Scope, where: str) -> dict[str, V
 
 
 def _workspace_paths(
-    ctx: RunContext, task: dict[str, Any], task_dir: Path, where: str
+    ctx: RunContext, task: dict[str, Any], task_dir: Path, where: str, pscope: Scope
 ) -> dict[str, tuple[Workspace, Path | None]]:
     bound = {b["name"]: b for b in task.get("workspaces") or []}
     out: dict[str, tuple[Workspace, Path | None]] = {}
@@ -247,13 +247,20 @@ def _workspace_paths(
         path = pipeline_ws.path
         if pipeline_ws.kind == "emptyDir":  # an emptyDir belongs to one pod: never shared between tasks
             path = task_dir / "emptydir" / pipeline_ws.name
-        if binding and binding.get("subPath"):
-            path = path / binding["subPath"]
+        if binding and binding.get("subPath"):  # it may name params: `subPath: $(params.dir)`
+            path = path / _sub_path(substitute(binding["subPath"], pscope), f"{where}.workspaces")
         path.mkdir(parents=True, exist_ok=True)
         out[name] = (pipeline_ws, path)
     if bound:
         raise UnsupportedError(f"{where}.workspaces: the task declares no workspace {sorted(bound)[0]!r}")
     return out
+
+
+def _sub_path(value: Any, where: str) -> str:
+    """A workspace binding's subPath: relative, inside the workspace (as Kubernetes requires)."""
+    if not isinstance(value, str) or value.startswith("/") or ".." in value.split("/"):
+        raise UnsupportedError(f"{where}: subPath {value!r} must be a relative path without '..'")
+    return value
 
 
 def resolve_task(
@@ -273,7 +280,7 @@ def resolve_task(
     results_dir = task_dir / "results"
     spec = task["taskSpec"]
     result_names = [r["name"] for r in spec.get("results") or []]
-    workspaces = _workspace_paths(ctx, task, task_dir, where)
+    workspaces = _workspace_paths(ctx, task, task_dir, where, pscope)
     values: dict[str, Value] = dict(pscope.values)
     values.update({f"params.{k}": v for k, v in params.items()})
     results_at = RESULTS_MOUNT if ctx.containers else str(results_dir)
@@ -401,12 +408,19 @@ def _working_dir(working_dir: str | None, mounts: dict[str, Path | None], task_d
     return path
 
 
+def _default_shell(container: bool) -> str:
+    """What a script without a shebang runs with. Tekton: the image's /bin/sh, for most examples
+    busybox's, which takes `[[` and `==`; a host's /bin/sh may be dash, which does not, so a host
+    process gets bash when it is installed (its `[[`, `==`, `echo` without escapes match busybox)."""
+    return "/bin/sh" if container else shutil.which("bash") or "/bin/sh"
+
+
 def _argv(step: dict[str, Any], scripts_dir: Path, script_name: str, container: bool) -> list[str]:
     args = [str(a) for a in step.get("args") or []]
     if "script" in step:
         script = step["script"]
         if not script.startswith("#!"):
-            script = "#!/bin/sh\nset -e\n" + script  # what Tekton runs a script without a shebang as
+            script = f"#!{_default_shell(container)}\nset -e\n" + script
         scripts_dir.mkdir(parents=True, exist_ok=True)
         path = scripts_dir / script_name
         path.write_text(script, encoding="utf-8")

@@ -62,7 +62,18 @@ _ALLOWED: dict[str, set[str]] = {
         "kind",
     },
     "taskMetadata": {"labels", "annotations"},
-    "step": {"name", "command", "args", "script", "env", "workingDir", "timeout", "onError", "volumeMounts"}
+    "step": {
+        "name",
+        "displayName",
+        "command",
+        "args",
+        "script",
+        "env",
+        "workingDir",
+        "timeout",
+        "onError",
+        "volumeMounts",
+    }
     | _CLUSTER_ONLY,
     "stepTemplate": {"env", "workingDir", "volumeMounts", "command", "args"} | _CLUSTER_ONLY,
     "volume": {"name", "emptyDir"},
