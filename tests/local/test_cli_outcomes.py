@@ -145,3 +145,32 @@ def test_the_three_body_simulation_reports_its_progress(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     found = [p for p in map(parse_progress, done.stdout.splitlines()) if p is not None]
     assert [(p.unit, p.epoch, p.epochs) for p in found] == [("simulation", n, 3) for n in (1, 2, 3)]
+
+
+def test_the_report_says_why_a_step_was_skipped(home: Path) -> None:
+    import html
+
+    done = sluice(home, "run", GATED, "--json")
+    assert done.returncode == 0, done.stderr
+    report = sluice(home, "report", json.loads(done.stdout)["run"])
+    assert report.returncode == 0, report.stderr
+    page = Path(report.stdout.strip()).read_text(encoding="utf-8")
+    assert html.escape(f"Skipped (WhenExpressionsFalse): {WHY_DEPLOY}", quote=False) in page
+
+
+def test_json_events_include_retries(home: Path, tmp_path: Path) -> None:
+    import yaml
+
+    from tests.local.helpers import pipelinerun, script_task
+
+    flaky = script_task("flaky", '[ "$(context.task.retry-count)" = "1" ] || exit 3', retries=1)
+    path = tmp_path / "flaky.yaml"
+    path.write_text(yaml.safe_dump(pipelinerun("flaky", [flaky])), encoding="utf-8")
+    done = sluice(home, "run", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [(e["event"], e.get("attempt")) for e in events if e.get("task") == "flaky"] == [
+        ("start", None),
+        ("retry", 2),
+        ("end", None),
+    ]

@@ -212,6 +212,8 @@ def render(record: dict[str, Any], folder: Path) -> str:
         state = "cached" if step.get("cached") else step.get("phase", "")
         if step.get("reason") and step.get("phase") in ("Skipped", "Failed"):
             state += f" ({step['reason']})"
+        if step.get("phase") == "Skipped" and step.get("message"):
+            state += f": {step['message']}"  # why: the condition and the values it compared
         results = "<br>".join(
             f"{_e(k)} = <code>{_e(v)}</code>" for k, v in (step.get("results") or {}).items()
         )
