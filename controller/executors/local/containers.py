@@ -15,7 +15,7 @@ What the container gets, as the task's pod would on Kubernetes:
 - no network (`--network none`) unless the step needs one (`Sandbox.network`: the built-in stages
   the catalog marks, see `controller.spec.stages.module_needs_network`);
 - never the local secrets file (`$SLUICE_HOME/secrets.yaml`): where a mount would show it (a
-  local folder used in place that holds `.sluice`), /dev/null is mounted over it;
+  local folder used in place that holds `$SLUICE_HOME`), /dev/null is mounted over it;
 - exactly the step's environment: `-e NAME` for each variable, values passed through the engine
   client's environment (never on its command line, where `ps` would show a secret), nothing of the
   caller's.
@@ -102,7 +102,7 @@ def container_name(taskrun: str, step: str, attempt: int) -> str:
 
 def masks(mounts: list[Mount], hidden: tuple[Path, ...]) -> list[str]:
     """`-v /dev/null:PATH:ro` for each of `hidden` (the local secrets file) that a mount would show
-    the container: a local folder used in place may hold `$SLUICE_HOME` (./.sluice by default)."""
+    the container: a local folder used in place may hold `$SLUICE_HOME` (`SLUICE_HOME=./.sluice`)."""
     argv: list[str] = []
     for secret_file in hidden:
         target = secret_file.resolve()
