@@ -679,3 +679,55 @@ def test_a_taskrun_field_error_is_shown_in_the_taskrun_document(tmp_path: Path) 
     assert result.exit_code == 1
     line = len(path.read_text().splitlines())
     assert result.stderr.startswith(f"{path}:{line}:3: $.spec.retries")
+
+
+# ---- malformed input: one line naming the path, never a traceback --------------------------------
+
+_STEP = "{name: s, image: a, script: 'true'}"
+
+
+@pytest.mark.parametrize(
+    ("documents", "message"),
+    [
+        (
+            [
+                STEP_ACTION,
+                "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {name: r}\nspec:\n"
+                "  taskSpec: {steps: [{name: s, ref: {name: echo-all}, params: oops}]}",
+            ],
+            "$.spec.taskSpec.steps[0].params: expected a list",
+        ),
+        (
+            [
+                "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {name: r}\nspec:\n"
+                f"  workspaces: oops\n  taskSpec: {{steps: [{_STEP}]}}"
+            ],
+            "$.spec.workspaces: expected a list of bindings, each with a name",
+        ),
+        (
+            [
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: [x]",
+                "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {name: r}\nspec:\n"
+                f"  taskSpec: {{steps: [{_STEP}]}}",
+            ],
+            "$.data: expected a mapping of keys to values",
+        ),
+        (
+            [
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {k: v}",
+                "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {name: r}\nspec:\n"
+                "  workspaces: [{name: w, configMap: {name: c, items: [{key: k, path: ../x}]}}]\n"
+                f"  taskSpec: {{workspaces: [{{name: w}}], steps: [{_STEP}]}}",
+            ],
+            "$.spec.workspaces[0].configMap.items[0].path: a relative path without '..' is needed",
+        ),
+    ],
+)
+def test_malformed_documents_are_refused_in_one_line(
+    tmp_path: Path, documents: list[str], message: str
+) -> None:
+    path = write(tmp_path, "bad.yaml", *documents)
+    result = sluice(tmp_path / "home", "run", str(path))
+    assert result.exit_code == 1
+    assert message in result.stderr and str(path) in result.stderr
+    assert "internal error" not in result.stderr

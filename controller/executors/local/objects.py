@@ -40,17 +40,24 @@ class ClusterObjects:
 
 def config_map_data(body: dict[str, Any]) -> dict[str, str]:
     """A ConfigMap's `data` (text) and `binaryData` (base64, kept as UTF-8 text when it is)."""
-    found = {str(k): str(v) for k, v in (body.get("data") or {}).items()}
-    for key, value in (body.get("binaryData") or {}).items():
+    found = {str(k): str(v) for k, v in _mapping(body, "data").items()}
+    for key, value in _mapping(body, "binaryData").items():
         found[str(key)] = _decode(value, f"$.binaryData.{key}")
     return found
 
 
 def secret_data(body: dict[str, Any]) -> dict[str, str]:
     """A Secret's `data` (base64) and `stringData` (text, which wins, as in Kubernetes)."""
-    found = {str(k): _decode(v, f"$.data.{k}") for k, v in (body.get("data") or {}).items()}
-    found.update({str(k): str(v) for k, v in (body.get("stringData") or {}).items()})
+    found = {str(k): _decode(v, f"$.data.{k}") for k, v in _mapping(body, "data").items()}
+    found.update({str(k): str(v) for k, v in _mapping(body, "stringData").items()})
     return found
+
+
+def _mapping(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key) or {}
+    if not isinstance(value, dict):
+        raise ObjectError(f"$.{key}: expected a mapping of keys to values")
+    return value
 
 
 def _decode(value: Any, where: str) -> str:
@@ -68,11 +75,11 @@ def fill_workspace(
     if "configMap" in binding:
         source = binding["configMap"]
         keys = _config(source, objects, f"{where}.configMap")
-        _write(path, keys, source, _mode(source, CONFIG_MODE), where)
+        _write(path, keys, source, _mode(source, CONFIG_MODE), f"{where}.configMap")
     elif "secret" in binding:
         source = binding["secret"]
         keys = _secret(source.get("secretName", ""), source, secrets, f"{where}.secret")
-        _write(path, keys, source, _mode(source, SECRET_MODE), where)
+        _write(path, keys, source, _mode(source, SECRET_MODE), f"{where}.secret")
     else:
         projected = binding["projected"]
         mode = _mode(projected, CONFIG_MODE)
@@ -80,11 +87,11 @@ def fill_workspace(
             at = f"{where}.projected.sources[{i}]"
             if "configMap" in item:
                 source = item["configMap"]
-                _write(path, _config(source, objects, f"{at}.configMap"), source, mode, at)
+                _write(path, _config(source, objects, f"{at}.configMap"), source, mode, f"{at}.configMap")
             elif "secret" in item:
                 source = item["secret"]
                 keys = _secret(source.get("name", ""), source, secrets, f"{at}.secret")
-                _write(path, keys, source, min(mode, SECRET_MODE), at)
+                _write(path, keys, source, min(mode, SECRET_MODE), f"{at}.secret")
             else:
                 kinds = ", ".join(sorted(item))
                 raise UnsupportedError(

@@ -52,15 +52,16 @@ def inline_step_action(step: dict[str, Any], action: Document, doc: Document, pa
 
 def _values(given: Any, declared: Any, action: Document, doc: Document, path: str) -> dict[str, Any]:
     """Each StepAction param: the step's value, else its default (defaults may use other params)."""
-    provided = {p.get("name"): p.get("value") for p in given or [] if isinstance(p, dict)}
-    names = [p.get("name") for p in declared or [] if isinstance(p, dict)]
+    provided = {p["name"]: p.get("value") for p in _named(given, doc, f"{path}.params")}
+    declared = _named(declared, action, "$.spec.params")
+    names = [p["name"] for p in declared]
     for name in provided:
         if name not in names:
             raise doc.error(f"{path}.params", f"StepAction {action.name!r} declares no param {name!r}")
     values: dict[str, Any] = {}
     pending: dict[str, Any] = {}
-    for decl in declared or []:
-        name = decl.get("name")
+    for decl in declared:
+        name = decl["name"]
         if name in provided:
             values[name] = provided[name]
         elif "default" in decl:
@@ -82,6 +83,18 @@ def _values(given: Any, declared: Any, action: Document, doc: Document, path: st
             values[name] = _apply(default, values, action, "$.spec.params")
             del pending[name]
     return values
+
+
+def _named(items: Any, doc: Document, path: str) -> list[dict[str, Any]]:
+    """A list of objects each with a string `name` (params and their declarations)."""
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise doc.error(path, "expected a list")
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise doc.error(f"{path}[{i}]", "expected an object with a name")
+    return items
 
 
 def _names(text: str) -> list[tuple[str, str]]:

@@ -60,6 +60,8 @@ def wrap_taskrun(documents: Documents, doc: Document) -> tuple[dict[str, Any], P
     if spec.get("params"):
         task["params"] = spec["params"]
     bindings = spec.get("workspaces") or []
+    if not isinstance(bindings, list) or not all(isinstance(b, dict) and "name" in b for b in bindings):
+        raise doc.error("$.spec.workspaces", "expected a list of bindings, each with a name")
     if bindings:
         task["workspaces"] = [{"name": b.get("name"), "workspace": b.get("name")} for b in bindings]
     for key in ("timeout", "retries"):
