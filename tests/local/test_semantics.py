@@ -261,8 +261,10 @@ def test_missing_result_fails_the_run_naming_it(home: Path) -> None:
     [
         (lambda o: o["spec"]["pipelineSpec"]["tasks"][0].update(matrix={"params": []}), "tasks[0].matrix"),
         (
-            lambda o: o["spec"]["pipelineSpec"]["tasks"][0]["taskSpec"].update(sidecars=[]),
-            "taskSpec.sidecars",
+            lambda o: o["spec"]["pipelineSpec"]["tasks"][0]["taskSpec"].update(
+                sidecars=[{"name": "s", "script": "true", "readinessProbe": {"grpc": {"port": 1}}}]
+            ),
+            "taskSpec.sidecars[0].readinessProbe.grpc",
         ),
         (lambda o: o["spec"]["pipelineSpec"]["tasks"][0].update(taskRef={"name": "x"}), "taskRef"),
         (lambda o: o["spec"].update(timeouts={"pipeline": "soon"}), "timeouts.pipeline"),

@@ -38,6 +38,7 @@ from controller.executors.local.resolve import (
     when_passes,
 )
 from controller.executors.local.secrets import LocalSecrets, Redactor, SecretError
+from controller.executors.local.sidecars import Sidecar, Sidecars
 from controller.executors.local.store import RunRecord, TaskRecord
 from controller.executors.local.tekton import UnsupportedError, check_pipelinerun, timeout_seconds
 from controller.executors.local.variables import Scope, Value, VariableError, substitute, task_result_refs
@@ -497,13 +498,20 @@ class LocalRun:
                     engine_step(engine, s, container_name(resolved.taskrun, s.name, attempt), hidden)
                     for s in steps
                 ]
-            outcome = await run_steps(
-                steps,
-                log_path,
-                lambda line: self._on_line(record, line),
-                sorted(self.secrets.used),
-                deadline,
-            )
+            cars = [
+                Sidecar(car, probe) for car, probe in zip(resolved.sidecars, _probes(resolved), strict=True)
+            ]
+            async with Sidecars(cars, log_path.parent, log_path.stem, sorted(self.secrets.used)) as running:
+                if await running.ready(deadline):
+                    outcome = await run_steps(
+                        steps,
+                        log_path,
+                        lambda line: self._on_line(record, line),
+                        sorted(self.secrets.used),
+                        deadline,
+                    )
+                else:  # the steps never started: their sidecars were not ready in time
+                    outcome = Outcome("TimedOut", "sidecars were not ready before the timeout")
             if not label:
                 record.exit_codes = {}
             record.exit_codes.update({f"{label}{k}": v for k, v in outcome.exit_codes.items()})
@@ -628,6 +636,10 @@ def _read_results(resolved: ResolvedTask, redactor: Redactor | None = None) -> d
             f"result {', '.join(leaking)} holds a secret value: not stored (write a reference instead)"
         )
     return results
+
+
+def _probes(resolved: ResolvedTask) -> list[dict[str, Any]]:
+    return [car.get("readinessProbe") or {} for car in resolved.spec.get("sidecars") or []]
 
 
 def _limit_text(seconds: float | None) -> str:

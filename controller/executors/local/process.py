@@ -152,7 +152,7 @@ class LineSink:
         self.log.flush()
 
 
-async def _pump(stream: asyncio.StreamReader, sink: LineSink) -> None:
+async def pump(stream: asyncio.StreamReader, sink: LineSink) -> None:
     while chunk := await stream.read(65536):
         sink.feed(chunk.decode("utf-8", errors="replace"))
         sink.log.flush()
@@ -206,24 +206,24 @@ async def run_step(step: Step, sink: LineSink, deadline: float | None) -> tuple[
         sink.feed(f"sluice: cannot start step {step.name}: {exc}\n")
         return "Failed", 127
     assert proc.stdout is not None
-    pump = asyncio.ensure_future(_pump(proc.stdout, sink))
+    pumping = asyncio.ensure_future(pump(proc.stdout, sink))
     try:
         await asyncio.wait_for(proc.wait(), limit)
     except TimeoutError:
         await _kill(proc, step)
-        await pump
+        await pumping
         sink.close()
         return "TimedOut", proc.returncode if proc.returncode is not None else -1
     except BaseException:  # cancellation (Ctrl-C, pipeline timeout): nothing may survive the step
         await asyncio.shield(_kill(proc, step))
-        pump.cancel()
+        pumping.cancel()
         sink.close()
         raise
     # the step is over: strays left in its group go, as a pod's processes do when its container exits
     if _group_alive(proc.pid):
         _signal_group(proc.pid, signal.SIGTERM)
     with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(pump, 5.0)
+        await asyncio.wait_for(pumping, 5.0)
     sink.close()
     code = proc.returncode if proc.returncode is not None else -1
     return ("Succeeded" if code == 0 else "Failed"), code

@@ -205,6 +205,7 @@ class ResolvedTask:
     workspace_paths: dict[str, Path]
     secret_values: list[str] = field(default_factory=list)
     volumes_dir: Path | None = None  # the attempt's emptyDir volumes: gone when the attempt ends
+    sidecars: list[Step] = field(default_factory=list)  # started before `steps`, stopped after them
 
 
 def _task_params(task: dict[str, Any], pscope: Scope, where: str) -> dict[str, Value]:
@@ -308,7 +309,9 @@ def resolve_task(
     scope = Scope(
         values, ("params", "results", "workspaces", "context", "tasks", "steps"), (), f"{where}.taskSpec"
     )
-    resolved_spec = {k: substitute(v, scope) for k, v in spec.items() if k in ("steps", "stepTemplate")}
+    resolved_spec = {
+        k: substitute(v, scope) for k, v in spec.items() if k in ("steps", "stepTemplate", "sidecars")
+    }
     check_resolved(resolved_spec, f"{where}.taskSpec")
     mounts = {mount_paths[name]: path for name, (_, path) in workspaces.items() if name in mount_paths}
     shared = workspace_mounts(spec, {name: path for name, (_, path) in workspaces.items()}, results_dir)
@@ -373,6 +376,15 @@ def resolve_task(
                 exit_code_file=steps_dir / step_dir / "exitCode",
             )
         )
+    sidecars = []  # host processes only (check_pipelinerun refuses them in containers)
+    for j, car in enumerate(resolved_spec.get("sidecars") or []):
+        car_where, car_name = f"{where}.taskSpec.sidecars[{j}]", car.get("name") or f"unnamed-{j}"
+        base = host_env(ctx.home, ctx.workflow, ctx.run, ctx.namespace, taskrun, None)
+        env = step_env(
+            base, car.get("env") or [], ctx.secrets, secret_values, car_where, ctx.objects.config_maps
+        )
+        argv = readonly.wrap(_argv(car, task_dir / "scripts", f"sidecar-{j}-{car_name}", False), read_only)
+        sidecars.append(Step(car_name, argv, env, _working_dir(car.get("workingDir"), mounts, task_dir)))
     return ResolvedTask(
         name,
         taskrun,
@@ -384,6 +396,7 @@ def resolve_task(
         {k: p for k, (_, p) in workspaces.items() if p is not None},
         secret_values,
         volumes_dir if volumes else None,
+        sidecars,
     )
 
 

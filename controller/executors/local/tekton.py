@@ -55,6 +55,7 @@ _ALLOWED: dict[str, set[str]] = {
         "workspaces",
         "steps",
         "stepTemplate",
+        "sidecars",
         "volumes",
         "description",
         "displayName",
@@ -75,6 +76,27 @@ _ALLOWED: dict[str, set[str]] = {
         "volumeMounts",
     }
     | _CLUSTER_ONLY,
+    "sidecar": {
+        "name",
+        "command",
+        "args",
+        "script",
+        "env",
+        "workingDir",
+        "readinessProbe",
+        "ports",
+    }
+    | _CLUSTER_ONLY,
+    "probe": {
+        "exec",
+        "tcpSocket",
+        "httpGet",
+        "initialDelaySeconds",
+        "periodSeconds",
+        "timeoutSeconds",
+        "successThreshold",
+        "failureThreshold",
+    },
     "stepTemplate": {"env", "workingDir", "volumeMounts", "command", "args"} | _CLUSTER_ONLY,
     "volume": {"name", "emptyDir"},
     "emptyDir": {"medium", "sizeLimit"},
@@ -202,6 +224,8 @@ def _check_task(task: dict[str, Any], path: str, containers: bool = False) -> No
                 f"{where}.onError: {on_error!r} is not continue, stopAndFail or a $(params.x)"
             )
     _check_volumes(spec, steps, path, containers)
+    for j, car in enumerate(_each(spec.get("sidecars"), "sidecar", f"{path}.taskSpec.sidecars")):
+        _check_sidecar(car, f"{path}.taskSpec.sidecars[{j}]", containers)
 
 
 def _check_matrix(task: dict[str, Any], path: str) -> None:
@@ -223,6 +247,32 @@ def _check_matrix(task: dict[str, Any], path: str) -> None:
     n = matrix.count(spec)
     if n is not None and n > matrix.MAX_COMBINATIONS:
         raise UnsupportedError(matrix.too_many(n, path))
+
+
+def _check_sidecar(car: dict[str, Any], where: str, containers: bool) -> None:
+    """A sidecar runs as a host process beside the steps; its readiness probe from this machine."""
+    if containers:
+        raise UnsupportedError(
+            f"{where}: sidecars cannot run with --containers yet (they need the pod's shared network);"
+            " run without --containers"
+        )
+    _check_env(car.get("env"), f"{where}.env")
+    if "script" in car and "command" in car:
+        raise UnsupportedError(f"{where}: a sidecar has either script or command, not both")
+    if "script" not in car and "command" not in car:
+        raise UnsupportedError(f"{where}: no command or script; an image's entrypoint cannot run locally")
+    if "readinessProbe" in car:
+        probe = _check(car["readinessProbe"], "probe", f"{where}.readinessProbe")
+        kinds = [k for k in ("exec", "tcpSocket", "httpGet") if k in probe]
+        if len(kinds) != 1:
+            raise UnsupportedError(
+                f"{where}.readinessProbe: exactly one of exec, tcpSocket, httpGet is needed"
+            )
+        check = probe[kinds[0]]
+        if kinds[0] != "exec" and not isinstance((check or {}).get("port"), int):
+            raise UnsupportedError(f"{where}.readinessProbe.{kinds[0]}.port: a port number is needed locally")
+        if kinds[0] == "exec" and not (check or {}).get("command"):
+            raise UnsupportedError(f"{where}.readinessProbe.exec.command: a command is needed")
 
 
 def _is_param_ref(value: Any) -> bool:

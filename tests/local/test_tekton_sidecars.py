@@ -1,0 +1,130 @@
+"""Sidecars in the local executor: started before the steps, ready by their probe, stopped after."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.executors.local.tekton import UnsupportedError, check_pipelinerun
+from tests.local.helpers import alive, pipelinerun, run_local, script_task
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _with_sidecars(task: dict[str, Any], *sidecars: dict[str, Any]) -> dict[str, Any]:
+    task["taskSpec"]["sidecars"] = list(sidecars)
+    return task
+
+
+def test_steps_start_once_an_http_sidecar_is_ready_and_it_is_stopped_after(
+    home: Path, tmp_path: Path
+) -> None:
+    port, pid_file = _free_port(), tmp_path / "server.pid"
+    server = {
+        "name": "server",
+        "image": "python",
+        # slow to start on purpose: the step must not run before the probe passes
+        "script": f"#!/bin/sh\necho $$ > {pid_file}\nsleep 1\necho hello > index.html\n"
+        f"exec {sys.executable} -m http.server {port} --bind 127.0.0.1",
+        "readinessProbe": {"httpGet": {"path": "/index.html", "port": port}},
+    }
+    client = script_task(
+        "client",
+        f'{sys.executable} -c "import urllib.request; print(urllib.request.urlopen('
+        f"'http://127.0.0.1:{port}/index.html').read().decode().strip())\" > $(results.body.path)",
+        results=[{"name": "body"}],
+    )
+    record = run_local(pipelinerun("sidecar-http", [_with_sidecars(client, server)]), home)
+    assert record.phase == "Succeeded", record.tasks["client"].message
+    assert record.tasks["client"].results == {"body": "hello\n"}
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid), "the sidecar outlived its task"
+    assert "GET /index.html" in (home / "runs/sidecar-http/logs/client.sidecar-server.log").read_text()
+
+
+def test_exec_and_tcp_probes_gate_the_first_step(home: Path, tmp_path: Path) -> None:
+    flag, port = tmp_path / "ready", _free_port()
+    waits = {
+        "name": "waits",
+        "image": "x",
+        "script": f"sleep 1; touch {flag}; sleep 60",
+        "readinessProbe": {"exec": {"command": ["test", "-f", str(flag)]}},
+    }
+    listens = {
+        "name": "listens",
+        "image": "x",
+        "command": [sys.executable, "-c"],
+        "args": [
+            "import socket, time; time.sleep(1); s = socket.socket(); "
+            f"s.bind(('127.0.0.1', {port})); s.listen(); time.sleep(60)"
+        ],
+        "readinessProbe": {"tcpSocket": {"port": port}, "initialDelaySeconds": 0},
+    }
+    step = script_task("t", f"test -f {flag} && printf ok > $(results.r.path)", results=[{"name": "r"}])
+    record = run_local(pipelinerun("sidecar-probes", [_with_sidecars(step, waits, listens)]), home)
+    assert record.tasks["t"].results == {"r": "ok"}
+
+
+def test_a_sidecar_that_exits_counts_as_ready_and_does_not_fail_the_task(home: Path) -> None:
+    quits = {"name": "quits", "image": "x", "script": "echo 'Hello from sidecar!'; exit 3"}
+    record = run_local(pipelinerun("sidecar-exits", [_with_sidecars(script_task("t", "true"), quits)]), home)
+    assert record.phase == "Succeeded"
+    log = home / "runs/sidecar-exits/logs/t.sidecar-quits.log"
+    assert log.read_text() == "Hello from sidecar!\n"
+
+
+def test_a_sidecar_never_ready_keeps_the_steps_waiting_until_the_task_timeout(
+    home: Path, tmp_path: Path
+) -> None:
+    never = {
+        "name": "never",
+        "image": "x",
+        "script": "sleep 60",
+        "readinessProbe": {"exec": {"command": ["false"]}},
+    }
+    marker = tmp_path / "ran"
+    task = _with_sidecars(script_task("t", f"touch {marker}", timeout="2s"), never)
+    started = time.monotonic()
+    record = run_local(pipelinerun("sidecar-never", [task]), home)
+    assert time.monotonic() - started < 10
+    assert (record.tasks["t"].phase, record.tasks["t"].reason) == ("Failed", "TaskRunTimeout")
+    assert not marker.exists()
+
+
+def test_a_sidecar_that_cannot_start_fails_its_task_before_any_step(home: Path, tmp_path: Path) -> None:
+    missing = {"name": "missing", "image": "x", "command": ["no-such-program-here"]}
+    marker = tmp_path / "ran"
+    record = run_local(
+        pipelinerun("sidecar-missing", [_with_sidecars(script_task("t", f"touch {marker}"), missing)]), home
+    )
+    assert record.tasks["t"].phase == "Failed"
+    assert "'no-such-program-here' is not installed" in record.tasks["t"].message
+    assert not marker.exists()
+
+
+def test_sidecars_refused_in_containers_and_probes_checked_before_the_run() -> None:
+    car = {"name": "s", "image": "x", "script": "true"}
+    obj = pipelinerun("c", [_with_sidecars(script_task("t", "true"), car)])
+    with pytest.raises(UnsupportedError, match=r"sidecars\[0\]: sidecars cannot run with --containers"):
+        check_pipelinerun(obj, containers=True)
+    named = {**car, "readinessProbe": {"httpGet": {"port": "http"}}}
+    obj = pipelinerun("c", [_with_sidecars(script_task("t", "true"), named)])
+    with pytest.raises(UnsupportedError, match=r"readinessProbe\.httpGet\.port: a port number is needed"):
+        check_pipelinerun(obj)
+    grpc = {**car, "readinessProbe": {"grpc": {"port": 1}}}
+    obj = pipelinerun("c", [_with_sidecars(script_task("t", "true"), grpc)])
+    with pytest.raises(UnsupportedError, match=r"readinessProbe\.grpc: Tekton field not supported"):
+        check_pipelinerun(obj)
