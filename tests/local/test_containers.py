@@ -205,3 +205,37 @@ def test_a_timed_out_step_leaves_no_container(tmp_path: Path, engine: Engine, st
     assert task["phase"] == "Failed" and "timed out" in task["message"]
     names = engine.run("ps", "--all", "--format", "{{.Names}}").stdout.split()
     assert not [name for name in names if name.startswith("sluice-sleepy-")]  # removed by name
+
+
+def test_a_tekton_taskrun_as_its_images_user_writes_results_and_workspaces(
+    tmp_path: Path, engine: Engine, stages_image: str
+) -> None:
+    """A Tekton example's step names no user: it runs as its image's own (non-root here), which can
+    write its results and an emptyDir workspace, as a pod's emptyDir volumes let it."""
+    taskrun = {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "TaskRun",
+        "metadata": {"name": "as-image-user"},
+        "spec": {
+            "workspaces": [{"name": "scratch", "emptyDir": {}}],
+            "taskSpec": {
+                "workspaces": [{"name": "scratch"}],
+                "results": [{"name": "who"}],
+                "steps": [
+                    {
+                        "name": "write",
+                        "image": stages_image,
+                        "script": "echo x > $(workspaces.scratch.path)/f\n"
+                        "id -u | tr -d '\\n' > $(results.who.path)",
+                    }
+                ],
+            },
+        },
+    }
+    (tmp_path / "tr.yaml").write_text(yaml.safe_dump(taskrun), encoding="utf-8")
+    done = sluice(
+        tmp_path, "run", "tr.yaml", "--json", f"--containers={Path(engine.command).name}", timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(done.stdout)
+    assert data["kind"] == "TaskRun" and data["outputs"]["who"] != "0"

@@ -180,7 +180,12 @@ def own_mounts(step: Step, open_up: bool) -> None:
     workspace's keys); rootless podman maps the caller to the step's user instead (--userns
     keep-id); a docker client without root can only open the folders to everyone (`open_up`)."""
     box = step.sandbox
-    if box is None or not box.user:
+    if box is None:
+        return
+    if not box.user:  # the image's own user, unknown here: writable mounts open to it, as an emptyDir is
+        for mount in step.mounts:
+            if mount.path != SCRIPTS_MOUNT and mount.host.is_dir() and not mount.read_only:
+                mount.host.chmod(0o777)
         return
     uid_text, _, gid_text = box.user.partition(":")
     uid, gid = int(uid_text), int(gid_text or uid_text)
