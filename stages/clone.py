@@ -180,6 +180,9 @@ def main(argv: list[str] | None = None) -> None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(commit, encoding="utf-8")
         print(f"clone: {scrub(args.url)} at {commit} into {args.dest}")
+        from stages import tracking
+
+        tracking.note_codeset(args.dest.name, commit)  # the MLflow run's sluice.codeset-commits
 
     run_stage("stages.clone", body)
 

@@ -221,9 +221,9 @@ def _track(
         return
     metrics = {**held_out, "probe_mae": probe_mae, "skew": float(skew["skew"])}
     finite = {k: v for k, v in metrics.items() if isinstance(v, int | float) and math.isfinite(v)}
-    with tracking.step_run(step) as run:
-        if run is not None:
-            tracking.guarded("logging the evaluation", tracking.log_evaluation, run, finite, probe)
+    with tracking.step_log(step, "evaluate") as log:
+        if log is not None:
+            log.record("evaluation", metrics=finite, probes=probe or None)
 
 
 def main(argv: list[str] | None = None) -> None:

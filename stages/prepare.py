@@ -72,9 +72,10 @@ def _track(args: argparse.Namespace, manifest: dict[str, Any], directory: Path) 
     if not tracking.enabled():
         return
     source = args.generator or str(args.source)
-    with tracking.step_run(args.artifacts_dir.name if args.artifacts_dir else "prepare") as run:
-        if run is not None:
-            tracking.guarded("logging the dataset", tracking.log_dataset, run, manifest, directory, source)
+    step = args.artifacts_dir.name if args.artifacts_dir else "prepare"
+    with tracking.step_log(step, "prepare") as log:
+        if log is not None:
+            log.record("dataset", manifest=manifest, directory=str(directory), source=source)
 
 
 def _print_simulation(done: int, total: int, rejected: int) -> None:

@@ -349,25 +349,35 @@ def train(
 
 
 def _logger(
-    run: tracking.StepRun | None, args: argparse.Namespace, config: TrainConfig, dataset: Any, directory: Path
+    log: tracking.StepLog | None, args: argparse.Namespace, config: TrainConfig, dataset: Any, directory: Path
 ) -> Callable[..., None] | None:
     """What logs the trained model to MLflow (None when tracking is off)."""
-    if run is None:
+    if log is None:
         return None
 
-    def log(model: Any, history: dict[str, list[float]], metrics: dict[str, Any]) -> None:
+    def on_saved(model: Any, history: dict[str, list[float]], metrics: dict[str, Any]) -> None:
         params = {k: v for k, v in asdict(config).items() if v is not None}
         params["dataset.sha256"] = dataset.manifest.get("sha256", "")
         register = args.register or os.environ.get("SLUICE_WORKFLOW") or "model"
-        sample = dataset.x("validation")[:5]
-        what = (run, params, history, metrics, model, sample, directory, register)
-        record = tracking.guarded("logging the model", tracking.log_training, *what)
-        if record is not None:
-            text = json.dumps(record, indent=2) + "\n"
+        sample = dataset.x("validation")[:5].tolist()  # the input example, 5 rows
+        series = {key: [float(v) for v in values] for key, values in history.items()}
+        registered = log.record(
+            "training",
+            params=params,
+            history=series,
+            metrics=metrics,
+            model_dir=str(directory),
+            sample=sample,
+            register=register,
+        )
+        if log.spooled:
+            print(f"train-keras: the run's MLflow logger logs and registers the model as {register}")
+        elif registered is not None:
+            text = json.dumps(registered, indent=2) + "\n"
             (directory / tracking.RECORD_FILE).write_text(text, encoding="utf-8")
-            print(f"train-keras: registered {record['model_uri']} (MLflow run {record['run_id']})")
+            print(f"train-keras: registered {registered['model_uri']} (MLflow run {registered['run_id']})")
 
-    return log
+    return on_saved
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -399,8 +409,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         directory = results.artifact_dir("model")
         step = args.artifacts_dir.name if args.artifacts_dir else "train"
-        with tracking.step_run(step) as run:
-            metrics = train(dataset, config, directory, _logger(run, args, config, dataset, directory))
+        with tracking.step_log(step, "train-keras") as log:
+            metrics = train(dataset, config, directory, _logger(log, args, config, dataset, directory))
         print(
             f"train-keras: val_mae={metrics['val_mae']:.6g} (predict-the-mean baseline "
             f"{metrics['baseline_val_mae']:.6g}) after {metrics['epochs_run']} epochs; model in {directory}",

@@ -48,6 +48,7 @@ BASE = {
     "controller.units",
     "controller.digests",
     "controller.protocol",
+    "controller.tracking_spool",
     "controller.resources",
     "controller.schedules",  # cron expressions and time zones (cronsim, zoneinfo)
     "controller.serving",  # the serving-manifest registry (a package)

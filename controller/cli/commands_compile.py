@@ -99,6 +99,8 @@ def compile_command(
     ] = None,
 ) -> None:
     """Print the Tekton PipelineRun (tekton.dev/v1, embedded pipelineSpec) a workflow compiles to."""
+    import os
+
     from controller import settings
     from controller.compiler import (
         CodesetSource,
@@ -108,6 +110,7 @@ def compile_command(
         compile_run,
         to_yaml,
     )
+    from controller.serving.tracking import MlflowTracking
     from controller.spec import SpecError, load_workflow
     from controller.spec.extension_files import ExtensionFileError, read_extension_files
 
@@ -123,11 +126,15 @@ def compile_command(
         _fail([d.format() for d in exc.diagnostics])
         return
     registry = None
-    if extensions is not None:
-        try:
-            registry = ExtensionRegistry.from_sources(read_extension_files([extensions]))
-        except (ExtensionFileError, ExtensionError) as exc:
-            _fail([f"{extensions}: {exc}" if str(extensions) not in str(exc) else str(exc)])
+    # MLflow tracking as the operator reads it (SLUICE_MLFLOW_*, the chart's `mlflow` values)
+    mlflow = MlflowTracking.from_env(os.environ)
+    try:
+        documents = read_extension_files([extensions]) if extensions is not None else []
+        if mlflow is not None:
+            documents = mlflow.extension_documents(documents)
+        registry = ExtensionRegistry.from_sources(documents) if documents else None
+    except (ExtensionFileError, ExtensionError) as exc:
+        _fail([f"{extensions}: {exc}" if str(extensions) not in str(exc) else str(exc)])
     sources = {name: CodesetSource(url, pinned.get(name, DEFAULT_REVISION)) for name, url in urls.items()}
     try:
         run = compile_run(
@@ -140,6 +147,7 @@ def compile_command(
             stages_image=settings.stages_image(),
             allow_local_git=settings.allow_local_git(),
             model_store=_model_store(),
+            mlflow=mlflow,
         )
     except CompileError as exc:
         _fail([d.format() for d in exc.diagnostics])

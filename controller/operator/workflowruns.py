@@ -160,10 +160,8 @@ async def _compile(rt: Runtime, info: RunInfo, body: Mapping[str, Any]) -> tuple
         revisions[item.name] = revision
 
     documents = await _extension_documents(rt, info.namespace)
-    if rt.config.mlflow is not None and not any(
-        isinstance(doc, dict) and doc.get("product") == "mlflow" for _, doc in documents
-    ):  # FuseML's mlflow extension is the platform's MLflow setting unless one is registered
-        documents = [*documents, ("values mlflow", rt.config.mlflow.fuseml_extension())]
+    if rt.config.mlflow is not None:  # FuseML's mlflow extension, unless one is registered
+        documents = rt.config.mlflow.extension_documents(documents)
     try:
         extensions = ExtensionRegistry.from_sources(documents) if documents else None
     except ExtensionError as exc:

@@ -55,6 +55,15 @@ class MlflowTracking:
                 env.append({"name": variable, "valueFrom": {"secretKeyRef": ref}})
         return env
 
+    def extension_documents(self, documents: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+        """`documents` (FuseML extension descriptions, as `ExtensionRegistry.from_sources` takes
+        them) with this setting as FuseML's `mlflow` extension, unless one of them provides
+        `product: mlflow` (a registered extension takes precedence). The operator and
+        `sluice compile` both compile with this."""
+        if any(isinstance(doc, dict) and doc.get("product") == "mlflow" for _, doc in documents):
+            return documents
+        return [*documents, ("values mlflow", self.fuseml_extension())]
+
     def fuseml_extension(self) -> dict[str, Any]:
         """The same setting as FuseML's `mlflow` extension (docs/fuseml-compatibility.md): a FuseML
         step that requires `product: mlflow` (services `mlflow-tracking` and `s3`) gets the

@@ -67,3 +67,46 @@ def test_fuseml_mlflow_extension_maps_to_the_same_setting() -> None:
     assert trainer["MLFLOW_S3_ENDPOINT_URL"]["value"] == TRACKING.s3_endpoint
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         assert trainer[key]["valueFrom"]["secretKeyRef"] == {"name": TRACKING.secret, "key": key}
+
+
+def test_sluice_compile_reads_the_setting_the_operator_reads(tmp_path) -> None:
+    """`sluice compile` with the operator's SLUICE_MLFLOW_* variables prints what the operator
+    compiles: the tracking env on every built-in stage, and the platform's FuseML mlflow extension
+    for a FuseML workflow's steps."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from controller.compiler import CodesetSource, compile_run
+    from controller.compiler.extensions import ExtensionRegistry
+    from controller.spec import load_workflow
+    from tests.compiler.conftest import EXAMPLES
+
+    env = {
+        **os.environ,
+        "SLUICE_MLFLOW_TRACKING_URI": TRACKING.tracking_uri,
+        "SLUICE_MLFLOW_SECRET": TRACKING.secret,
+        "SLUICE_MLFLOW_S3_ENDPOINT_URL": TRACKING.s3_endpoint,
+    }
+    path = EXAMPLES["fuseml-mlflow-e2e"]
+    workflow = load_workflow(str(path))
+    urls = {c.name: f"https://github.com/example/{c.name}.git" for c in workflow.codeset_inputs}
+    argv = [sys.executable, "-m", "controller.cli.main", "compile", str(path)]
+    for name, url in urls.items():
+        argv += ["--codeset", f"{name}={url}", "--codeset-revision", f"{name}={'a' * 40}"]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    printed = yaml.safe_load(done.stdout)
+
+    platform = ExtensionRegistry.from_sources(TRACKING.extension_documents([]))
+    sources = {name: CodesetSource(url, "a" * 40) for name, url in urls.items()}
+    expected = compile_run(workflow, codesets=sources, extensions=platform, mlflow=TRACKING)
+    assert printed == expected
+    trainer = _env(_tasks(printed)["trainer"])
+    assert trainer["MLFLOW_TRACKING_URI"]["value"] == TRACKING.tracking_uri
+
+    untracked = {**os.environ, "SLUICE_MLFLOW_TRACKING_URI": ""}
+    plain = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=untracked)
+    assert plain.returncode == 1 and "mlflow" in plain.stderr, "without the setting: no mlflow extension"

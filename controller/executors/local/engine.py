@@ -41,6 +41,7 @@ from controller.executors.local.secrets import LocalSecrets, Redactor, SecretErr
 from controller.executors.local.sidecars import Sidecar, Sidecars
 from controller.executors.local.store import RunRecord, TaskRecord
 from controller.executors.local.tekton import UnsupportedError, check_pipelinerun, timeout_seconds
+from controller.executors.local.tracking import RunLogger
 from controller.executors.local.variables import Scope, Value, VariableError, substitute, task_result_refs
 from controller.protocol import MAX_RESULTS_BYTES, parse_progress
 
@@ -112,6 +113,7 @@ class LocalRun:
         self.run_finally = False  # cancelled as Tekton's CancelledRunFinally: finally tasks still run
         self.timed_out = False
         self._schedulers: list[Scheduler] = []
+        self.tracker: RunLogger | None = None  # MLflow tracking's logger process (tracking.py)
         # a fixed name (the run name is unique) keeps a secret workspace's path out of cache keys
         self.secret_dir = Path(tempfile.gettempdir()) / f"sluice-secrets-{os.getuid()}-{self.name}"
 
@@ -201,12 +203,23 @@ class LocalRun:
                 shutil.rmtree(self.secret_dir, ignore_errors=True)
             raise
         record.save()
+        if self.engine is None:  # host steps spool their MLflow records to the run's logger
+            try:
+                self.tracker = RunLogger.start(self.home, self.name, self.workflow, record.namespace)
+            except OSError as exc:  # tracking observes the run: without it the run still goes on
+                record.warnings.append(f"mlflow: warning: the logger did not start: {exc}")
         if runprocess.cancel_requested(self.run_dir) is not None:  # asked before the handlers existed
             self.cancel_as_requested()
         try:
             await self._run_sections()
         finally:
             shutil.rmtree(self.secret_dir, ignore_errors=True)
+            if self.tracker is not None:
+                if self.cancelled:
+                    self.tracker.stop()
+                else:
+                    failed = self.timed_out or any(t.phase == "Failed" for t in record.tasks.values())
+                    record.warnings.extend(await self.tracker.close(failed))
             record.end = time.time()
             for task in record.tasks.values():
                 if task.phase in ("Pending", "Running"):
@@ -432,6 +445,8 @@ class LocalRun:
             in_place = checkout_in_place(step.argv, self.local_codesets)
             if in_place is not None:  # a local folder codeset: used as it is, never cloned
                 self._succeed(name, record, in_place, cached=False)
+                if self.tracker is not None:
+                    self.tracker.answered(name, in_place, cached=False)
                 url = step.argv[step.argv.index("--url") + 1]
                 record.message = f"local folder {self.local_codesets[url]} used in place"
                 return
@@ -443,6 +458,8 @@ class LocalRun:
             if entry is not None:
                 results = await asyncio.to_thread(self.cache.restore, entry, self.run_dir, self.name)
                 self._succeed(name, record, results, cached=True)
+                if self.tracker is not None:  # a cached step still shows up in the MLflow run
+                    self.tracker.answered(name, results, cached=True)
                 record.artifacts = artifacts.outputs_record(self.run_dir, entry, results, plan.mounts)
                 return
         log_path = self.run_dir / record.log

@@ -20,5 +20,6 @@ def json_summary(data: dict[str, Any], kind: str = "PipelineRun") -> dict[str, A
         "steps": [{k: s[k] for k in STEP_KEYS} for s in data["steps"]],
         "outputs": data["outputs"],
         "message": data["message"],
+        "warnings": data.get("warnings", []),  # e.g. MLflow logging that failed (docs/mlflow.md)
         "folder": data["folder"],
     }

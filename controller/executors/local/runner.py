@@ -432,4 +432,6 @@ def print_run(data: dict[str, Any], out: IO[str], detail: bool) -> None:
         print("outputs:", file=out)
         for key, value in data["outputs"].items():
             print(f"  {key} = {_short(value)}", file=out)
+    for warning in data.get("warnings") or []:
+        print(warning, file=out)
     print(f"folder: {data['folder']}", file=out)

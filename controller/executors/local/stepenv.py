@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from controller import tracking_spool
 from controller.executors.local.secrets import LocalSecrets, SecretError
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -46,6 +47,9 @@ def host_env(
     if tmpdir is not None:  # the task's volume at /tmp: a host process cannot mount, it is told instead
         env["TMPDIR"] = str(tmpdir)
     env.update(mlflow_env(home))
+    spool = home / "runs" / run / tracking_spool.SPOOL_DIR
+    if env.get("MLFLOW_TRACKING_URI") and spool.is_dir():  # the run's logger logs what steps spool
+        env[tracking_spool.SPOOL_ENV] = str(spool)
     return env
 
 

@@ -91,6 +91,7 @@ class RunRecord:
     params: dict[str, Any] = field(default_factory=dict)
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # e.g. MLflow logging that failed
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,6 +108,7 @@ class RunRecord:
             "params": self.params,
             "steps": [t.to_json() for t in self.tasks.values()],
             "outputs": self.outputs,
+            "warnings": self.warnings,
             "folder": str(self.folder),
         }
 

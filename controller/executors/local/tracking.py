@@ -1,0 +1,106 @@
+"""A local run's MLflow logger: one process per run that logs what the steps spool.
+
+When MLflow tracking is on for a run of host-process steps (the `mlflow` extra installed and a
+tracking URI, stepenv.mlflow_env), the engine starts `python -m stages.tracking_logger` on the
+run's spool (`controller.tracking_spool`) before the first task, with the environment a host step
+gets. Steps then append small JSON records instead of importing MLflow themselves; a task the cache
+answers gets a `cached` record from here. At the end of the run the spool is closed and the logger
+is given `FLUSH_SECONDS` to log what is left; its `mlflow: warning:` lines become the run's
+warnings (run.json, the summary), never a failed run. Its whole output is `logs/mlflow.log`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from controller import tracking_spool
+from controller.executors.local.stepenv import host_env
+
+FLUSH_SECONDS = 600.0  # what is left to log when the last step ends: a model, a few records
+WARNING = "mlflow: warning: "
+CLONE_TASK = "clone-"  # the compiler's name for a codeset's checkout task: clone-<codeset>
+
+
+class RunLogger:
+    def __init__(self, spool: Path, process: subprocess.Popen[bytes], log_path: Path) -> None:
+        self.spool = spool
+        self.process = process
+        self.log_path = log_path
+
+    @classmethod
+    def start(cls, home: Path, run: str, workflow: str, namespace: str) -> RunLogger | None:
+        """The run's logger, or None when tracking is off for this run."""
+        env = host_env(home, workflow, run, namespace, f"{run}-mlflow", None)
+        if not env.get("MLFLOW_TRACKING_URI"):
+            return None
+        run_dir = home / "runs" / run
+        spool = run_dir / tracking_spool.SPOOL_DIR
+        spool.mkdir(parents=True, exist_ok=True)
+        log_path = run_dir / "logs" / "mlflow.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "stages.tracking_logger", str(spool)],
+                env={**env, tracking_spool.SPOOL_ENV: str(spool)},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches the run, which then stops the logger
+                cwd=run_dir,
+            )
+        return cls(spool, process, log_path)
+
+    def answered(self, task: str, results: dict[str, str], cached: bool) -> None:
+        """A task that did not run: answered by the cache (a nested run tagged sluice.cached, with
+        its results) or a codeset folder used in place. A clone task's commit still reaches the
+        parent run's sluice.codeset-commits, as the clone step's own record would."""
+        now = int(time.time() * 1000)
+        records = [{"kind": "cached", "step": task, "time": now, "results": results}] if cached else []
+        if task.startswith(CLONE_TASK) and results.get("commit"):
+            name, commit = task.removeprefix(CLONE_TASK), results["commit"]
+            records.append({"kind": "codeset", "step": task, "time": now, "name": name, "commit": commit})
+        with contextlib.suppress(OSError):
+            for record in records:
+                tracking_spool.write_record(self.spool, record)
+
+    async def close(self, failed: bool, timeout: float = FLUSH_SECONDS) -> list[str]:
+        """Close the spool, wait for the logger to log what is left; its warnings."""
+        warnings: list[str] = []
+        try:
+            tracking_spool.close(self.spool, "FAILED" if failed else "FINISHED")
+        except OSError as exc:
+            warnings.append(f"{WARNING}could not close the spool: {exc}")
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self.process.poll() is None:
+            self.stop()
+            late = f"the logger did not finish in {timeout:.0f} s: the MLflow run is incomplete"
+            warnings.append(WARNING + late)
+        elif self.process.returncode:
+            warnings.append(f"{WARNING}the logger exited with status {self.process.returncode}")
+        left = len(tracking_spool.pending(self.spool))
+        if left:
+            warnings.append(f"{WARNING}{left} record(s) were not logged (see {self.log_path})")
+        return self._logged_warnings() + warnings
+
+    def stop(self) -> None:
+        """End the logger now (a cancelled run)."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def _logged_warnings(self) -> list[str]:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return []
+        return [line.strip() for line in text.splitlines() if line.startswith(WARNING)]

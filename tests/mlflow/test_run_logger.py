@@ -1,0 +1,128 @@
+"""Issue 19, what a local run's MLflow logger adds (controller/executors/local/tracking.py,
+stages/tracking_logger.py): steps spool records and one process logs them; the codeset commits
+tag the MLflow run; a cached step still shows up; a failing tracking server is a warning in the
+run summary, not a failed run; a step outside a local run logs by itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.executors.local.runner import execute, prepare_run
+from controller.executors.local.store import list_runs
+from tests.local.test_codesets import _repo
+from tests.mlflow.conftest import Server, needs_mlflow
+
+WORKFLOW = Path(__file__).parent / "workflows" / "prepare-codeset.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [needs_mlflow]
+
+
+def _run(home: Path, codeset: str, cache: bool) -> dict[str, Any]:
+    prepared = prepare_run(WORKFLOW, [], [f"src={codeset}"], None)
+    assert execute(prepared, use_cache=cache, json_out=True, parallel=None, home=home) == 0
+    name = prepared.pipelinerun["metadata"]["name"]
+    return next(r for r in list_runs(home) if r["run"] == name)
+
+
+def _mlflow_runs(server: Server, experiment: str, run: str) -> dict[str, dict[str, Any]]:
+    """The MLflow runs of one Sluice run by step name ('' for the parent), tags as a dict."""
+    found = server.get("experiments/get-by-name", experiment_name=experiment)["experiment"]
+    query = {"experiment_ids": [found["experiment_id"]], "filter": f"tags.`sluice.run` = '{run}'"}
+    runs = {}
+    for item in server.post("runs/search", query)["runs"]:
+        tags = {t["key"]: t["value"] for t in item["data"].get("tags", [])}
+        runs[tags.get("sluice.step", "")] = {**item, "tags": tags}
+    return runs
+
+
+@pytest.mark.timeout(600)
+def test_the_run_logger_tags_commits_and_shows_cached_steps(
+    mlflow_server: Server, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    head = _repo(tmp_path / "repo", "hello")
+    monkeypatch.setenv("SLUICE_ALLOW_LOCAL_GIT", "1")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+    first = _run(home, f"file://{tmp_path / 'repo'}", cache=True)
+    assert first["warnings"] == []
+    runs = _mlflow_runs(mlflow_server, "prepare-codeset", first["run"])
+    parent = runs[""]
+    assert parent["tags"]["sluice.codeset-commits"] == f"src={head}"
+    assert parent["info"]["status"] == "FINISHED", "the parent run ends with the Sluice run"
+    prepare = runs["prepare"]
+    assert prepare["info"]["status"] == "FINISHED" and "sluice.cached" not in prepare["tags"]
+    digest = parent["tags"]["sluice.dataset.sha256"]
+    assert prepare["inputs"]["dataset_inputs"][0]["dataset"]["digest"] == digest[:36]
+    # the step spooled its records; the run's logger logged them
+    done = Path(first["folder"]) / "mlflow-spool" / "done"
+    kinds = {json.loads(p.read_text())["kind"] for p in done.glob("*.json")}
+    assert {"start", "dataset", "end", "codeset"} <= kinds
+
+    again = _run(home, f"file://{tmp_path / 'repo'}", cache=True)
+    assert all(s["cached"] for s in again["steps"] if s["name"] in ("prepare", "read", "clone-src"))
+    cached = _mlflow_runs(mlflow_server, "prepare-codeset", again["run"])
+    assert cached[""]["tags"]["sluice.codeset-commits"] == f"src={head}", "a cached checkout still tags"
+    step = cached["prepare"]
+    assert step["tags"]["sluice.cached"] == "true" and step["info"]["status"] == "FINISHED"
+    metrics = {m["key"]: m["value"] for m in step["data"]["metrics"]}
+    params = {p["key"]: p["value"] for p in step["data"]["params"]}
+    assert metrics["rows"] == 300
+    assert params["dataset"].endswith("/prepare/dataset")
+    assert cached["read"]["tags"]["sluice.cached"] == "true"
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.timeout(300)
+def test_a_failing_tracking_server_is_a_warning_in_the_run_summary(home: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "code"
+    folder.mkdir()
+    (folder / "message.txt").write_text("hi")
+    env = {
+        **os.environ,
+        "SLUICE_HOME": str(home),
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{_closed_port()}",
+    }
+    argv = [sys.executable, "-m", "controller.cli.main", "run", str(WORKFLOW), "--codeset", f"src={folder}"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=240, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "Succeeded" in done.stdout
+    assert "mlflow: warning: tracking is off for the rest of this run" in done.stdout, done.stdout
+    record = json.loads(next((home / "runs").glob("*/run.json")).read_text())
+    assert record["phase"] == "Succeeded"
+    assert any("tracking is off" in w for w in record["warnings"])
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.timeout(300)
+def test_a_step_outside_a_local_run_logs_by_itself(mlflow_server: Server, tmp_path: Path) -> None:
+    """A cluster pod (or a step run by hand) has no spool: the step applies its records itself."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "SLUICE_"))},
+        "PYTHONPATH": str(ROOT),
+        "MLFLOW_TRACKING_URI": mlflow_server.url,
+        "SLUICE_WORKFLOW": "by-hand",
+        "SLUICE_RUN": "by-hand-1",
+    }
+    argv = [sys.executable, "-m", "stages.prepare", "--generator", "sum-of-two", "--samples", "200"]
+    argv += ["--artifacts-dir", str(tmp_path / "prepare")]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "mlflow: warning" not in done.stderr, done.stderr
+    runs = _mlflow_runs(mlflow_server, "by-hand", "by-hand-1")
+    assert runs[""]["tags"]["sluice.role"] == "run"
+    assert runs["prepare"]["tags"]["mlflow.parentRunId"] == runs[""]["info"]["run_id"]
+    assert runs["prepare"]["info"]["status"] == "FINISHED"
+    assert runs["prepare"]["inputs"]["dataset_inputs"], "the dataset is an MLflow dataset input"
