@@ -67,36 +67,35 @@ def logs(
 ) -> None:
     """Print a run's step logs, secret values shown as ***; for all steps each line starts with its
     step's name in brackets."""
-    home = local_home()
-    record = resolve_run("logs", home, run_ref)
-    folder = Path(record["folder"])
-    steps = {s["name"]: s for s in record.get("steps") or []}
-    if step is not None and step not in steps:
-        names = ", ".join(steps) or "none yet"
-        raise fail(f"sluice logs: run {record['run']} has no step {step!r} (steps: {names})")
-    chosen = [step] if step is not None else list(steps)
-    redact = _redactor(home)
-    readers = [
-        _LogReader(
-            folder / (steps[name].get("log") or f"logs/{name}.log"), "" if step else f"[{name}] ", redact
-        )
-        for name in chosen
-    ]
-    if not follow:
-        for reader in readers:
-            reader.pump(final=True)
-        if step is not None and not readers[0].path.is_file():
-            print(f"sluice logs: step {step} has no log: {_state(steps[step])}", file=sys.stderr)
-        return
     from controller.executors.local.store import ACTIVE_PHASES, load_run
 
+    home = local_home()
+    record = resolve_run("logs", home, run_ref)
+    name, folder, redact = str(record["run"]), Path(record["folder"]), _redactor(home)
+    readers: dict[str, _LogReader] = {}
     while True:
-        phase = load_run(home, str(record["run"])).get("phase")
-        for reader in readers:
-            reader.pump(final=phase not in ACTIVE_PHASES)
-        if phase not in ACTIVE_PHASES:
-            return
+        # a run started with --detach has no steps in its record until its process has set up
+        steps = {s["name"]: s for s in record.get("steps") or []}
+        active = record.get("phase") in ACTIVE_PHASES
+        if step is not None and step not in steps and (steps or not (follow and active)):
+            known = ", ".join(steps) or "none yet"
+            raise fail(f"sluice logs: run {name} has no step {step!r} (steps: {known})")
+        wanted = list(steps) if step is None else [step] if step in steps else []
+        for task in wanted:
+            if task not in readers:
+                log = folder / (steps[task].get("log") or f"logs/{task}.log")
+                readers[task] = _LogReader(log, "" if step else f"[{task}] ", redact)
+        for reader in readers.values():
+            reader.pump(final=not (follow and active))
+        if not (follow and active):
+            break
         time.sleep(FOLLOW_POLL_SECONDS)
+        try:
+            record = load_run(home, name)
+        except FileNotFoundError:
+            raise fail(f"sluice logs: run {name} was deleted") from None
+    if step is not None and not readers[step].path.is_file():
+        print(f"sluice logs: step {step} has no log: {_state(steps[step])}", file=sys.stderr)
 
 
 def _state(step: dict[str, Any]) -> str:

@@ -263,26 +263,33 @@ def test_detach_follow_cancel_runs_finally(home: Path, child_pid: Path) -> None:
     run = done.stdout.strip()
     assert run.startswith("cancellable-") and "\n" not in run
     assert time.monotonic() - started < 15, "returns at once, not after the run"
+    # followed from the start, maybe before the background process has written the run's steps
+    followers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "controller.cli.main", "logs", run, *step, "-f"],
+            cwd=REPO,
+            env={**os.environ, "SLUICE_HOME": str(home)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for step in ([], ["sleepy"])
+    ]
     _wait(lambda: child_pid.is_file() and child_pid.read_text().strip() != "")
     child = int(child_pid.read_text())
     assert _record(home, run)["phase"] == "Running"
     refused = sluice(home, "runs", "delete", run)
     assert refused.returncode == 1 and f"run {run} is running: `sluice cancel {run}` first" in refused.stderr
 
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "controller.cli.main", "logs", run, "-f"],
-        cwd=REPO,
-        env={**os.environ, "SLUICE_HOME": str(home)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     cancelled = sluice(home, "cancel", run)
     assert cancelled.returncode == 0, cancelled.stderr
     assert cancelled.stdout == f"run {run} cancelled: cancelled; finally tasks ran\n"
-    out, err = follower.communicate(timeout=30)
-    assert follower.returncode == 0, err
+    out, err = followers[0].communicate(timeout=30)
+    assert followers[0].returncode == 0, err
     assert "[sleepy] started sleeping" in out and "[cleanup] cleaning up" in out, "followed until the end"
+    out, err = followers[1].communicate(timeout=30)
+    assert followers[1].returncode == 0, err
+    assert out.splitlines()[:2] == ["--- step sleep", "started sleeping"] and "cleaning" not in out
     _wait(lambda: not alive(child), 10)
     assert (home / "cleaned").is_file(), "the finally task ran"
     record = _record(home, run)
@@ -444,3 +451,54 @@ def test_compare_side_by_side(home: Path) -> None:
     ]
     one = sluice(home, "compare", first)
     assert one.returncode == 2 and one.stderr == "sluice compare: give two runs or more\n"
+
+
+def test_follow_waits_for_the_steps_of_a_run_still_setting_up(home: Path) -> None:
+    """A detached run's record has no steps until its process sets up: `logs -f RUN STEP` waits for
+    them instead of refusing STEP, then prints the step's log and returns when the run ends."""
+    from controller.executors.local.store import RunRecord, TaskRecord
+
+    folder = home / "runs" / "slow-261129-000000-abcd"
+    record = RunRecord("slow-261129-000000-abcd", "slow", "default", folder, start=time.time())
+    record.save()  # Pending, no steps: what `sluice run --detach` writes before it forks
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "controller.cli.main", "logs", "slow", "work", "-f"],
+        cwd=REPO,
+        env={**os.environ, "SLUICE_HOME": str(home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.5)
+    assert follower.poll() is None, "still waiting"
+    record.tasks["work"] = TaskRecord("work", "tasks", phase="Running", log="logs/work.log")
+    record.phase = "Running"
+    record.save()
+    (folder / "logs").mkdir()
+    (folder / "logs/work.log").write_text("--- step main\nhalf a li")
+    time.sleep(1.0)
+    with (folder / "logs/work.log").open("a") as log:
+        log.write("ne\ndone\n")
+    record.phase = record.tasks["work"].phase = "Succeeded"
+    record.save()
+    out, err = follower.communicate(timeout=30)
+    assert follower.returncode == 0, err
+    assert out == "--- step main\nhalf a line\ndone\n", "a line is printed whole, once"
+    refused = sluice(home, "logs", "slow", "other", "-f")
+    assert refused.returncode == 1 and "has no step 'other' (steps: work)" in refused.stderr
+
+
+def test_detach_checks_in_the_foreground(home: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: sluice.dev/v1alpha1\nkind: Workflow\nmetadata: {name: bad}\nspec: {steps: 3}\n"
+    )
+    done = sluice(home, "run", str(bad), "--detach")
+    assert done.returncode == 1 and done.stderr.startswith(f"{bad}:") and done.stdout == ""
+    assert not (home / "runs").exists() or not any((home / "runs").iterdir()), "nothing started"
+    two = tmp_path / "two.yaml"
+    diamond = (FIXTURES / "diamond.yaml").read_text()
+    two.write_text(diamond + "\n---\n" + diamond.replace("name: diamond", "name: diamond-two", 1))
+    done = sluice(home, "run", str(two), "--detach")
+    assert done.returncode == 1
+    assert done.stderr == f"sluice run --detach: {two} holds 2 runs; choose one with --run NAME\n"
