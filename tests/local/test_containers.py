@@ -239,3 +239,46 @@ def test_a_tekton_taskrun_as_its_images_user_writes_results_and_workspaces(
     assert done.returncode == 0, done.stdout + done.stderr
     data = json.loads(done.stdout)
     assert data["kind"] == "TaskRun" and data["outputs"]["who"] != "0"
+
+
+def test_a_stepaction_without_command_runs_its_images_entrypoint_with_args(
+    tmp_path: Path, engine: Engine, stages_image: str
+) -> None:
+    """Kubernetes' rule: a step with args and no command runs its image's entrypoint with them (the
+    stages image has none, so the args are the command). Host processes cannot know an image's
+    entrypoint: the same input is refused there, saying to use --containers."""
+    action = {
+        "apiVersion": "tekton.dev/v1beta1",
+        "kind": "StepAction",
+        "metadata": {"name": "say"},
+        "spec": {
+            "params": [{"name": "word"}],
+            "image": stages_image,
+            "args": ["sh", "-c", "printf '%s' \"$0\" > /tekton/results/said", "$(params.word)"],
+        },
+    }
+    taskrun = {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "TaskRun",
+        "metadata": {"name": "entrypoint"},
+        "spec": {
+            "taskSpec": {
+                "results": [{"name": "said"}],
+                "steps": [
+                    {"name": "say", "ref": {"name": "say"}, "params": [{"name": "word", "value": "hi"}]}
+                ],
+            }
+        },
+    }
+    (tmp_path / "sa.yaml").write_text(yaml.safe_dump_all([action, taskrun]), encoding="utf-8")
+    done = sluice(
+        tmp_path, "run", "sa.yaml", "--json", f"--containers={Path(engine.command).name}", timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["outputs"] == {"said": "hi"}
+    refused = sluice(tmp_path, "run", "sa.yaml")
+    assert refused.returncode == 1
+    assert (
+        "no command or script; an image's entrypoint runs only in its image: use --containers"
+        in refused.stderr
+    )

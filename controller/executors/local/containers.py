@@ -84,6 +84,7 @@ def sandbox(step: dict[str, Any], template: dict[str, Any], pod: dict[str, Any],
         memory=int(parse_quantity(limits["memory"])) if "memory" in limits else None,
         cpus=float(parse_quantity(limits["cpu"]) or Decimal("0.01")) if "cpu" in limits else None,
         network=_needs_network(argv),
+        image_entrypoint=not any(k in source for source in (step, template) for k in ("command", "script")),
     )
 
 
@@ -156,6 +157,8 @@ def run_argv(
         argv += ["-e", f"{key}={value}" if key in _CLIENT_ENV else key]
     if box.workdir:
         argv += ["-w", box.workdir]
+    if box.image_entrypoint:  # the image's own entrypoint, given the step's args (as Kubernetes does)
+        return [*argv, box.image, *step.argv]
     return [*argv, "--entrypoint", step.argv[0], box.image, *step.argv[1:]]
 
 

@@ -439,8 +439,8 @@ def _argv(step: dict[str, Any], scripts_dir: Path, script_name: str, container: 
         path.write_text(script, encoding="utf-8")
         path.chmod(0o755 if container else 0o700)  # a container's user is not this one
         return [f"{SCRIPTS_MOUNT}/{script_name}" if container else str(path), *args]
-    command = [str(c) for c in step["command"]]
-    if container:  # the image's programs
+    command = [str(c) for c in step.get("command") or []]
+    if container:  # the image's programs (none: its entrypoint, checked by check_pipelinerun)
         return [*command, *args]
     if command[0] in ("python", "python3"):  # the host interpreter, whatever the image had
         command[0] = sys.executable

@@ -216,8 +216,11 @@ def _check_task(task: dict[str, Any], path: str, containers: bool = False) -> No
         _check_env(step.get("env"), f"{where}.env")
         if "script" in step and "command" in step:
             raise UnsupportedError(f"{where}: a step has either script or command, not both")
-        if "script" not in step and "command" not in step and "command" not in template:
-            raise UnsupportedError(f"{where}: no command or script; an image's entrypoint cannot run locally")
+        if "script" not in step and "command" not in step and "command" not in template and not containers:
+            raise UnsupportedError(
+                f"{where}: no command or script; an image's entrypoint runs only in its image: "
+                "use --containers"
+            )
         on_error = step.get("onError", "stopAndFail")
         if on_error not in ("continue", "stopAndFail") and not _is_param_ref(on_error):
             raise UnsupportedError(
