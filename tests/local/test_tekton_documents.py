@@ -731,3 +731,13 @@ def test_malformed_documents_are_refused_in_one_line(
     assert result.exit_code == 1
     assert message in result.stderr and str(path) in result.stderr
     assert "internal error" not in result.stderr
+
+
+def test_taskrun_step_and_sidecar_specs_must_name_a_step_or_sidecar_of_the_task(tmp_path: Path) -> None:
+    ok = TASKRUN + "  stepSpecs: [{name: add, computeResources: {limits: {memory: 64Mi}}}]\n"
+    result, data = run_json(tmp_path / "home", str(write(tmp_path, "ok.yaml", TASK_ADD, ok)))
+    assert result.exit_code == 0 and data["outputs"] == {"sum": "42"}
+    bad = TASKRUN + "  sidecarSpecs: [{name: db, computeResources: {}}]\n"
+    result = sluice(tmp_path / "home", "run", str(write(tmp_path, "bad.yaml", TASK_ADD, bad)))
+    assert result.exit_code == 1
+    assert "$.spec.sidecarSpecs[0].name: the task has no sidecar 'db'" in result.stderr

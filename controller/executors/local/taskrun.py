@@ -4,8 +4,8 @@ The wrapper adds no Tekton rule of its own; it maps each TaskRun field to the Pi
 with the same meaning: `params` and `workspaces` are passed to the one pipeline task (bound to
 pipeline workspaces of the same names), `timeout` and `retries` become the task's, the pod
 template and service account the run's `taskRunTemplate`, `stepSpecs` override the steps'
-`computeResources`. The task's results are the run's results (its outputs), and the TaskRun's own
-name is `$(context.taskRun.name)`.
+`computeResources` (`sidecarSpecs` the sidecars'). The task's results are the run's results
+(its outputs), and the TaskRun's own name is `$(context.taskRun.name)`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ FIELDS = (
     "podTemplate",
     "serviceAccountName",
     "stepSpecs",
+    "sidecarSpecs",
     "computeResources",
 )
 WRAPPED = "$.spec.pipelineSpec.tasks[0]"  # where the TaskRun's task sits in the wrapper
@@ -103,15 +104,18 @@ def _results(task_spec: Any, task: str) -> list[dict[str, Any]]:
 
 
 def _override_steps(task_spec: Any, spec: dict[str, Any], doc: Document) -> None:
-    """`stepSpecs`: each names a step and overrides its `computeResources`, as Tekton does."""
+    """`stepSpecs` and `sidecarSpecs`: each names a step (a sidecar) of the task and overrides its
+    `computeResources`, as Tekton does; the TaskRun's own `computeResources` apply to every step."""
     if "computeResources" in spec:
         for step in task_spec.get("steps") or []:
             step["computeResources"] = spec["computeResources"]
-    for i, override in enumerate(spec.get("stepSpecs") or []):
-        where = f"$.spec.stepSpecs[{i}]"
-        if not isinstance(override, dict) or set(override) - {"name", "computeResources"}:
-            raise doc.error(where, "a stepSpec has a name and computeResources")
-        steps = [s for s in task_spec.get("steps") or [] if s.get("name") == override.get("name")]
-        if not steps:
-            raise doc.error(f"{where}.name", f"the task has no step {override.get('name')!r}")
-        steps[0]["computeResources"] = override.get("computeResources")
+    for key, section in (("stepSpecs", "steps"), ("sidecarSpecs", "sidecars")):
+        overrides = spec.get(key) or []
+        for i, override in enumerate(overrides if isinstance(overrides, list) else [overrides]):
+            where = f"$.spec.{key}[{i}]"
+            if not isinstance(override, dict) or set(override) - {"name", "computeResources"}:
+                raise doc.error(where, f"a {key[:-1]} has a name and computeResources")
+            named = [s for s in task_spec.get(section) or [] if s.get("name") == override.get("name")]
+            if not named:
+                raise doc.error(f"{where}.name", f"the task has no {section[:-1]} {override.get('name')!r}")
+            named[0]["computeResources"] = override.get("computeResources")
