@@ -49,7 +49,11 @@ def run(
         bool, typer.Option("--no-cache", help="Run every task, ignoring cached results.")
     ] = False,
     json_out: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object: run, phase, steps, outputs.")
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON object (kind, run, phase, steps, outputs); a list for several runs.",
+        ),
     ] = False,
     parallel: Annotated[
         int | None,
