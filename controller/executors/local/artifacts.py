@@ -188,6 +188,8 @@ def plan(area: RunArea, task: dict[str, Any], resolved: ResolvedTask) -> Plan:
         "spec": resolved.spec,
         "results": resolved.result_names,
     }
+    if resolved.pod:  # its env reaches every step
+        content["pod"] = resolved.pod
     if mounts:  # what ran: the images themselves; and results name container paths, not host ones
         steps = resolved.spec.get("steps") or []
         content["images"] = {str(s.get("image")): area.images.get(str(s.get("image")), "") for s in steps}

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from controller.executors.local import artifacts, matrix, readonly, runprocess, serving, skips
+from controller.executors.local import artifacts, matrix, podtemplate, readonly, runprocess, serving, skips
 from controller.executors.local.cache import Cache
 from controller.executors.local.codesets import checkout_in_place
 from controller.executors.local.containers import container_name, engine_step
@@ -65,6 +65,7 @@ class LocalRun:
         taskrun_names: dict[str, str] | None = None,
     ):
         check_pipelinerun(pipelinerun, containers=engine is not None)
+        self.pod_templates = _pod_templates(pipelinerun, containers=engine is not None)
         read_only = readonly.read_only_workspaces(pipelinerun) if engine is None else []
         if read_only and readonly.unavailable():
             raise UnsupportedError(
@@ -173,6 +174,7 @@ class LocalRun:
                 ((self.spec.get("taskRunTemplate") or {}).get("podTemplate") or {}).get("securityContext")
                 or {}
             ),
+            pod_templates=self.pod_templates,
         )
 
     def cancel(self, run_finally: bool = False) -> None:
@@ -653,6 +655,27 @@ def _read_results(resolved: ResolvedTask, redactor: Redactor | None = None) -> d
             f"result {', '.join(leaking)} holds a secret value: not stored (write a reference instead)"
         )
     return results
+
+
+def _pod_templates(run: dict[str, Any], containers: bool) -> dict[str, dict[str, Any]]:
+    """Each pipeline task's pod template, params substituted, refused before anything runs when
+    this machine cannot honour it (podtemplate.py)."""
+    spec = run["spec"]
+    scope = Scope({f"params.{k}": v for k, v in pipeline_params(run).items()}, (), (), "$.spec")
+    where = {"": "$.spec.taskRunTemplate.podTemplate"}
+    where.update(
+        {
+            t.get("pipelineTaskName"): f"$.spec.taskRunSpecs[{i}].podTemplate"
+            for i, t in enumerate(spec.get("taskRunSpecs") or [])
+        }
+    )
+    templates: dict[str, dict[str, Any]] = {}
+    tasks = [t["name"] for s in ("tasks", "finally") for t in spec["pipelineSpec"].get(s) or []]
+    for name in ["", *tasks]:
+        template = substitute(podtemplate.for_task(spec, name), scope)
+        podtemplate.check(template, where.get(name, where[""]), containers)
+        templates[name] = template
+    return templates
 
 
 def _probes(resolved: ResolvedTask) -> list[dict[str, Any]]:

@@ -73,6 +73,7 @@ class RunContext:
     uid: str = ""
     containers: bool = False  # steps run in their images: paths resolve to the pod's layout
     pod: dict[str, Any] = field(default_factory=dict)  # the pod template's securityContext
+    pod_templates: dict[str, dict[str, Any]] = field(default_factory=dict)  # per task (podtemplate.py)
     objects: ClusterObjects = field(default_factory=ClusterObjects)  # the input's ConfigMaps, Secrets
     taskrun_names: dict[str, str] = field(default_factory=dict)  # a TaskRun's task -> its own name
 
@@ -206,6 +207,7 @@ class ResolvedTask:
     secret_values: list[str] = field(default_factory=list)
     volumes_dir: Path | None = None  # the attempt's emptyDir volumes: gone when the attempt ends
     sidecars: list[Step] = field(default_factory=list)  # started before `steps`, stopped after them
+    pod: dict[str, Any] = field(default_factory=dict)  # its pod template (podtemplate.py), params substituted
 
 
 def _task_params(task: dict[str, Any], pscope: Scope, where: str) -> dict[str, Value]:
@@ -328,6 +330,7 @@ def resolve_task(
         for decl in spec.get("workspaces") or []
         if decl.get("readOnly") and (path := workspaces[decl["name"]][1]) is not None
     ]
+    pod = ctx.pod_templates.get(name, {})
     steps_dir = task_dir / "steps"
     shutil.rmtree(steps_dir, ignore_errors=True)  # exit codes of this attempt only
     steps_dir.mkdir(parents=True)
@@ -344,15 +347,20 @@ def resolve_task(
             if ctx.containers
             else host_env(ctx.home, ctx.workflow, ctx.run, ctx.namespace, taskrun, tmpdir)
         )
-        env = step_env(
-            base, step.get("env") or [], ctx.secrets, secret_values, step_where, ctx.objects.config_maps
+        env = step_env(  # the pod template's env wins over the step's and stepTemplate's (Tekton's rule)
+            base,
+            [*(step.get("env") or []), *pod.get("env", [])],
+            ctx.secrets,
+            secret_values,
+            step_where,
+            ctx.objects.config_maps,
         )
         argv = _argv(step, task_dir / "scripts", f"{j}-{step_name}", ctx.containers)
         if not ctx.containers:  # a container mounts them `:ro`; a host process gets its own mounts
             argv = readonly.wrap(argv, read_only)
         timeout = timeout_seconds(step["timeout"], f"{step_where}.timeout") if "timeout" in step else None
         if ctx.containers:
-            box = sandbox(step, template, ctx.pod, argv)
+            box = sandbox(step, template, pod.get("securityContext", ctx.pod), argv)
             cwd = task_dir / "work"  # the engine client's; the step's own is box.workdir
             cwd.mkdir(parents=True, exist_ok=True)
             if "stages.deploy" in argv:  # its model server is started by the executor (serving.py)
@@ -397,6 +405,7 @@ def resolve_task(
         secret_values,
         volumes_dir if volumes else None,
         sidecars,
+        pod,
     )
 
 
