@@ -14,7 +14,6 @@ import typer
 from controller.cli.home import fail, local_home, resolve_run
 
 SECTIONS = ("inputs", "outputs", "metrics", "durations")
-CELL_WIDTH = 24
 
 
 def _number(value: Any) -> float | None:
@@ -71,8 +70,7 @@ def _cell(value: Any, section: str) -> str:
         return f"{value:.1f}s"
     if isinstance(value, float):
         return f"{value:.6g}"
-    text = value if isinstance(value, str) else json.dumps(value)
-    return text if len(text) <= CELL_WIDTH else "…" + text[-(CELL_WIDTH - 1) :]
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def compare(
@@ -103,7 +101,7 @@ def compare(
             continue
         view.add_row(Text(section, style="underline"), *([""] * len(records)))
         for row, values in table[section].items():
-            cells = [_cell(v, section) for v in values]
+            cells = [_cell(v, section) for v in values]  # whole: a long value wraps in its column
             style = "bold" if len(set(cells)) > 1 else None
             view.add_row(Text(f"  {row}"), *(Text(c) for c in cells), style=style)
     Console(highlight=False).print(view)
