@@ -19,6 +19,9 @@ kmock stores objects and streams watch events; on top of that this emulator:
   characters, prefix <= 253), annotations (keys like labels, 256 KiB in all), a request body over
   3 MiB (413 `RequestEntityTooLarge`, "limit is 3145728"), and a stored object over etcd's 1.5 MiB
   (500 "etcdserver: request is too large", which is what the API server answers, not a 4xx);
+- serves a Pod's log (`GET .../pods/NAME/log?container=C`, `tailLines`) from text a test writes
+  with `write_log()` (a kubelet's part), with the API server's 400s for a missing or unknown
+  container; `follow` is not streamed (the text so far is returned);
 - injects faults on demand: `inject(500, "PATCH", "workflowruns", subresource="status", times=2)`.
 
 Not checked (a real API server does): field validation of built-in kinds (a PipelineRun is not
@@ -57,6 +60,7 @@ CORE_RESOURCES: dict[str, tuple[str, bool, bool]] = {
     "v1/events": ("Event", True, False),
     "v1/configmaps": ("ConfigMap", True, False),
     "v1/secrets": ("Secret", True, False),
+    "v1/pods": ("Pod", True, True),
     "apiextensions.k8s.io/v1/customresourcedefinitions": ("CustomResourceDefinition", False, True),
     "tekton.dev/v1/pipelineruns": ("PipelineRun", True, True),
     "tekton.dev/v1/taskruns": ("TaskRun", True, True),
@@ -184,6 +188,8 @@ class ApiServer(kmock.KubernetesEmulator):
     kubeconfig: str = attrs.field(default="", init=False)
     # (plural, namespace, name) -> time.monotonic() of creation, for latency measurements.
     created_at: dict[tuple[str, str | None, str], float] = attrs.field(factory=dict, init=False)
+    # (namespace, pod, container) -> what the container printed, as the kubelet would keep it.
+    pod_logs: dict[tuple[str, str, str], str] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -230,6 +236,11 @@ class ApiServer(kmock.KubernetesEmulator):
             for (res, ns, _), obj in list(self.objects.items())
             if res == resource and not obj.deleted and (namespace is None or ns == namespace)
         ]
+
+    def write_log(self, namespace: str, pod: str, container: str, text: str) -> None:
+        """Append to a container's log (what the kubelet collects from its stdout and stderr)."""
+        key = (namespace, pod, container)
+        self.pod_logs[key] = self.pod_logs.get(key, "") + text
 
     def writes(self, plural: str | None = None) -> int:
         """How many state-changing requests were served (optionally for one resource plural)."""
@@ -295,6 +306,13 @@ class ApiServer(kmock.KubernetesEmulator):
             enums.action.DELETE: self._serve_delete,
         }
         try:
+            if (
+                request.resource is not None
+                and request.resource.plural == "pods"
+                and request.subresource == "log"
+                and request.action == enums.action.FETCH
+            ):
+                return self._serve_log(request)
             if request.resource is not None and request.action in mutating:
                 async with self._lock:
                     request = await self._mutate(request)
@@ -488,6 +506,32 @@ class ApiServer(kmock.KubernetesEmulator):
             await self._delete_key(other_key)
 
     # --- lists, CRDs, admission ------------------------------------------------------------------
+
+    def _serve_log(self, request: kmock.Request) -> aiohttp.web.Response:
+        """A container's log as text/plain, as the API server proxies it from the kubelet."""
+        _, obj = self._stored(request)
+        spec = obj.raw.get("spec") or {}
+        name = request.name
+        containers = [str(c.get("name")) for c in spec.get("containers") or []]
+        init = [str(c.get("name")) for c in spec.get("initContainers") or []]
+        container = request.params.get("container")
+        if not container:
+            if len(containers) != 1:
+                raise _error(
+                    400,
+                    "BadRequest",
+                    f"a container name must be specified for pod {name}, choose one of: "
+                    f"[{' '.join(containers)}] or one of the init containers: [{' '.join(init)}]",
+                )
+            container = containers[0]
+        elif container not in containers + init:
+            raise _error(400, "BadRequest", f"container {container} is not valid for pod {name}")
+        text = self.pod_logs.get((str(request.namespace), str(name), container), "")
+        tail = request.params.get("tailLines")
+        if tail and tail.isdigit():
+            lines = text.splitlines(keepends=True)
+            text = "".join(lines[len(lines) - int(tail) :]) if int(tail) else ""
+        return aiohttp.web.Response(text=text, content_type="text/plain")
 
     async def _serve_fetch(self, request: kmock.Request) -> Any:
         _, obj = self._stored(request)

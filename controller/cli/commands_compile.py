@@ -19,7 +19,7 @@ else:  # `--target` choices: the registry's targets, in its order
     TargetName = StrEnum("TargetName", {name.replace("-", "_"): name for name in TARGETS})
 
 
-def _pairs(values: list[str], option: str) -> dict[str, str]:
+def name_value_pairs(values: list[str], option: str) -> dict[str, str]:
     """`NAME=VALUE` options -> a dict; a malformed or repeated name is a usage error (exit 2)."""
     pairs: dict[str, str] = {}
     for text in values:
@@ -114,9 +114,9 @@ def compile_command(
     from controller.spec import SpecError, load_workflow
     from controller.spec.extension_files import ExtensionFileError, read_extension_files
 
-    raw_inputs = _pairs(inputs or [], "--input")
-    urls = _pairs(codesets or [], "--codeset")
-    pinned = _pairs(revisions or [], "--codeset-revision")
+    raw_inputs = name_value_pairs(inputs or [], "--input")
+    urls = name_value_pairs(codesets or [], "--codeset")
+    pinned = name_value_pairs(revisions or [], "--codeset-revision")
     for name in pinned:
         if name not in urls:
             raise typer.BadParameter(f"{name!r} has no --codeset {name}=URL", param_hint="--codeset-revision")

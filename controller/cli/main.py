@@ -23,6 +23,7 @@ from controller.cli import (
     commands_run,
     commands_runs,
     commands_spec,
+    commands_submit,
 )
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ for module in (
     commands_compile,
     commands_operator,
     commands_predict,
+    commands_submit,
 ):
     module.register(app)
 

@@ -17,6 +17,7 @@ import kopf
 from controller import settings as sluice_settings
 from controller.api.meta import GROUP, VERSION, WORKFLOW_RUN
 from controller.operator import memory, schedules, untaken
+from controller.operator.cancel import honour_cancel
 from controller.operator.health import Endpoint
 from controller.operator.kube import ApiError, KubeClient
 from controller.operator.runstatus import sync_run
@@ -158,6 +159,8 @@ def build_registry(rt: Runtime) -> kopf.OperatorRegistry:
         info = rt.runs.observe(body)
         written = rt.written.get((namespace, name))
         rt.metrics.runs.set(namespace, name, str((written or info.status).get("phase") or "Pending"))
+        snapshot = dict(body)
+        await retrier.run(0, lambda: honour_cancel(rt, snapshot), f"cancel of run {namespace}/{name}")
 
     @kopf.on.resume(GROUP, VERSION, "workflowruns", registry=registry)
     @kopf.on.create(GROUP, VERSION, "workflowruns", registry=registry)

@@ -162,3 +162,24 @@ async def prune_history(rt: Runtime, info: RunInfo) -> None:
             old.deleting = True
         except ApiError as exc:
             logger.warning("could not prune run %s: %s", old.name, exc)
+
+
+async def set_run_status(
+    rt: Runtime, info: RunInfo, health: cond.Health, reason: str, message: str, **extra: Any
+) -> None:
+    """Write the run's phase (Pending unless `phase=` says otherwise), kstatus conditions of
+    `health` with `reason` and `message`, and any `extra` status fields."""
+    phase = extra.pop("phase", "Pending")
+    desired = {
+        "phase": phase,
+        "observedGeneration": info.generation,
+        "conditions": cond.kstatus_conditions(
+            health,
+            reason=reason,
+            message=message,
+            generation=info.generation,
+            previous=rt.written.get((info.namespace, info.name), info.status).get("conditions"),
+        ),
+        **extra,
+    }
+    await write_run_status(rt, info, desired)

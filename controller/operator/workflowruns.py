@@ -35,10 +35,11 @@ from controller.api.meta import WORKFLOW_RUN, object_stub, owner_reference
 from controller.api.workflow import parse_workflow
 from controller.api.workflowrun import TERMINAL_PHASES, parse_workflowrun_spec
 from controller.operator import conditions as cond
+from controller.operator.cancel import cancel_pipelinerun, cancel_unstarted
 from controller.operator.events import post_event
 from controller.operator.kube import ApiError, resource_path
 from controller.operator.mirror import STEPS_ANNOTATION, pipelinerun_phase
-from controller.operator.runstatus import sync_run, update_workflow, write_run_status
+from controller.operator.runstatus import set_run_status, sync_run, update_workflow
 from controller.operator.runtime import Runtime, sluice_path, tekton_path
 from controller.operator.settings import LABEL_EXTENSION
 from controller.operator.state import RunInfo
@@ -65,25 +66,6 @@ class Invalid(Exception):
         super().__init__(message)
 
 
-async def _status(
-    rt: Runtime, info: RunInfo, health: cond.Health, reason: str, message: str, **extra: Any
-) -> None:
-    phase = extra.pop("phase", "Pending")
-    desired = {
-        "phase": phase,
-        "observedGeneration": info.generation,
-        "conditions": cond.kstatus_conditions(
-            health,
-            reason=reason,
-            message=message,
-            generation=info.generation,
-            previous=rt.written.get((info.namespace, info.name), info.status).get("conditions"),
-        ),
-        **extra,
-    }
-    await write_run_status(rt, info, desired)
-
-
 async def start_run(rt: Runtime, body: Mapping[str, Any], retry: int) -> None:
     """kopf on.create/on.resume: make sure the run has its PipelineRun (or a reason why not)."""
     info = rt.runs.observe(body)
@@ -91,6 +73,10 @@ async def start_run(rt: Runtime, body: Mapping[str, Any], retry: int) -> None:
         return
     if (info.status.get("pipelineRunRef") or {}).get("name"):
         await sync_run(rt, info.namespace, info.name)  # after a restart: catch up with Tekton
+        return
+    cancel = parse_workflowrun_spec(body).cancel
+    if cancel is not None:  # cancelled before it started: no PipelineRun, ever
+        await cancel_unstarted(rt, info, cancel)
         return
     try:
         pipelinerun, policy = await _compile(rt, info, body)
@@ -105,11 +91,11 @@ async def start_run(rt: Runtime, body: Mapping[str, Any], retry: int) -> None:
                     return  # skipped by the concurrency policy; status already says so
                 created = await _create_or_adopt(rt, info, pipelinerun, retry)
     except Invalid as exc:
-        await _status(rt, info, "stalled", exc.reason, exc.message, phase="Failed")
+        await set_run_status(rt, info, "stalled", exc.reason, exc.message, phase="Failed")
         await post_event(rt.client, body, type_="Warning", reason=exc.reason, message=exc.message)
         raise kopf.PermanentError(exc.message) from None
     except Waiting as exc:
-        await _status(rt, info, "progressing", exc.reason, exc.message)
+        await set_run_status(rt, info, "progressing", exc.reason, exc.message)
         raise kopf.TemporaryError(exc.message, delay=rt.config.backoff(retry)) from None
     except ApiError as exc:
         raise kopf.TemporaryError(f"API error: {exc}", delay=rt.config.backoff(retry)) from None
@@ -273,7 +259,7 @@ async def _concurrency_allows(rt: Runtime, info: RunInfo, policy: str) -> bool:
         if not active:
             return True
         names = ", ".join(sorted(str(pr["metadata"]["name"]) for pr in active)[:3])
-        await _status(
+        await set_run_status(
             rt,
             info,
             "done",
@@ -289,7 +275,7 @@ async def _concurrency_allows(rt: Runtime, info: RunInfo, policy: str) -> bool:
         if r.active and r.name != info.name and (r.created, r.name) > (info.created, info.name)
     ]
     if newer:  # Replace, and a newer run is already there: this one would be cancelled at once
-        await _status(
+        await set_run_status(
             rt,
             info,
             "done",
@@ -335,25 +321,6 @@ async def _extension_documents(rt: Runtime, namespace: str) -> list[tuple[str, A
                 raise Invalid(COMPILE_FAILED, cond.one_line(f"extension {exc}")) from None
             documents.extend((source, doc) for source, doc in parsed if isinstance(doc, dict))
     return documents
-
-
-async def cancel_pipelinerun(rt: Runtime, namespace: str, name: str, owner_uid: str) -> bool:
-    """Set `spec.status: Cancelled` on a PipelineRun we own that is not finished; True if patched."""
-    current = await rt.client.get(tekton_path("pipelineruns", namespace, name))
-    if current is None:
-        return False
-    owners = (current.get("metadata") or {}).get("ownerReferences") or []
-    if not any(o.get("uid") == owner_uid for o in owners):
-        return False
-    if (
-        pipelinerun_phase(current) in TERMINAL_PHASES
-        or (current.get("spec") or {}).get("status") == "Cancelled"
-    ):
-        return False
-    await rt.client.merge_patch(
-        tekton_path("pipelineruns", namespace, name), {"spec": {"status": "Cancelled"}}
-    )
-    return True
 
 
 async def delete_run(rt: Runtime, body: Mapping[str, Any]) -> None:

@@ -72,3 +72,41 @@ def child(pipelinerun: str, task: str) -> dict[str, Any]:
         "name": f"{pipelinerun}-{task}",
         "pipelineTaskName": task,
     }
+
+
+async def create_pod(
+    api: Api,
+    namespace: str,
+    taskrun: str,
+    task: str,
+    steps: list[str],
+    env: list[dict[str, Any]] | None = None,
+) -> str:
+    """The pod Tekton makes for a TaskRun (containers `step-<name>`, Tekton's labels, owned by the
+    TaskRun), and the TaskRun's `status.podName` pointing at it; its name."""
+    name = f"{taskrun}-pod"
+    pipelinerun = taskrun.removesuffix(f"-{task}")
+    await api.call(
+        "POST",
+        path("v1", "pods", namespace=namespace),
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {
+                    "tekton.dev/taskRun": taskrun,
+                    "tekton.dev/pipelineRun": pipelinerun,
+                    "tekton.dev/pipelineTask": task,
+                },
+            },
+            "spec": {
+                "initContainers": [{"name": "prepare", "image": "tekton/entrypoint"}],
+                "containers": [{"name": f"step-{s}", "image": "stages", "env": env or []} for s in steps],
+            },
+        },
+    )
+    current = await api.get(path(TEKTON, "taskruns", taskrun, namespace=namespace)) or {}
+    await set_taskrun(api, namespace, taskrun, {**(current.get("status") or {}), "podName": name})
+    return name

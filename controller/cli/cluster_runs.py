@@ -1,0 +1,291 @@
+"""WorkflowRuns on the cluster in KUBECONFIG: `sluice runs|logs|cancel --cluster`.
+
+The cluster forms of the local commands, with the same RUN rules: a run's name, a unique prefix of
+one, or `latest` (the newest by creation time), looked up in one namespace (`--namespace`, else the
+current kubeconfig context's, else `default`). Logs come from the pods of the run's TaskRuns (the
+TaskRun's `status.podName`), one container `step-<name>` after another, through the API server's
+pod log endpoint; values of the Secrets those pods reference are masked as the local executor masks
+them (when the caller may read those Secrets: the RBAC that lets you read a pod's log need not let
+you read its Secrets).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from controller.api.workflowrun import DEFAULT_CANCEL, TERMINAL_PHASES
+from controller.cli.cluster import Cluster, ClusterError, NotFound
+
+LATEST = "latest"
+SHOWN_CANDIDATES = 5
+
+
+def _meta(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _status(obj: dict[str, Any]) -> dict[str, Any]:
+    status = obj.get("status")
+    return status if isinstance(status, dict) else {}
+
+
+def phase_of(run: dict[str, Any]) -> str:
+    return str(_status(run).get("phase") or "Pending")
+
+
+def workflow_of(run: dict[str, Any]) -> str:
+    ref = (run.get("spec") or {}).get("workflowRef") or {}
+    return str(ref.get("name") or "") if isinstance(ref, dict) else ""
+
+
+def newest_first(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """By creation time, newest first (names break ties, also newest-looking first)."""
+    return sorted(
+        runs,
+        key=lambda r: (str(_meta(r).get("creationTimestamp") or ""), str(_meta(r).get("name"))),
+        reverse=True,
+    )
+
+
+def resolve_run(cluster: Cluster, namespace: str, ref: str) -> dict[str, Any]:
+    """The WorkflowRun RUN means: its name, `latest`, or a unique prefix; ClusterError otherwise."""
+    if ref != LATEST:
+        try:
+            return cluster.get_sluice("workflowruns", namespace, ref)
+        except NotFound:
+            pass
+    runs = newest_first(cluster.list_sluice("workflowruns", namespace))
+    if ref == LATEST:
+        if not runs:
+            raise ClusterError(f"no WorkflowRuns in namespace {namespace}")
+        return runs[0]
+    matches = [r for r in runs if str(_meta(r).get("name") or "").startswith(ref)] if ref else []
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise ClusterError(f"no WorkflowRun in namespace {namespace} is {ref!r} or starts with it")
+    names = [str(_meta(r).get("name")) for r in matches[:SHOWN_CANDIDATES]]
+    more = f" and {len(matches) - SHOWN_CANDIDATES} more" if len(matches) > SHOWN_CANDIDATES else ""
+    raise ClusterError(
+        f"{ref!r} matches {len(matches)} WorkflowRuns: {', '.join(names)}{more}; give more of the name"
+    )
+
+
+# --- sluice runs --cluster ------------------------------------------------------------------------
+
+
+def list_runs(
+    cluster: Cluster, namespace: str, workflow: str | None, phase: str | None, limit: int | None
+) -> list[dict[str, Any]]:
+    runs = newest_first(cluster.list_sluice("workflowruns", namespace))
+    if workflow:
+        runs = [r for r in runs if workflow_of(r) == workflow]
+    if phase:
+        runs = [r for r in runs if phase_of(r).lower() == phase.lower()]
+    return runs[:limit] if limit else runs
+
+
+def run_summary(run: dict[str, Any]) -> dict[str, Any]:
+    """What `sluice runs --cluster --json` shows of a run."""
+    status = _status(run)
+    return {
+        "run": _meta(run).get("name"),
+        "namespace": _meta(run).get("namespace"),
+        "workflow": workflow_of(run),
+        "phase": phase_of(run),
+        "created": _meta(run).get("creationTimestamp"),
+        "startTime": status.get("startTime"),
+        "completionTime": status.get("completionTime"),
+        "inputs": (run.get("spec") or {}).get("inputs") or {},
+        "steps": status.get("steps") or [],
+        "outputs": status.get("outputs") or {},
+    }
+
+
+def print_runs(runs: Sequence[dict[str, Any]], json_out: bool) -> None:
+    if json_out:
+        print(json.dumps([run_summary(r) for r in runs], indent=2))
+        return
+    if not runs:
+        print("No WorkflowRuns.")
+        return
+    rows = [
+        (
+            str(s["run"]),
+            s["workflow"],
+            s["phase"],
+            str(s["startTime"] or "-"),
+            str(s["completionTime"] or "-"),
+        )
+        for s in map(run_summary, runs)
+    ]
+    header = ("RUN", "WORKFLOW", "PHASE", "STARTED", "FINISHED")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def print_run(run: dict[str, Any], json_out: bool) -> None:
+    """One run in detail: its steps with their phases and messages, and its outputs."""
+    summary = run_summary(run)
+    if json_out:
+        print(json.dumps(summary, indent=2))
+        return
+    print(f"run {summary['run']} (workflow {summary['workflow']}): {summary['phase']}")
+    for step in summary["steps"]:
+        message = f"  {step['message']}" if step.get("message") else ""
+        print(f"  {step.get('name', '?'):<20} {step.get('phase', '?'):<10}{message}")
+    for name, value in sorted(summary["outputs"].items()):
+        print(f"  output {name} = {value}")
+
+
+# --- sluice logs --cluster ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepLog:
+    step: str
+    container: str
+    text: str | None  # None: no log (the reason is in `note`)
+    note: str = ""
+
+
+def _secret_names(pod: dict[str, Any]) -> set[str]:
+    """Secrets a pod's containers read (env, envFrom) or mount."""
+    spec = pod.get("spec") or {}
+    names: set[str] = set()
+    for container in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+        for env in container.get("env") or []:
+            ref = ((env.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name")
+            if ref:
+                names.add(str(ref))
+        for source in container.get("envFrom") or []:
+            ref = (source.get("secretRef") or {}).get("name")
+            if ref:
+                names.add(str(ref))
+    for volume in spec.get("volumes") or []:
+        ref = (volume.get("secret") or {}).get("secretName")
+        if ref:
+            names.add(str(ref))
+    return names
+
+
+def step_logs(cluster: Cluster, run: dict[str, Any], step: str | None) -> Iterator[StepLog]:
+    """The logs of the run's steps (or of one), step by step in workflow order, secrets masked."""
+    from controller.executors.local.secrets import Redactor
+
+    namespace, name = str(_meta(run).get("namespace")), str(_meta(run).get("name"))
+    status = _status(run)
+    steps = [str(s.get("name")) for s in status.get("steps") or [] if isinstance(s, dict)]
+    if step is not None and step not in steps:
+        raise ClusterError(f"run {name} has no step {step!r} (steps: {', '.join(steps) or 'none yet'})")
+    pipelinerun = str((status.get("pipelineRunRef") or {}).get("name") or name)
+    taskruns = cluster.list_taskruns(namespace, f"tekton.dev/pipelineRun={pipelinerun}")
+    by_task = {str(_meta(t).get("labels", {}).get("tekton.dev/pipelineTask")): t for t in taskruns}
+    phases = {str(s.get("name")): str(s.get("phase")) for s in status.get("steps") or []}
+    for task in [step] if step is not None else steps:
+        taskrun = by_task.get(task)
+        pod_name = str(_status(taskrun or {}).get("podName") or "")
+        if not pod_name:
+            yield StepLog(task, "", None, f"no pod ({phases.get(task, 'Pending').lower()})")
+            continue
+        try:
+            pod = cluster.pod(namespace, pod_name)
+        except NotFound:
+            yield StepLog(task, "", None, f"its pod {pod_name} is gone (deleted after the run?)")
+            continue
+        secrets = [
+            v for secret in sorted(_secret_names(pod)) for v in cluster.secret_values(namespace, secret)
+        ]
+        redact = Redactor(secrets).redact
+        containers = [str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or []]
+        for container in (c for c in containers if c.startswith("step-")):
+            try:
+                text = cluster.pod_log(namespace, pod_name, container)
+            except ClusterError as exc:
+                yield StepLog(task, container, None, str(exc))
+                continue
+            yield StepLog(task, container, "\n".join(redact(line) for line in text.splitlines()))
+
+
+def print_logs(logs: Iterator[StepLog], one_step: bool) -> None:
+    """All steps: each line starts with `[step]`, as the local `sluice logs` prints them."""
+    for log in logs:
+        prefix = "" if one_step else f"[{log.step}] "
+        if log.text is None:
+            print(f"{prefix}(no log: {log.note})", file=sys.stderr)
+            continue
+        for line in log.text.splitlines():
+            print(f"{prefix}{line}")
+
+
+# --- sluice cancel --cluster ----------------------------------------------------------------------
+
+
+def cancel_run(cluster: Cluster, run: dict[str, Any], how: str = DEFAULT_CANCEL) -> str:
+    """Ask the operator to cancel the run (`spec.status`); a line saying what happens."""
+    name, namespace = str(_meta(run).get("name")), str(_meta(run).get("namespace"))
+    phase = phase_of(run)
+    if phase in TERMINAL_PHASES:
+        raise ClusterError(f"run {name} already finished: {phase}")
+    asked = (run.get("spec") or {}).get("status")
+    if asked:
+        return f"run {name} is already being cancelled (spec.status: {asked})"
+    cluster.patch_sluice("workflowruns", namespace, name, {"spec": {"status": how}})
+    then = "then its finally tasks run" if how == "CancelledRunFinally" else "finally tasks too"
+    return f"run {name}: cancel requested ({how}: its running steps stop, {then})"
+
+
+# --- the --cluster forms, for the commands that take them -------------------------------------------
+
+
+def _fail(command: str, exc: ClusterError) -> Exception:
+    import typer
+
+    print(f"sluice {command} --cluster: {exc}", file=sys.stderr)
+    return typer.Exit(1)
+
+
+def runs_command(
+    namespace: str | None,
+    run_ref: str | None = None,
+    workflow: str | None = None,
+    phase: str | None = None,
+    limit: int | None = None,
+    json_out: bool = False,
+) -> None:
+    """`sluice runs --cluster [RUN]`: the WorkflowRuns of a namespace, newest first, or one in detail."""
+    try:
+        cluster = Cluster()
+        ns = namespace or cluster.namespace
+        if run_ref is not None:
+            print_run(resolve_run(cluster, ns, run_ref), json_out)
+            return
+        print_runs(list_runs(cluster, ns, workflow, phase, limit), json_out)
+    except ClusterError as exc:
+        raise _fail("runs", exc) from None
+
+
+def logs_command(namespace: str | None, run_ref: str, step: str | None = None) -> None:
+    """`sluice logs --cluster RUN [STEP]`: the step logs of a run, from its TaskRuns' pods."""
+    try:
+        cluster = Cluster()
+        run = resolve_run(cluster, namespace or cluster.namespace, run_ref)
+        print_logs(step_logs(cluster, run, step), one_step=step is not None)
+    except ClusterError as exc:
+        raise _fail("logs", exc) from None
+
+
+def cancel_command(namespace: str | None, run_ref: str, no_finally: bool = False) -> None:
+    """`sluice cancel --cluster RUN`: set the run's spec.status; the operator cancels its PipelineRun."""
+    try:
+        cluster = Cluster()
+        run = resolve_run(cluster, namespace or cluster.namespace, run_ref)
+        print(cancel_run(cluster, run, "Cancelled" if no_finally else DEFAULT_CANCEL))
+    except ClusterError as exc:
+        raise _fail("cancel", exc) from None

@@ -1,0 +1,329 @@
+"""`sluice submit` and the --cluster forms of runs, logs and cancel, against the emulated API server
+with the operator running (kopf); the tests play Tekton's part (PipelineRun/TaskRun status, pods)
+and the kubelet's (container logs)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+from controller.cli import cluster_runs
+from tests.operator import tekton
+from tests.operator.conftest import NAMESPACE, Api, RunningOperator, eventually, path
+from tests.operator.test_workflowruns import SLUICE, pipelinerun_of, wait_phase, workflow_run
+from tests.operator.test_workflows import sum_of_two
+
+ROOT = Path(__file__).resolve().parents[2]
+URL = "http://sum-of-two.ml.example.com/v2/models/m/infer"
+
+
+async def sluice(api: Api, *args: str, kubeconfig: str | None = None) -> tuple[int, str, str]:
+    """`sluice ARGS` as a process against the emulated cluster: exit status, stdout, stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "controller.cli.main",
+        *args,
+        env={**os.environ, "KUBECONFIG": kubeconfig or api.server.kubeconfig, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def call(function: Callable[..., None], *args: Any) -> tuple[int, str, str]:
+    """A cluster command function as the CLI runs it (its blocking client in a thread): exit
+    status, stdout, stderr."""
+    out, err = io.StringIO(), io.StringIO()
+
+    def run() -> int:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                function(*args)
+            except typer.Exit as exc:
+                return exc.exit_code
+        return 0
+
+    code = await asyncio.to_thread(run)
+    return code, out.getvalue(), err.getvalue()
+
+
+def one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+async def finish(api: Api, run: str, phase: str = "Succeeded", reason: str = "Succeeded") -> None:
+    """Play Tekton: the `prepare` task runs, then the PipelineRun ends with the given outcome."""
+    pipelinerun = await pipelinerun_of(api, run)
+    prepare = await tekton.create_taskrun(api, pipelinerun, "prepare")
+    await tekton.set_taskrun(
+        api, NAMESPACE, prepare, tekton.status("Unknown", "Running", startTime="2026-01-01T00:00:05Z")
+    )
+    children = {"childReferences": [tekton.child(run, "prepare")], "startTime": "2026-01-01T00:00:01Z"}
+    await tekton.set_pipelinerun(api, NAMESPACE, run, tekton.status("Unknown", "Running", **children))
+    await wait_phase(api, run, "Running")
+    await asyncio.sleep(1.5)  # a --watch poll sees the running step
+    ok = phase == "Succeeded"
+    await tekton.set_taskrun(api, NAMESPACE, prepare, tekton.status("True" if ok else "False", reason))
+    results = {"results": [{"name": "prediction-url", "value": URL}]} if ok else {}
+    await tekton.set_pipelinerun(
+        api, NAMESPACE, run, tekton.status("True" if ok else "False", reason, **children, **results)
+    )
+
+
+# --- sluice submit ------------------------------------------------------------------------------------
+
+
+async def test_submit_creates_a_run_with_typed_inputs_and_watch_follows_it(
+    api: Api, operator: RunningOperator
+) -> None:
+    await api.apply(sum_of_two())
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "controller.cli.main",
+        *("submit", "sum-of-two", "-n", NAMESPACE, "-i", "samples=500", "--input", "max-mae=0.25", "--watch"),
+        env={**os.environ, "KUBECONFIG": api.server.kubeconfig, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    name = (await asyncio.wait_for(process.stdout.readline(), timeout=60)).decode().strip()
+    assert name.startswith("sum-of-two-")
+    run = await api.get(path(SLUICE, "workflowruns", name))
+    assert run is not None
+    assert run["spec"] == {"workflowRef": {"name": "sum-of-two"}, "inputs": {"samples": 500, "max-mae": 0.25}}
+    await finish(api, name)
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode()
+    lines = out.decode().splitlines()
+    for expected in ("step prepare: Running", "step prepare: Succeeded", f"run {name}: Succeeded"):
+        assert expected in lines, lines
+    assert lines.index("step prepare: Running") < lines.index(f"run {name}: Succeeded")
+    assert f"  output prediction-url = {URL}" in lines
+
+
+async def test_submit_watch_exits_1_when_the_run_fails(api: Api, operator: RunningOperator) -> None:
+    await api.apply(sum_of_two())
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "controller.cli.main", "submit", "sum-of-two", "-n", NAMESPACE, "--watch"),
+        env={**os.environ, "KUBECONFIG": api.server.kubeconfig, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    name = (await asyncio.wait_for(process.stdout.readline(), timeout=60)).decode().strip()
+    await finish(api, name, "Failed", "Failed")
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 1
+    assert f"run {name}: Failed" in out.decode().splitlines()
+
+
+async def test_submit_refuses_bad_input_with_one_line_and_creates_nothing(api: Api, tmp_path: Path) -> None:
+    await api.apply(sum_of_two())
+    cases = {
+        ("-i", "samples=many"): (
+            1,
+            "sluice submit: $.inputs.samples: input 'samples' must be an integer, got 'many'",
+        ),
+        ("-i", "sampels=5"): (
+            1,
+            "sluice submit: $.inputs.sampels: unknown input 'sampels' (inputs: samples, max-mae)",
+        ),
+        ("-i", "samples"): (2, "expected NAME=VALUE, got 'samples'"),
+    }
+    outcomes = await asyncio.gather(
+        *(sluice(api, "submit", "sum-of-two", "-n", NAMESPACE, *args) for args in cases),
+        sluice(api, "submit", "sum-of-tow", "-n", NAMESPACE),
+        sluice(api, "submit", "workflows/sum-of-two.yaml", "-n", NAMESPACE),
+        sluice(api, "submit", "sum-of-two", kubeconfig=str(tmp_path / "missing")),
+    )
+    for (code, _, err), (want_code, message) in zip(outcomes, cases.values(), strict=False):
+        assert code == want_code and message in err, err
+    assert outcomes[0][2].strip() == cases[("-i", "samples=many")][1]
+    code, out, err = outcomes[3]
+    assert code == 1 and out == ""
+    assert (
+        one_line(err)
+        == "sluice submit: no Workflow 'sum-of-tow' in namespace ml (Workflows there: sum-of-two)"
+    )
+    code, _, err = outcomes[4]
+    assert code == 2 and "kubectl apply -f workflows/sum-of-two.yaml" in one_line(err)
+    code, _, err = outcomes[5]
+    assert code == 1 and one_line(err).startswith("sluice submit: cannot read Kubernetes credentials")
+    assert api.server.objects_of(f"{SLUICE}/workflowruns") == []
+
+
+async def test_submit_uses_the_namespace_of_the_current_context(
+    api: Api, operator: RunningOperator, tmp_path: Path
+) -> None:
+    await api.apply(sum_of_two())
+    config = yaml.safe_load(Path(api.server.kubeconfig).read_text())
+    config["contexts"][0]["context"]["namespace"] = NAMESPACE
+    kubeconfig = tmp_path / "in-ml"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    code, out, err = await sluice(api, "submit", "sum-of-two", kubeconfig=str(kubeconfig))
+    assert code == 0, err
+    await pipelinerun_of(api, out.strip())  # the operator starts it like any run
+
+
+# --- runs, logs, cancel --cluster ----------------------------------------------------------------------
+
+
+async def test_runs_cluster_lists_filters_and_resolves_prefixes_and_latest(
+    api: Api, operator: RunningOperator
+) -> None:
+    await api.apply(sum_of_two())
+    await api.apply(sum_of_two("other"))
+    for name, workflow in (("train-a1", "sum-of-two"), ("train-a2", "sum-of-two"), ("other-b1", "other")):
+        await api.apply(workflow_run(name, workflow))
+        await pipelinerun_of(api, name)
+        await asyncio.sleep(1.05)  # creation times a second apart: the order is theirs
+    await finish(api, "train-a1")
+    await wait_phase(api, "train-a1", "Succeeded")
+
+    code, out, err = await call(cluster_runs.runs_command, NAMESPACE)
+    assert code == 0, err
+    rows = [line.split()[:3] for line in out.splitlines()]
+    assert rows == [
+        ["RUN", "WORKFLOW", "PHASE"],
+        ["other-b1", "other", "Pending"],
+        ["train-a2", "sum-of-two", "Pending"],
+        ["train-a1", "sum-of-two", "Succeeded"],
+    ]
+    code, out, _ = await call(cluster_runs.runs_command, NAMESPACE, None, "sum-of-two", "pending", 5, True)
+    assert code == 0 and [r["run"] for r in yaml.safe_load(out)] == ["train-a2"]
+    code, out, _ = await call(cluster_runs.runs_command, NAMESPACE, None, None, None, 1, True)
+    assert [r["run"] for r in yaml.safe_load(out)] == ["other-b1"]
+    # RUN: a unique prefix, latest, or the whole name
+    code, out, _ = await call(cluster_runs.runs_command, NAMESPACE, "train-a1")
+    assert out.splitlines()[0] == "run train-a1 (workflow sum-of-two): Succeeded"
+    assert f"  output prediction-url = {URL}" in out.splitlines()
+    code, out, _ = await call(cluster_runs.runs_command, NAMESPACE, "oth", None, None, None, True)
+    assert code == 0 and yaml.safe_load(out)["run"] == "other-b1"
+    code, out, _ = await call(cluster_runs.runs_command, NAMESPACE, "latest", None, None, None, True)
+    assert yaml.safe_load(out)["run"] == "other-b1"
+    # bad RUNs: one line each, exit 1
+    code, _, err = await call(cluster_runs.runs_command, NAMESPACE, "train")
+    assert code == 1
+    assert one_line(err) == (
+        "sluice runs --cluster: 'train' matches 2 WorkflowRuns: train-a2, train-a1; give more of the name"
+    )
+    code, _, err = await call(cluster_runs.runs_command, NAMESPACE, "nope")
+    assert code == 1 and one_line(err) == (
+        "sluice runs --cluster: no WorkflowRun in namespace ml is 'nope' or starts with it"
+    )
+    code, _, err = await call(cluster_runs.runs_command, "empty", "latest")
+    assert code == 1 and one_line(err) == "sluice runs --cluster: no WorkflowRuns in namespace empty"
+
+
+async def test_logs_cluster_reads_each_step_container_with_secrets_masked(
+    api: Api, operator: RunningOperator
+) -> None:
+    await api.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "creds", "namespace": NAMESPACE},
+            "data": {"token": "czNjcjN0LXRva2Vu"},
+        }  # s3cr3t-token
+    )
+    await api.apply(sum_of_two())
+    await api.apply(workflow_run("logged"))
+    pipelinerun = await pipelinerun_of(api, "logged")
+    prepare = await tekton.create_taskrun(api, pipelinerun, "prepare")
+    train = await tekton.create_taskrun(api, pipelinerun, "train")
+    env = [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}}]
+    prepare_pod = await tekton.create_pod(api, NAMESPACE, prepare, "prepare", ["prepare"])
+    train_pod = await tekton.create_pod(api, NAMESPACE, train, "train", ["train", "outputs"], env)
+    api.server.write_log(NAMESPACE, prepare_pod, "step-prepare", "wrote 500 rows\n")
+    api.server.write_log(NAMESPACE, train_pod, "step-train", "epoch 1/2 loss=0.5\ntoken is s3cr3t-token\n")
+    api.server.write_log(NAMESPACE, train_pod, "step-outputs", "checked model\n")
+    api.server.write_log(NAMESPACE, train_pod, "prepare", "init container: not a step\n")
+    children = [tekton.child("logged", t) for t in ("prepare", "train")]
+    await tekton.set_pipelinerun(
+        api, NAMESPACE, "logged", tekton.status("Unknown", "Running", childReferences=children)
+    )
+
+    async def steps_listed() -> bool:
+        run = await api.get(path(SLUICE, "workflowruns", "logged")) or {}
+        return len((run.get("status") or {}).get("steps") or []) == 2
+
+    await eventually(steps_listed, what="steps mirrored")
+    code, out, err = await call(cluster_runs.logs_command, NAMESPACE, "logg")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "[prepare] wrote 500 rows",
+        "[train] epoch 1/2 loss=0.5",
+        "[train] token is ***",
+        "[train] checked model",
+    ]
+    code, out, _ = await call(cluster_runs.logs_command, NAMESPACE, "logged", "train")
+    assert out.splitlines() == ["epoch 1/2 loss=0.5", "token is ***", "checked model"]
+    code, _, err = await call(cluster_runs.logs_command, NAMESPACE, "logged", "evaluate")
+    assert code == 1 and one_line(err) == (
+        "sluice logs --cluster: run logged has no step 'evaluate' (steps: prepare, train)"
+    )
+    # the API server's own answers for a pod's log, as the emulator serves them
+    status, answer = await api.try_call("GET", path("v1", "pods", train_pod) + "/log")
+    assert status == 400 and "a container name must be specified" in answer["message"]
+
+
+async def test_cancel_cluster_stops_the_pipelinerun_and_the_run_ends_cancelled(
+    api: Api, operator: RunningOperator
+) -> None:
+    await api.apply(sum_of_two())
+    await api.apply(workflow_run("long"))
+    await pipelinerun_of(api, "long")
+    code, out, err = await call(cluster_runs.cancel_command, NAMESPACE, "long")
+    assert code == 0, err
+    assert out.strip() == (
+        "run long: cancel requested (CancelledRunFinally: its running steps stop, then its finally tasks run)"
+    )
+
+    async def asked() -> bool:
+        pipelinerun = await api.get(path(tekton.TEKTON, "pipelineruns", "long")) or {}
+        return pipelinerun.get("spec", {}).get("status") == "CancelledRunFinally"
+
+    await eventually(asked, what="the PipelineRun asked to stop")
+    code, out, _ = await call(cluster_runs.cancel_command, NAMESPACE, "long")
+    assert code == 0 and "already being cancelled" in out
+    await tekton.set_pipelinerun(api, NAMESPACE, "long", tekton.status("False", "CancelledRunFinally"))
+    await wait_phase(api, "long", "Cancelled")
+    code, _, err = await call(cluster_runs.cancel_command, NAMESPACE, "long")
+    assert code == 1 and one_line(err) == "sluice cancel --cluster: run long already finished: Cancelled"
+    events = [
+        e["reason"]
+        for e in api.server.objects_of("v1/events", NAMESPACE)
+        if e["involvedObject"]["name"] == "long"
+    ]
+    assert "CancelRequested" in events
+
+
+async def test_a_run_cancelled_before_it_starts_never_gets_a_pipelinerun(
+    api: Api, operator: RunningOperator
+) -> None:
+    await api.apply(workflow_run("early", "not-yet"))  # waits for its Workflow
+    await wait_phase(api, "early", "Pending")
+    code, _, err = await call(cluster_runs.cancel_command, NAMESPACE, "early", True)
+    assert code == 0, err
+    status = await wait_phase(api, "early", "Cancelled")
+    assert "cancelled before it started (spec.status: Cancelled)" in str(status["conditions"])
+    await api.apply(sum_of_two("not-yet"))
+    await asyncio.sleep(0.5)
+    assert await api.get(path(tekton.TEKTON, "pipelineruns", "early")) is None
