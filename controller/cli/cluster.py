@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
+
+import typer
 
 from controller.settings import API_GROUP, API_VERSION
 
 T = TypeVar("T")
 TEKTON_GROUP, TEKTON_VERSION = "tekton.dev", "v1"
+
+# The options every command with a cluster form takes, spelled once.
+ClusterOption = Annotated[
+    bool, typer.Option("--cluster", help="WorkflowRuns on the cluster in KUBECONFIG instead of local runs.")
+]
+NamespaceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace", "-n", help="With --cluster: the namespace [the current kubeconfig context's]."
+    ),
+]
+
+
+def local_only(command: str, namespace: str | None) -> None:
+    """A cluster-only option given without --cluster: a usage error (exit 2)."""
+    if namespace is not None:
+        print(
+            f"sluice {command}: --namespace is for --cluster (local runs have no namespace)", file=sys.stderr
+        )
+        raise typer.Exit(2)
 
 
 class ClusterError(Exception):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from controller.api.workflowrun import DEFAULT_CANCEL, TERMINAL_PHASES
 from controller.cli.cluster import Cluster, ClusterError, NotFound
 
 LATEST = "latest"
+FOLLOW_POLL_SECONDS = 1.0
 SHOWN_CANDIDATES = 5
 
 
@@ -175,15 +177,20 @@ def _secret_names(pod: dict[str, Any]) -> set[str]:
     return names
 
 
-def step_logs(cluster: Cluster, run: dict[str, Any], step: str | None) -> Iterator[StepLog]:
-    """The logs of the run's steps (or of one), step by step in workflow order, secrets masked."""
+def step_logs(
+    cluster: Cluster, run: dict[str, Any], step: str | None, strict: bool = True
+) -> Iterator[StepLog]:
+    """The logs of the run's steps (or of one), step by step in workflow order, secrets masked.
+    `strict`: a STEP the run does not list is an error (else: nothing yet, while following)."""
     from controller.executors.local.secrets import Redactor
 
     namespace, name = str(_meta(run).get("namespace")), str(_meta(run).get("name"))
     status = _status(run)
     steps = [str(s.get("name")) for s in status.get("steps") or [] if isinstance(s, dict)]
     if step is not None and step not in steps:
-        raise ClusterError(f"run {name} has no step {step!r} (steps: {', '.join(steps) or 'none yet'})")
+        if strict:
+            raise ClusterError(f"run {name} has no step {step!r} (steps: {', '.join(steps) or 'none yet'})")
+        return
     pipelinerun = str((status.get("pipelineRunRef") or {}).get("name") or name)
     taskruns = cluster.list_taskruns(namespace, f"tekton.dev/pipelineRun={pipelinerun}")
     by_task = {str(_meta(t).get("labels", {}).get("tekton.dev/pipelineTask")): t for t in taskruns}
@@ -210,18 +217,29 @@ def step_logs(cluster: Cluster, run: dict[str, Any], step: str | None) -> Iterat
             except ClusterError as exc:
                 yield StepLog(task, container, None, str(exc))
                 continue
-            yield StepLog(task, container, "\n".join(redact(line) for line in text.splitlines()))
+            yield StepLog(task, container, "".join(redact(line) for line in text.splitlines(keepends=True)))
 
 
-def print_logs(logs: Iterator[StepLog], one_step: bool) -> None:
-    """All steps: each line starts with `[step]`, as the local `sluice logs` prints them."""
+def print_logs(
+    logs: Iterator[StepLog], one_step: bool, printed: dict[tuple[str, str], int], final: bool = True
+) -> None:
+    """The lines not printed yet (`printed`: lines shown per step container); all steps: each line
+    starts with `[step]`, as the local `sluice logs` prints them. Before the end (`final`), a
+    line still being written waits for its newline, and steps without a log are not mentioned."""
     for log in logs:
         prefix = "" if one_step else f"[{log.step}] "
         if log.text is None:
-            print(f"{prefix}(no log: {log.note})", file=sys.stderr)
+            if final:
+                print(f"{prefix}(no log: {log.note})", file=sys.stderr)
             continue
-        for line in log.text.splitlines():
-            print(f"{prefix}{line}")
+        lines = log.text.splitlines(keepends=True)
+        key = (log.step, log.container)
+        new = lines[printed.get(key, 0) :]
+        if not final and new and not new[-1].endswith("\n"):
+            new = new[:-1]
+        for line in new:
+            print(f"{prefix}{line.rstrip(chr(10))}", flush=True)
+        printed[key] = printed.get(key, 0) + len(new)
 
 
 # --- sluice cancel --cluster ----------------------------------------------------------------------
@@ -271,12 +289,22 @@ def runs_command(
         raise _fail("runs", exc) from None
 
 
-def logs_command(namespace: str | None, run_ref: str, step: str | None = None) -> None:
-    """`sluice logs --cluster RUN [STEP]`: the step logs of a run, from its TaskRuns' pods."""
+def logs_command(namespace: str | None, run_ref: str, step: str | None = None, follow: bool = False) -> None:
+    """`sluice logs --cluster RUN [STEP] [-f]`: the step logs of a run, from its TaskRuns' pods;
+    with `follow`, polled every FOLLOW_POLL_SECONDS until the run has ended."""
     try:
         cluster = Cluster()
         run = resolve_run(cluster, namespace or cluster.namespace, run_ref)
-        print_logs(step_logs(cluster, run, step), one_step=step is not None)
+        printed: dict[tuple[str, str], int] = {}
+        while True:
+            done = not follow or phase_of(run) in TERMINAL_PHASES
+            print_logs(step_logs(cluster, run, step, strict=done), step is not None, printed, final=done)
+            if done:
+                return
+            time.sleep(FOLLOW_POLL_SECONDS)
+            run = cluster.get_sluice(
+                "workflowruns", str(_meta(run).get("namespace")), str(_meta(run).get("name"))
+            )
     except ClusterError as exc:
         raise _fail("logs", exc) from None
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from controller.cli.cluster import ClusterOption, NamespaceOption, local_only
 from controller.cli.home import fail, local_home, resolve_run
 
 FOLLOW_POLL_SECONDS = 0.2
@@ -64,9 +65,17 @@ def logs(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing while the run runs; return when it ends.")
     ] = False,
+    cluster: ClusterOption = False,
+    namespace: NamespaceOption = None,
 ) -> None:
     """Print a run's step logs, secret values shown as ***; for all steps each line starts with its
     step's name in brackets."""
+    if cluster:
+        from controller.cli.cluster_runs import logs_command
+
+        logs_command(namespace, run_ref, step, follow)
+        return
+    local_only("logs", namespace)
     from controller.executors.local.store import ACTIVE_PHASES, load_run
 
     home = local_home()
@@ -110,9 +119,18 @@ def cancel(
     no_finally: Annotated[
         bool, typer.Option("--no-finally", help="Stop the finally tasks too (Tekton's Cancelled).")
     ] = False,
+    cluster: ClusterOption = False,
+    namespace: NamespaceOption = None,
 ) -> None:
     """Cancel a running local run, foreground or detached: running steps get SIGTERM (SIGKILL after a
-    grace), then the finally tasks run unless --no-finally. Waits until the run has ended."""
+    grace), then the finally tasks run unless --no-finally. Waits until the run has ended.
+    With --cluster: asks the operator to cancel a WorkflowRun (its spec.status) and returns."""
+    if cluster:
+        from controller.cli.cluster_runs import cancel_command
+
+        cancel_command(namespace, run_ref, no_finally)
+        return
+    local_only("cancel", namespace)
     from controller.executors.local.runprocess import request_cancel, running_pid
     from controller.executors.local.store import ACTIVE_PHASES, load_run
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 import typer.core
 
+from controller.cli.cluster import ClusterOption, NamespaceOption, local_only
 from controller.cli.home import fail, local_home, resolve_run
 
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Cancelled")
@@ -53,8 +54,17 @@ def runs(
         int | None, typer.Option("--limit", min=1, help="At most this many, newest first.")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    cluster: ClusterOption = False,
+    namespace: NamespaceOption = None,
 ) -> None:
-    """List local runs, newest first (the default), or show one: steps, timings, results, lineage."""
+    """List local runs, newest first (the default), or show one: steps, timings, results, lineage.
+    With --cluster: the WorkflowRuns of a namespace of the cluster in KUBECONFIG."""
+    if cluster:
+        from controller.cli.cluster_runs import runs_command
+
+        runs_command(namespace, run_ref, workflow, _phase(phase), limit, json_out)
+        return
+    local_only("runs", namespace)
     from controller.executors.local.store import list_runs
 
     home = local_home()

@@ -103,9 +103,7 @@ def submit(
     ] = None,
     watch_run: Annotated[
         bool,
-        typer.Option(
-            "--watch", "-w", help="Follow the run's steps until it ends (exit 1 unless it succeeds)."
-        ),
+        typer.Option("--watch", help="Follow the run's steps until it ends (exit 1 unless it succeeds)."),
     ] = False,
 ) -> None:
     """Start a run of a Workflow on the cluster in KUBECONFIG and print its name."""

@@ -5,18 +5,13 @@ and the kubelet's (container logs)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
+import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import typer
 import yaml
 
-from controller.cli import cluster_runs
 from tests.operator import tekton
 from tests.operator.conftest import NAMESPACE, Api, RunningOperator, eventually, path
 from tests.operator.test_workflowruns import SLUICE, pipelinerun_of, wait_phase, workflow_run
@@ -41,23 +36,6 @@ async def sluice(api: Api, *args: str, kubeconfig: str | None = None) -> tuple[i
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
-
-
-async def call(function: Callable[..., None], *args: Any) -> tuple[int, str, str]:
-    """A cluster command function as the CLI runs it (its blocking client in a thread): exit
-    status, stdout, stderr."""
-    out, err = io.StringIO(), io.StringIO()
-
-    def run() -> int:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                function(*args)
-            except typer.Exit as exc:
-                return exc.exit_code
-        return 0
-
-    code = await asyncio.to_thread(run)
-    return code, out.getvalue(), err.getvalue()
 
 
 def one_line(err: str) -> str:
@@ -197,7 +175,33 @@ async def test_runs_cluster_lists_filters_and_resolves_prefixes_and_latest(
     await finish(api, "train-a1")
     await wait_phase(api, "train-a1", "Succeeded")
 
-    code, out, err = await call(cluster_runs.runs_command, NAMESPACE)
+    runs = ("runs", "--cluster", "-n", NAMESPACE)
+    (
+        listed,
+        filtered,
+        limited,
+        shown,
+        prefixed,
+        latest,
+        ambiguous,
+        unknown,
+        empty,
+        bad_phase,
+        local_ns,
+    ) = await asyncio.gather(
+        sluice(api, *runs),
+        sluice(api, *runs, "--workflow", "sum-of-two", "--phase", "pending", "--limit", "5", "--json"),
+        sluice(api, *runs, "--limit", "1", "--json"),
+        sluice(api, *runs, "train-a1"),
+        sluice(api, *runs, "oth", "--json"),
+        sluice(api, *runs, "latest", "--json"),
+        sluice(api, *runs, "train"),
+        sluice(api, *runs, "nope"),
+        sluice(api, "runs", "--cluster", "--namespace", "empty", "latest"),
+        sluice(api, *runs, "--phase", "done"),
+        sluice(api, "runs", "-n", NAMESPACE),
+    )
+    code, out, err = listed
     assert code == 0, err
     rows = [line.split()[:3] for line in out.splitlines()]
     assert rows == [
@@ -206,30 +210,25 @@ async def test_runs_cluster_lists_filters_and_resolves_prefixes_and_latest(
         ["train-a2", "sum-of-two", "Pending"],
         ["train-a1", "sum-of-two", "Succeeded"],
     ]
-    code, out, _ = await call(cluster_runs.runs_command, NAMESPACE, None, "sum-of-two", "pending", 5, True)
-    assert code == 0 and [r["run"] for r in yaml.safe_load(out)] == ["train-a2"]
-    code, out, _ = await call(cluster_runs.runs_command, NAMESPACE, None, None, None, 1, True)
-    assert [r["run"] for r in yaml.safe_load(out)] == ["other-b1"]
-    # RUN: a unique prefix, latest, or the whole name
-    code, out, _ = await call(cluster_runs.runs_command, NAMESPACE, "train-a1")
-    assert out.splitlines()[0] == "run train-a1 (workflow sum-of-two): Succeeded"
-    assert f"  output prediction-url = {URL}" in out.splitlines()
-    code, out, _ = await call(cluster_runs.runs_command, NAMESPACE, "oth", None, None, None, True)
-    assert code == 0 and yaml.safe_load(out)["run"] == "other-b1"
-    code, out, _ = await call(cluster_runs.runs_command, NAMESPACE, "latest", None, None, None, True)
-    assert yaml.safe_load(out)["run"] == "other-b1"
-    # bad RUNs: one line each, exit 1
-    code, _, err = await call(cluster_runs.runs_command, NAMESPACE, "train")
-    assert code == 1
-    assert one_line(err) == (
+    assert filtered[0] == 0 and [r["run"] for r in json.loads(filtered[1])] == ["train-a2"]
+    assert [r["run"] for r in json.loads(limited[1])] == ["other-b1"]
+    # RUN: the whole name, a unique prefix, or latest
+    assert shown[1].splitlines()[0] == "run train-a1 (workflow sum-of-two): Succeeded"
+    assert f"  output prediction-url = {URL}" in shown[1].splitlines()
+    assert prefixed[0] == 0 and json.loads(prefixed[1])["run"] == "other-b1"
+    assert json.loads(latest[1])["run"] == "other-b1"
+    # bad RUNs and flags: one line each, exit 1 (input) or 2 (usage)
+    assert ambiguous[0] == 1 and one_line(ambiguous[2]) == (
         "sluice runs --cluster: 'train' matches 2 WorkflowRuns: train-a2, train-a1; give more of the name"
     )
-    code, _, err = await call(cluster_runs.runs_command, NAMESPACE, "nope")
-    assert code == 1 and one_line(err) == (
+    assert unknown[0] == 1 and one_line(unknown[2]) == (
         "sluice runs --cluster: no WorkflowRun in namespace ml is 'nope' or starts with it"
     )
-    code, _, err = await call(cluster_runs.runs_command, "empty", "latest")
-    assert code == 1 and one_line(err) == "sluice runs --cluster: no WorkflowRuns in namespace empty"
+    assert empty[0] == 1 and one_line(empty[2]) == "sluice runs --cluster: no WorkflowRuns in namespace empty"
+    assert bad_phase[0] == 2 and "--phase 'done': expected one of" in one_line(bad_phase[2])
+    assert local_ns[0] == 2 and one_line(local_ns[2]) == (
+        "sluice runs: --namespace is for --cluster (local runs have no namespace)"
+    )
 
 
 async def test_logs_cluster_reads_each_step_container_with_secrets_masked(
@@ -265,7 +264,13 @@ async def test_logs_cluster_reads_each_step_container_with_secrets_masked(
         return len((run.get("status") or {}).get("steps") or []) == 2
 
     await eventually(steps_listed, what="steps mirrored")
-    code, out, err = await call(cluster_runs.logs_command, NAMESPACE, "logg")
+    logs = ("logs", "--cluster", "-n", NAMESPACE)
+    everything, one, missing = await asyncio.gather(
+        sluice(api, *logs, "logg"),
+        sluice(api, *logs, "logged", "train"),
+        sluice(api, *logs, "logged", "evaluate"),
+    )
+    code, out, err = everything
     assert code == 0, err
     assert out.splitlines() == [
         "[prepare] wrote 500 rows",
@@ -273,12 +278,32 @@ async def test_logs_cluster_reads_each_step_container_with_secrets_masked(
         "[train] token is ***",
         "[train] checked model",
     ]
-    code, out, _ = await call(cluster_runs.logs_command, NAMESPACE, "logged", "train")
-    assert out.splitlines() == ["epoch 1/2 loss=0.5", "token is ***", "checked model"]
-    code, _, err = await call(cluster_runs.logs_command, NAMESPACE, "logged", "evaluate")
+    assert one[1].splitlines() == ["epoch 1/2 loss=0.5", "token is ***", "checked model"]
+    code, _, err = missing
     assert code == 1 and one_line(err) == (
         "sluice logs --cluster: run logged has no step 'evaluate' (steps: prepare, train)"
     )
+    # -f: new lines as they come (a line being written waits for its end), until the run ends
+    follower = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "controller.cli.main", "logs", "--cluster", "-n", NAMESPACE, "logged", "train", "-f"),
+        env={**os.environ, "KUBECONFIG": api.server.kubeconfig, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert follower.stdout is not None
+    seen = [(await asyncio.wait_for(follower.stdout.readline(), timeout=60)).decode() for _ in range(3)]
+    assert seen == ["epoch 1/2 loss=0.5\n", "token is ***\n", "checked model\n"]
+    api.server.write_log(NAMESPACE, train_pod, "step-train", "epoch 2/2 loss=0.2\nsaving")
+    line = await asyncio.wait_for(follower.stdout.readline(), timeout=30)
+    assert line == b"epoch 2/2 loss=0.2\n"
+    await tekton.set_pipelinerun(
+        api, NAMESPACE, "logged", tekton.status("True", "Succeeded", childReferences=children)
+    )
+    rest, err_bytes = await asyncio.wait_for(follower.communicate(), timeout=60)
+    assert follower.returncode == 0, err_bytes.decode()
+    assert rest.decode() == "saving\n"  # the unfinished line, once the run has ended
+
     # the API server's own answers for a pod's log, as the emulator serves them
     status, answer = await api.try_call("GET", path("v1", "pods", train_pod) + "/log")
     assert status == 400 and "a container name must be specified" in answer["message"]
@@ -290,7 +315,8 @@ async def test_cancel_cluster_stops_the_pipelinerun_and_the_run_ends_cancelled(
     await api.apply(sum_of_two())
     await api.apply(workflow_run("long"))
     await pipelinerun_of(api, "long")
-    code, out, err = await call(cluster_runs.cancel_command, NAMESPACE, "long")
+    cancel = ("cancel", "--cluster", "-n", NAMESPACE, "long")
+    code, out, err = await sluice(api, *cancel)
     assert code == 0, err
     assert out.strip() == (
         "run long: cancel requested (CancelledRunFinally: its running steps stop, then its finally tasks run)"
@@ -301,11 +327,11 @@ async def test_cancel_cluster_stops_the_pipelinerun_and_the_run_ends_cancelled(
         return pipelinerun.get("spec", {}).get("status") == "CancelledRunFinally"
 
     await eventually(asked, what="the PipelineRun asked to stop")
-    code, out, _ = await call(cluster_runs.cancel_command, NAMESPACE, "long")
+    code, out, _ = await sluice(api, *cancel)
     assert code == 0 and "already being cancelled" in out
     await tekton.set_pipelinerun(api, NAMESPACE, "long", tekton.status("False", "CancelledRunFinally"))
     await wait_phase(api, "long", "Cancelled")
-    code, _, err = await call(cluster_runs.cancel_command, NAMESPACE, "long")
+    code, _, err = await sluice(api, *cancel)
     assert code == 1 and one_line(err) == "sluice cancel --cluster: run long already finished: Cancelled"
     events = [
         e["reason"]
@@ -320,7 +346,7 @@ async def test_a_run_cancelled_before_it_starts_never_gets_a_pipelinerun(
 ) -> None:
     await api.apply(workflow_run("early", "not-yet"))  # waits for its Workflow
     await wait_phase(api, "early", "Pending")
-    code, _, err = await call(cluster_runs.cancel_command, NAMESPACE, "early", True)
+    code, _, err = await sluice(api, "cancel", "--cluster", "-n", NAMESPACE, "early", "--no-finally")
     assert code == 0, err
     status = await wait_phase(api, "early", "Cancelled")
     assert "cancelled before it started (spec.status: Cancelled)" in str(status["conditions"])
