@@ -282,3 +282,38 @@ def test_script_without_shebang_takes_double_brackets_and_double_equals_like_bus
     task["taskSpec"]["steps"][0]["displayName"] = "Check the value"  # a step's displayName is accepted
     record = run_local(pipelinerun("shell", [task]), home)
     assert record.tasks["t"].results == {"r": "ok"}
+
+
+def test_finally_reads_task_reasons(home: Path) -> None:
+    obj = pipelinerun(
+        "reasons",
+        [script_task("ok", "true"), script_task("slow", "sleep 30", timeout="1s")],
+        **{
+            "finally": [
+                script_task(
+                    "report",
+                    "printf '$(tasks.ok.reason) $(tasks.slow.reason)' > $(results.r.path)",
+                    results=[{"name": "r"}],
+                )
+            ]
+        },
+    )
+    record = run_local(obj, home)
+    assert record.tasks["report"].results == {"r": "Succeeded TaskRunTimeout"}
+
+
+@pytest.mark.parametrize(
+    ("timeouts", "message"),
+    [
+        (
+            {"pipeline": "1m", "tasks": "50s", "finally": "20s"},
+            r"timeouts\.pipeline: 1m is less than tasks \+ finally",
+        ),
+        ({"pipeline": "1m", "tasks": "0"}, r"timeouts\.tasks: 0 \(no timeout\) needs timeouts\.pipeline 0"),
+    ],
+)
+def test_inconsistent_timeouts_are_refused_as_tekton_refuses_them(
+    home: Path, timeouts: dict[str, str], message: str
+) -> None:
+    with pytest.raises(UnsupportedError, match=message):
+        run_local(pipelinerun("bad-timeouts", [script_task("t", "true")], timeouts=timeouts), home)

@@ -378,6 +378,12 @@ class LocalRun:
             self.ctx, self.results, self._statuses() if name in self.finally_ else None, where
         )
         scope.values.update(self.matrix_vars)
+        if name in self.finally_:  # $(tasks.X.reason): Tekton's TaskRun reason, empty for a skipped task
+            tekton = {"Cached": "Succeeded", "CannotRun": "Failed"}
+            for task in self.tasks:
+                record = self.record.tasks[task]
+                reason = record.reason if record.phase in ("Succeeded", "Failed") else ""
+                scope.values[f"tasks.{task}.reason"] = tekton.get(reason, reason)
         for ws in self.ctx.workspaces.values():  # $(workspaces.w.bound) of the pipeline's own
             scope.values[f"workspaces.{ws.name}.bound"] = "false" if ws.path is None else "true"
         return scope

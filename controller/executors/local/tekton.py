@@ -329,8 +329,7 @@ def check_pipelinerun(run: Any, *, containers: bool = False) -> None:
         _check(spec["taskRunTemplate"], "taskRunTemplate", "$.spec.taskRunTemplate")
     _each(spec.get("taskRunSpecs"), "taskRunSpec", "$.spec.taskRunSpecs")
     if "timeouts" in spec:
-        for key, value in _check(spec["timeouts"], "timeouts", "$.spec.timeouts").items():
-            timeout_seconds(value, f"$.spec.timeouts.{key}")
+        _check_timeouts(_check(spec["timeouts"], "timeouts", "$.spec.timeouts"))
     _each(spec.get("params"), "param", "$.spec.params")
     for i, binding in enumerate(_each(spec.get("workspaces"), "workspaceBinding", "$.spec.workspaces")):
         _check_filled(binding, f"$.spec.workspaces[{i}]")
@@ -359,6 +358,22 @@ def check_pipelinerun(run: Any, *, containers: bool = False) -> None:
             )
         if "timeout" in task_run:
             timeout_seconds(task_run["timeout"], f"$.spec.taskRunSpecs[{i}].timeout")
+
+
+def _check_timeouts(timeouts: dict[str, Any]) -> None:
+    """Tekton's validation: pipeline >= tasks + finally; tasks or finally 0 (none) needs pipeline 0."""
+    seconds = {key: timeout_seconds(value, f"$.spec.timeouts.{key}") for key, value in timeouts.items()}
+    if "pipeline" not in seconds or seconds["pipeline"] is None:
+        return
+    for key in ("tasks", "finally"):
+        if key in seconds and seconds[key] is None:
+            raise UnsupportedError(f"$.spec.timeouts.{key}: 0 (no timeout) needs timeouts.pipeline 0 too")
+    parts = sum(seconds.get(key) or 0.0 for key in ("tasks", "finally"))
+    if parts > seconds["pipeline"]:
+        raise UnsupportedError(
+            f"$.spec.timeouts.pipeline: {timeouts['pipeline']} is less than tasks + finally"
+            " (Tekton requires pipeline >= tasks + finally)"
+        )
 
 
 def timeout_seconds(text: Any, where: str) -> float | None:
