@@ -98,6 +98,10 @@ def all_crds() -> dict[str, dict[str, Any]]:
                 _column("Last Run", ".status.lastRun.name"),
                 _column("Phase", ".status.lastRun.phase"),
                 _AGE,
+                # as `kubectl get cronjobs` shows them, in the wide view
+                _column("Schedule", ".spec.schedule.cron", priority=1),
+                _column("Suspend", ".spec.schedule.suspend", "boolean", priority=1),
+                _column("Last Schedule", ".status.lastScheduleTime", "date", priority=1),
                 message,
             ],
         ),

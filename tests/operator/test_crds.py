@@ -136,6 +136,16 @@ def test_printer_columns_and_codeset_fields() -> None:
         c["name"] for c in all_crds["workflowruns.yaml"]["spec"]["versions"][0]["additionalPrinterColumns"]
     }
     assert {"Phase", "Revision", "Age", "Message"} <= columns
+    workflow_columns = {
+        c["name"]: c for c in all_crds["workflows.yaml"]["spec"]["versions"][0]["additionalPrinterColumns"]
+    }
+    assert workflow_columns["Schedule"]["jsonPath"] == ".spec.schedule.cron"
+    assert workflow_columns["Last Schedule"] == {
+        "name": "Last Schedule",
+        "type": "date",
+        "jsonPath": ".status.lastScheduleTime",
+        "priority": 1,
+    }
     codeset = all_crds["codesets.yaml"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][
         "spec"
     ]

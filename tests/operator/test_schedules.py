@@ -8,7 +8,14 @@ starting deadline, more than 100 missed times, suspend, concurrency Forbid and i
 from __future__ import annotations
 
 import datetime
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from controller.operator import conditions as cond
 from controller.operator.schedulebook import Scheduled, parse_time
@@ -21,6 +28,7 @@ from testsupport.clock import ManualClock
 from testsupport.operators import RunningOperator
 
 UTC = datetime.UTC
+ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime.datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC)  # 30 s after a whole hour
 
 
@@ -256,3 +264,31 @@ async def test_an_invalid_cron_or_time_zone_stalls_the_workflow_with_its_path(ap
 
 async def _value(value: Any) -> Any:
     return value
+
+
+def test_sluice_run_and_compile_ignore_the_schedule(tmp_path: Path) -> None:
+    """A schedule is the operator's: locally the workflow compiles to the same PipelineRun and runs
+    once, now, when asked."""
+    source = ROOT / "tests" / "local" / "fixtures" / "gated.yaml"
+    doc = yaml.safe_load(source.read_text())
+    doc["spec"]["schedule"] = {"cron": "* * * * *", "timeZone": "Europe/Berlin"}
+    scheduled_file = tmp_path / "gated-scheduled.yaml"
+    scheduled_file.write_text(yaml.safe_dump(doc))
+    env = {**os.environ, "SLUICE_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
+
+    def sluice(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "controller.cli.main", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+            env=env,
+        )
+
+    compiled = [sluice("compile", str(path)) for path in (source, scheduled_file)]
+    assert compiled[0].returncode == compiled[1].returncode == 0, compiled[1].stderr
+    assert compiled[0].stdout == compiled[1].stdout
+    run = sluice("run", str(scheduled_file), "--json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["phase"] == "Succeeded"
