@@ -40,6 +40,9 @@ class Scheduled:
     last: datetime.datetime | None  # status.lastScheduleTime
     next_written: str | None  # status.nextScheduleTime
     valid: bool
+    # The next time anything can change (the schedule fires): until then a round skips this
+    # Workflow without evaluating the cron expression. None: decide at the next round.
+    due: datetime.datetime | None = None
 
 
 class ScheduleBook:
@@ -65,6 +68,15 @@ class ScheduleBook:
         except ScheduleError:
             valid = False  # the Workflow reconciler reports it (InvalidSchedule)
         deadline = schedule.get("startingDeadlineSeconds")
+        last = parse_time(status.get("lastScheduleTime"))
+        known = self._entries.get(key)
+        if (
+            known is not None
+            and known.uid == meta.get("uid")
+            and known.last
+            and (not last or known.last > last)
+        ):
+            last = known.last  # an event from before this operator's own status write
         self._entries[key] = Scheduled(
             namespace=key[0],
             name=key[1],
@@ -74,7 +86,7 @@ class ScheduleBook:
             zone=zone,
             deadline=deadline if isinstance(deadline, int) and not isinstance(deadline, bool) else None,
             suspend=schedule.get("suspend") is True,
-            last=parse_time(status.get("lastScheduleTime")),
+            last=last,
             next_written=status.get("nextScheduleTime"),
             valid=valid,
         )

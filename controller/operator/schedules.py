@@ -153,6 +153,7 @@ async def act(rt: Runtime, entry: Scheduled, decision: Decision) -> None:
     if decision.record is not None:
         entry.last = decision.record
     entry.next_written = next_text
+    entry.due = decision.next_time
 
 
 async def schedule_round(rt: Runtime) -> int:
@@ -160,12 +161,13 @@ async def schedule_round(rt: Runtime) -> int:
     now = rt.clock()
     acted = 0
     for entry in rt.schedules.entries():
-        if not entry.valid:
+        if not entry.valid or (entry.due is not None and now < entry.due):
             continue
         decision = decide(entry, now)
         if decision.record is None and (
             (rfc3339(decision.next_time) if decision.next_time else None) == entry.next_written
         ):
+            entry.due = decision.next_time
             continue
         try:
             await act(rt, entry, decision)
