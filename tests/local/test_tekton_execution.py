@@ -317,3 +317,14 @@ def test_inconsistent_timeouts_are_refused_as_tekton_refuses_them(
 ) -> None:
     with pytest.raises(UnsupportedError, match=message):
         run_local(pipelinerun("bad-timeouts", [script_task("t", "true")], timeouts=timeouts), home)
+
+
+def test_busybox_ash_shebang_runs_where_ash_is_not_installed(home: Path) -> None:
+    shells = [
+        "#!/usr/bin/env ash\nprintf a >> $(results.r.path)",
+        "#!/bin/ash\n[[ 1 == 1 ]] && printf b >> $(results.r.path)",
+    ]
+    task = script_task("t", shells[0], results=[{"name": "r"}])
+    task["taskSpec"]["steps"].append({"name": "second", "image": "alpine", "script": shells[1]})
+    record = run_local(pipelinerun("ash", [task]), home)
+    assert record.tasks["t"].results == {"r": "ab"}

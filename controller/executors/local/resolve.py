@@ -14,6 +14,7 @@ pipeline params, `$(results.r.path)`, `$(workspaces.w.*)`, `$(context.*)`).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from collections.abc import Mapping
@@ -437,12 +438,27 @@ def _default_shell(container: bool) -> str:
     return "/bin/sh" if container else shutil.which("bash") or "/bin/sh"
 
 
+# Busybox's shell, which images name by its own name; a host rarely has it under that name.
+_BUSYBOX_SHELLS = re.compile(r"#!\s*(/usr/bin/env\s+|/bin/|/usr/bin/)ash(\s|$)")
+
+
+def _host_shebang(script: str) -> str:
+    """A script's shebang for this machine: busybox's `ash` (`#!/bin/ash`, `#!/usr/bin/env ash`)
+    becomes the shell scripts without a shebang get, when `ash` itself is not installed."""
+    first, _, rest = script.partition("\n")
+    if _BUSYBOX_SHELLS.match(first) and shutil.which("ash") is None:
+        return f"#!{_default_shell(False)}\n{rest}"
+    return script
+
+
 def _argv(step: dict[str, Any], scripts_dir: Path, script_name: str, container: bool) -> list[str]:
     args = [str(a) for a in step.get("args") or []]
     if "script" in step:
         script = step["script"]
         if not script.startswith("#!"):
             script = f"#!{_default_shell(container)}\nset -e\n" + script
+        elif not container:
+            script = _host_shebang(script)
         scripts_dir.mkdir(parents=True, exist_ok=True)
         path = scripts_dir / script_name
         path.write_text(script, encoding="utf-8")
