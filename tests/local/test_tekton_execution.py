@@ -328,3 +328,32 @@ def test_busybox_ash_shebang_runs_where_ash_is_not_installed(home: Path) -> None
     task["taskSpec"]["steps"].append({"name": "second", "image": "alpine", "script": shells[1]})
     record = run_local(pipelinerun("ash", [task]), home)
     assert record.tasks["t"].results == {"r": "ab"}
+
+
+def test_workspace_kinds_emptydir_per_task_claim_template_per_run_claim_kept(home: Path) -> None:
+    def ws_task(name: str, script: str, **extra: Any) -> dict[str, Any]:
+        task = script_task(name, script, workspaces=[{"name": "w"}], results=[{"name": "seen"}], **extra)
+        task["workspaces"] = [{"name": "w", "workspace": "shared"}]
+        return task
+
+    probe = (
+        "ls $(workspaces.w.path) | tr '\\n' , > $(results.seen.path)\n"
+        "touch $(workspaces.w.path)/$(context.taskRun.name)"
+    )
+
+    def run(name: str, binding: dict[str, Any]) -> Any:
+        obj = pipelinerun(
+            name,
+            [ws_task("first", probe), ws_task("second", probe, runAfter=["first"])],
+            workspaces=[{"name": "shared"}],
+        )
+        obj["spec"]["workspaces"] = [{"name": "shared", **binding}]
+        return run_local(obj, home, use_cache=False)
+
+    empty = run("empty", {"emptyDir": {}})  # one pod's volume: the second task never sees the first's file
+    assert (empty.tasks["first"].results, empty.tasks["second"].results) == ({"seen": ""}, {"seen": ""})
+    claim = {"volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"]}}}
+    fresh = [run(f"fresh-{i}", claim) for i in (1, 2)]  # shared by the run's tasks, new for each run
+    assert [r.tasks["second"].results["seen"] for r in fresh] == ["fresh-1-first,", "fresh-2-first,"]
+    kept = [run(f"kept-{i}", {"persistentVolumeClaim": {"claimName": "data"}}) for i in (1, 2)]
+    assert kept[1].tasks["first"].results["seen"] == "kept-1-first,kept-1-second,"  # the claim outlives a run
