@@ -159,3 +159,31 @@ def test_a_param_both_in_matrix_and_params_is_refused(home: Path) -> None:
     task["params"] = [{"name": "n", "value": "x"}]
     with pytest.raises(UnsupportedError, match=r"matrix\.params\[0\]\.name: 'n' is also in params"):
         run_local(pipelinerun("both", [task]), home)
+
+
+def test_each_combination_is_retried_on_its_own_and_include_alone_names_them(
+    home: Path, tmp_path: Path
+) -> None:
+    task = _matrixed(
+        "flaky",
+        f"echo x >> {tmp_path}/$(params.IMAGE)\n"
+        f'[ "$(params.IMAGE)" != image-2 ] || [ $(wc -l < {tmp_path}/image-2) -ge 2 ]\n'
+        "printf '%s:%s' $(params.IMAGE) $(context.task.retry-count) > $(results.r.path)",
+        {
+            "include": [
+                {"name": "build-1", "params": [{"name": "IMAGE", "value": "image-1"}]},
+                {"name": "build-2", "params": [{"name": "IMAGE", "value": "image-2"}]},
+            ]
+        },
+        ["IMAGE"],
+        results=[{"name": "r"}],
+        retries=1,
+    )
+    record = run_local(pipelinerun("fan-retry", [task]), home)
+    assert record.phase == "Succeeded", record.tasks["flaky"].message
+    assert record.tasks["flaky"].results == {"r": ["image-1:0", "image-2:1"]}
+    assert record.tasks["flaky"].attempts == 2
+    assert (
+        "=== taskrun fan-retry-flaky-1 build-2 (IMAGE=image-2)"
+        in (home / "runs/fan-retry/logs/flaky.log").read_text()
+    )
