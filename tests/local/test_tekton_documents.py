@@ -741,3 +741,86 @@ def test_taskrun_step_and_sidecar_specs_must_name_a_step_or_sidecar_of_the_task(
     result = sluice(tmp_path / "home", "run", str(write(tmp_path, "bad.yaml", TASK_ADD, bad)))
     assert result.exit_code == 1
     assert "$.spec.sidecarSpecs[0].name: the task has no sidecar 'db'" in result.stderr
+
+
+def test_env_from_gives_every_key_prefixed_the_step_env_winning_and_secrets_redacted(tmp_path: Path) -> None:
+    run = """
+    apiVersion: tekton.dev/v1
+    kind: TaskRun
+    metadata:
+      name: env-from
+    spec:
+      taskSpec:
+        results:
+          - name: out
+        steps:
+          - name: show
+            image: alpine
+            envFrom:
+              - configMapRef: {name: settings}
+                prefix: CM_
+              - secretRef: {name: creds}
+            env:
+              - {name: CM_colour, value: red}
+            script: |
+              echo "password $password"
+              test "$user" = alice
+              printf '%s %s' "$CM_greeting" "$CM_colour" > $(results.out.path)
+    """
+    home = tmp_path / "home"
+    result, data = run_json(home, str(write(tmp_path, "ef.yaml", CONFIG, SECRET, run)))
+    assert result.exit_code == 0, result.output
+    assert data["outputs"] == {"out": "hello red"}
+    log = next((home / "runs").iterdir()) / "logs"
+    text = "".join(p.read_text() for p in log.iterdir())
+    assert "password ***" in text and "hunter2026" not in text
+
+
+def test_env_from_a_missing_configmap_is_refused_before_the_run(tmp_path: Path) -> None:
+    run = """
+    apiVersion: tekton.dev/v1
+    kind: TaskRun
+    metadata:
+      name: env-from
+    spec:
+      taskSpec:
+        steps:
+          - name: show
+            image: alpine
+            envFrom: [{configMapRef: {name: elsewhere}}]
+            script: touch "$HOME/should-not-run"
+    """
+    result = sluice(tmp_path / "home", "run", str(write(tmp_path, "ef.yaml", CONFIG, run)))
+    assert result.exit_code == 1
+    assert "$.spec.taskSpec.steps[0].envFrom[0].configMapRef.name: no ConfigMap 'elsewhere' in the input" in (
+        result.stderr
+    )
+    assert nothing_ran(tmp_path / "home")
+
+
+def test_a_taskrun_workspace_propagates_into_its_embedded_task_but_not_a_referenced_one(
+    tmp_path: Path,
+) -> None:
+    embedded = """
+    apiVersion: tekton.dev/v1
+    kind: TaskRun
+    metadata:
+      name: propagated
+    spec:
+      workspaces:
+        - {name: undeclared, emptyDir: {}}
+      taskSpec:
+        results: [{name: out}]
+        steps:
+          - name: use
+            image: alpine
+            script: |
+              echo x > $(workspaces.undeclared.path)/f && printf ok > $(results.out.path)
+    """
+    result, data = run_json(tmp_path / "home", str(write(tmp_path, "e.yaml", embedded)))
+    assert result.exit_code == 0, result.output
+    assert data["outputs"] == {"out": "ok"}
+    referenced = TASKRUN + "  workspaces:\n    - {name: undeclared, emptyDir: {}}\n"
+    result = sluice(tmp_path / "home", "run", str(write(tmp_path, "r.yaml", TASK_ADD, referenced)))
+    assert result.exit_code == 1
+    assert "the task declares no workspace 'undeclared'" in result.stderr

@@ -146,6 +146,35 @@ def _write(path: Path, keys: dict[str, str], source: dict[str, Any], mode: int, 
         file.chmod(file_mode if isinstance(file_mode, int) else mode)
 
 
+def env_from(
+    sources: list[dict[str, Any]], objects: ClusterObjects, secrets: LocalSecrets, where: str
+) -> list[dict[str, Any]]:
+    """A step's `envFrom` as the `env` entries it stands for: every key of a ConfigMap
+    (`configMapRef`) or Secret (`secretRef`), named `prefix` + key, each a key reference so that a
+    secret's values are redacted like any other. Keys with `=` cannot be variable names: skipped,
+    as Kubernetes skips them."""
+    entries: list[dict[str, Any]] = []
+    for i, source in enumerate(sources):
+        at = f"{where}.envFrom[{i}]"
+        if "configMapRef" in source:
+            ref, kind = source["configMapRef"], "configMapKeyRef"
+            name = ref.get("name", "")
+            if name not in objects.config_maps and not ref.get("optional"):
+                raise UnsupportedError(f"{at}.configMapRef.name: {missing_config_map(name, objects)}")
+            keys = sorted(objects.config_maps.get(name, {}))
+        else:
+            ref, kind = source["secretRef"], "secretKeyRef"
+            name = ref.get("name", "")
+            keys = sorted(_secret(name, ref, secrets, f"{at}.secretRef"))
+        prefix = str(source.get("prefix", ""))
+        entries += [
+            {"name": prefix + key, "valueFrom": {kind: {"name": name, "key": key}}}
+            for key in keys
+            if "=" not in key
+        ]
+    return entries
+
+
 def missing_config_map(name: Any, objects: ClusterObjects) -> str:
     held = ", ".join(sorted(objects.config_maps)) or "none"
     return f"no ConfigMap {name!r} in the input (ConfigMaps: {held})"

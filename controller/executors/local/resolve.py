@@ -24,7 +24,7 @@ from typing import Any
 
 from controller.executors.local import readonly
 from controller.executors.local.containers import SCRIPTS_MOUNT, sandbox
-from controller.executors.local.objects import FILLED_KINDS, ClusterObjects, fill_workspace
+from controller.executors.local.objects import FILLED_KINDS, ClusterObjects, env_from, fill_workspace
 from controller.executors.local.process import Mount, Step
 from controller.executors.local.secrets import LocalSecrets
 from controller.executors.local.stepenv import CONTAINER_ENV, host_env, step_env
@@ -348,9 +348,11 @@ def resolve_task(
             if ctx.containers
             else host_env(ctx.home, ctx.workflow, ctx.run, ctx.namespace, taskrun, tmpdir)
         )
-        env = step_env(  # the pod template's env wins over the step's and stepTemplate's (Tekton's rule)
+        # the step's env wins over its envFrom, the pod template's over both (Kubernetes', Tekton's rules)
+        sourced = env_from(step.get("envFrom") or [], ctx.objects, ctx.secrets, step_where)
+        env = step_env(
             base,
-            [*(step.get("env") or []), *pod.get("env", [])],
+            [*sourced, *(step.get("env") or []), *pod.get("env", [])],
             ctx.secrets,
             secret_values,
             step_where,

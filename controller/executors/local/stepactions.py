@@ -40,6 +40,11 @@ def inline_step_action(step: dict[str, Any], action: Document, doc: Document, pa
     if spec.get("results"):
         raise action.error("$.spec.results", "StepAction results (step results) are not run locally yet")
     values = _values(step.get("params"), spec.get("params"), action, doc, path)
+    for name, value in values.items():
+        if "$(steps." in str(value):
+            raise doc.error(
+                f"{path}.params", f"param {name!r}: step results ($(steps...)) are not run locally yet"
+            )
     inlined = {k: v for k, v in step.items() if k not in ("ref", "params")}
     for key in ACTION_FIELDS:
         if key not in spec:

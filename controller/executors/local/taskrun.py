@@ -65,6 +65,11 @@ def wrap_taskrun(documents: Documents, doc: Document) -> tuple[dict[str, Any], P
         raise doc.error("$.spec.workspaces", "expected a list of bindings, each with a name")
     if bindings:
         task["workspaces"] = [{"name": b.get("name"), "workspace": b.get("name")} for b in bindings]
+    if bindings and not task_name:  # an embedded taskSpec gets the TaskRun's workspaces (propagated)
+        declared = {w.get("name") for w in task_spec.get("workspaces") or [] if isinstance(w, dict)}
+        missing = [{"name": b["name"]} for b in bindings if b["name"] not in declared]
+        if missing:
+            task_spec["workspaces"] = [*(task_spec.get("workspaces") or []), *missing]
     for key in ("timeout", "retries"):
         if key in spec:
             task[key] = spec[key]

@@ -70,6 +70,7 @@ _ALLOWED: dict[str, set[str]] = {
         "args",
         "script",
         "env",
+        "envFrom",
         "workingDir",
         "timeout",
         "onError",
@@ -105,6 +106,9 @@ _ALLOWED: dict[str, set[str]] = {
     "valueFrom": {"secretKeyRef", "configMapKeyRef"},
     "secretKeyRef": {"name", "key", "optional"},
     "configMapKeyRef": {"name", "key", "optional"},
+    "envFromSource": {"prefix", "configMapRef", "secretRef"},
+    "configMapRef": {"name", "optional"},
+    "secretRef": {"name", "optional"},
     "paramSpec": {"name", "type", "default", "description"},
     "param": {"name", "value"},
     "resultSpec": {"name", "type", "description"},
@@ -214,6 +218,11 @@ def _check_task(task: dict[str, Any], path: str, containers: bool = False) -> No
     for j, step in enumerate(steps):
         where = f"{path}.taskSpec.steps[{j}]"
         _check_env(step.get("env"), f"{where}.env")
+        for k, source in enumerate(_each(step.get("envFrom"), "envFromSource", f"{where}.envFrom")):
+            refs = [kind for kind in ("configMapRef", "secretRef") if kind in source]
+            if len(refs) != 1:
+                raise UnsupportedError(f"{where}.envFrom[{k}]: one of configMapRef or secretRef")
+            _check(source[refs[0]], refs[0], f"{where}.envFrom[{k}].{refs[0]}")
         if "script" in step and "command" in step:
             raise UnsupportedError(f"{where}: a step has either script or command, not both")
         if "script" not in step and "command" not in step and "command" not in template and not containers:

@@ -105,7 +105,8 @@ def _resolve(documents: Documents, doc: Document, name_run: Callable[[str], str]
 
 
 def _env_refs(run: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(JSON path, configMapKeyRef) of every step and stepTemplate env of the run."""
+    """(JSON path, ConfigMap reference) of every step and stepTemplate `env` configMapKeyRef and
+    `envFrom` configMapRef of the run (the latter without a key)."""
     pipeline = run["spec"]["pipelineSpec"]
     for section in ("tasks", "finally"):
         for i, task in enumerate(pipeline.get(section) or []):
@@ -118,6 +119,9 @@ def _env_refs(run: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
                     ref = (var.get("valueFrom") or {}).get("configMapKeyRef")
                     if ref is not None:
                         yield f"{where}.env[{k}].valueFrom.configMapKeyRef", ref
+                for k, source in enumerate(owner.get("envFrom") or []):
+                    if "configMapRef" in source:
+                        yield f"{where}.envFrom[{k}].configMapRef", source["configMapRef"]
 
 
 def _check_objects(run: dict[str, Any], objects: ClusterObjects) -> None:
@@ -127,8 +131,8 @@ def _check_objects(run: dict[str, Any], objects: ClusterObjects) -> None:
             continue
         if ref.get("name") not in objects.config_maps:
             raise UnsupportedError(f"{where}.name: {missing_config_map(ref.get('name'), objects)}")
-        if ref.get("key") not in objects.config_maps[ref["name"]]:
-            raise UnsupportedError(f"{where}.key: ConfigMap {ref['name']!r} has no key {ref.get('key')!r}")
+        if "key" in ref and ref["key"] not in objects.config_maps[ref["name"]]:
+            raise UnsupportedError(f"{where}.key: ConfigMap {ref['name']!r} has no key {ref['key']!r}")
     for i, binding in enumerate(run["spec"].get("workspaces") or []):
         sources = [(binding.get("configMap"), f"$.spec.workspaces[{i}].configMap")]
         projected = binding.get("projected") or {}
