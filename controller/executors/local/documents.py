@@ -82,10 +82,6 @@ class Documents:
     def names(self, kind: str) -> list[str]:
         return sorted(self.by_kind.get(kind, {}))
 
-    def data(self, kind: str) -> dict[str, dict[str, Any]]:
-        """ConfigMaps or Secrets by name: their documents' bodies."""
-        return {name: doc.body for name, doc in self.by_kind.get(kind, {}).items()}
-
     def add(self, doc: Document) -> None:
         if doc.kind in RUN_KINDS:
             self.runs.append(doc)

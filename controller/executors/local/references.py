@@ -14,7 +14,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.executors.local.documents import TEKTON, Document, DocumentError, Documents
+from controller.executors.local.documents import TEKTON, Document, Documents
 from controller.executors.local.stepactions import inline_step_action
 
 # what each remote resolver would need, for the refusal
@@ -184,6 +184,3 @@ def resolve_task_of(
     at = "$.spec.pipelineSpec.tasks[0].taskSpec"
     provenance.add(at, doc, "$.spec.taskSpec")
     return inline_task_spec(documents, task_spec, at, doc, "$.spec.taskSpec", provenance), ""
-
-
-__all__ = ["DocumentError", "Provenance", "resolve_pipelinerun", "resolve_task_of"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.executors.local.documents import RUN_KINDS, Document, DocumentError, Documents, load_documents
+from controller.executors.local.documents import Document, DocumentError, Documents, load_documents
 from controller.executors.local.objects import (
     ClusterObjects,
     ObjectError,
@@ -143,6 +143,3 @@ def _check_objects(run: dict[str, Any], objects: ClusterObjects) -> None:
         for source, where in sources:
             if source and not source.get("optional") and source.get("name") not in objects.config_maps:
                 raise UnsupportedError(f"{where}.name: {missing_config_map(source.get('name'), objects)}")
-
-
-__all__ = ["RUN_KINDS", "InputRun", "prepare_documents"]
