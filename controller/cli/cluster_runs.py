@@ -109,12 +109,14 @@ def run_summary(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def print_runs(runs: Sequence[dict[str, Any]], json_out: bool) -> None:
+def print_runs(
+    runs: Sequence[dict[str, Any]], json_out: bool, namespace: str = "", filtered: bool = False
+) -> None:
     if json_out:
         print(json.dumps([run_summary(r) for r in runs], indent=2))
         return
     if not runs:
-        print("No WorkflowRuns.")
+        print(f"no{' matching' if filtered else ''} WorkflowRuns in namespace {namespace}")
         return
     rows = [
         (
@@ -284,7 +286,7 @@ def runs_command(
         if run_ref is not None:
             print_run(resolve_run(cluster, ns, run_ref), json_out)
             return
-        print_runs(list_runs(cluster, ns, workflow, phase, limit), json_out)
+        print_runs(list_runs(cluster, ns, workflow, phase, limit), json_out, ns, bool(workflow or phase))
     except ClusterError as exc:
         raise _fail("runs", exc) from None
 

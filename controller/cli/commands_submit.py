@@ -54,6 +54,13 @@ def checked_inputs(workflow: Any, raw: dict[str, str]) -> dict[str, Any]:
     values = parse_inputs(raw, workflow)
     problems = Problems(workflow)
     check_inputs(workflow, values, problems)
+    for item in workflow.codeset_inputs:  # on a cluster a codeset input names a Codeset
+        if not values.get(item.name) and not item.default:
+            problems.error(
+                f"$.inputs.{item.name}",
+                "input.missing",
+                f"codeset input {item.name!r} has no default Codeset: --input {item.name}=CODESET",
+            )
     if problems.diagnostics:
         for diagnostic in problems.diagnostics:
             print(f"sluice submit: {diagnostic.path}: {diagnostic.message}", file=sys.stderr)

@@ -114,6 +114,9 @@ async def test_submit_watch_exits_1_when_the_run_fails(api: Api, operator: Runni
 
 async def test_submit_refuses_bad_input_with_one_line_and_creates_nothing(api: Api, tmp_path: Path) -> None:
     await api.apply(sum_of_two())
+    needs_code = sum_of_two("needs-code")
+    needs_code["spec"]["inputs"].append({"name": "src", "type": "codeset"})
+    await api.apply(needs_code)
     cases = {
         ("-i", "samples=many"): (
             1,
@@ -130,6 +133,7 @@ async def test_submit_refuses_bad_input_with_one_line_and_creates_nothing(api: A
         sluice(api, "submit", "sum-of-tow", "-n", NAMESPACE),
         sluice(api, "submit", "workflows/sum-of-two.yaml", "-n", NAMESPACE),
         sluice(api, "submit", "sum-of-two", kubeconfig=str(tmp_path / "missing")),
+        sluice(api, "submit", "needs-code", "-n", NAMESPACE),
     )
     for (code, _, err), (want_code, message) in zip(outcomes, cases.values(), strict=False):
         assert code == want_code and message in err, err
@@ -138,12 +142,16 @@ async def test_submit_refuses_bad_input_with_one_line_and_creates_nothing(api: A
     assert code == 1 and out == ""
     assert (
         one_line(err)
-        == "sluice submit: no Workflow 'sum-of-tow' in namespace ml (Workflows there: sum-of-two)"
+        == "sluice submit: no Workflow 'sum-of-tow' in namespace ml (Workflows there: needs-code, sum-of-two)"
     )
     code, _, err = outcomes[4]
     assert code == 2 and "kubectl apply -f workflows/sum-of-two.yaml" in one_line(err)
     code, _, err = outcomes[5]
     assert code == 1 and one_line(err).startswith("sluice submit: cannot read Kubernetes credentials")
+    code, _, err = outcomes[6]
+    assert code == 1 and one_line(err) == (
+        "sluice submit: $.inputs.src: codeset input 'src' has no default Codeset: --input src=CODESET"
+    )
     assert api.server.objects_of(f"{SLUICE}/workflowruns") == []
 
 
@@ -188,6 +196,7 @@ async def test_runs_cluster_lists_filters_and_resolves_prefixes_and_latest(
         empty,
         bad_phase,
         local_ns,
+        none,
     ) = await asyncio.gather(
         sluice(api, *runs),
         sluice(api, *runs, "--workflow", "sum-of-two", "--phase", "pending", "--limit", "5", "--json"),
@@ -200,6 +209,7 @@ async def test_runs_cluster_lists_filters_and_resolves_prefixes_and_latest(
         sluice(api, "runs", "--cluster", "--namespace", "empty", "latest"),
         sluice(api, *runs, "--phase", "done"),
         sluice(api, "runs", "-n", NAMESPACE),
+        sluice(api, *runs, "--workflow", "nothing-like-it"),
     )
     code, out, err = listed
     assert code == 0, err
@@ -226,6 +236,7 @@ async def test_runs_cluster_lists_filters_and_resolves_prefixes_and_latest(
     )
     assert empty[0] == 1 and one_line(empty[2]) == "sluice runs --cluster: no WorkflowRuns in namespace empty"
     assert bad_phase[0] == 2 and "--phase 'done': expected one of" in one_line(bad_phase[2])
+    assert none[0] == 0 and none[1] == "no matching WorkflowRuns in namespace ml\n"
     assert local_ns[0] == 2 and one_line(local_ns[2]) == (
         "sluice runs: --namespace is for --cluster (local runs have no namespace)"
     )
