@@ -282,3 +282,53 @@ def test_a_stepaction_without_command_runs_its_images_entrypoint_with_args(
         "no command or script; an image's entrypoint runs only in its image: use --containers"
         in refused.stderr
     )
+
+
+def test_secret_and_configmap_workspaces_of_tekton_input_are_readable_by_the_images_user(
+    tmp_path: Path, engine: Engine, stages_image: str
+) -> None:
+    """Kubernetes gives secret and configMap volume files mode 0644 by default: a step running as
+    its image's (non-root) user reads them; the run's secrets folder keeps them from other users."""
+    documents = [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "creds"},
+            "stringData": {"pw": "hunter2026"},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "settings"},
+            "data": {"colour": "blue"},
+        },
+        {
+            "apiVersion": "tekton.dev/v1",
+            "kind": "TaskRun",
+            "metadata": {"name": "reads"},
+            "spec": {
+                "workspaces": [
+                    {"name": "s", "secret": {"secretName": "creds"}},
+                    {"name": "c", "configMap": {"name": "settings"}},
+                ],
+                "taskSpec": {
+                    "workspaces": [{"name": "s"}, {"name": "c"}],
+                    "results": [{"name": "colour"}],
+                    "steps": [
+                        {
+                            "name": "read",
+                            "image": stages_image,
+                            "script": 'test "$(cat $(workspaces.s.path)/pw)" = hunter2026\n'
+                            "cat $(workspaces.c.path)/colour > $(results.colour.path)",
+                        }
+                    ],
+                },
+            },
+        },
+    ]
+    (tmp_path / "in.yaml").write_text(yaml.safe_dump_all(documents), encoding="utf-8")
+    done = sluice(
+        tmp_path, "run", "in.yaml", "--json", f"--containers={Path(engine.command).name}", timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["outputs"] == {"colour": "blue"}

@@ -1,9 +1,10 @@
 """ConfigMaps and Secrets of the input, and the workspaces and env they feed.
 
-`configMap`, `secret` and `projected` workspace bindings become a private folder of the run
-holding one file per key (Kubernetes' volume layout): all keys, or `items` (`key` -> `path`,
-with its `mode`), files of mode `defaultMode` (Kubernetes' 0644 by default; 0400 for secrets so
-only you can read them here). Secret values come from `LocalSecrets` (the input's Secret
+`configMap`, `secret` and `projected` workspace bindings become a folder of the run's private
+secrets folder (mode 0700: no other user of this machine reaches it) holding one file per key
+(Kubernetes' volume layout): all keys, or `items` (`key` -> `path`, with its `mode`), files of
+mode `defaultMode` (Kubernetes' 0644 by default, so a step running as its image's own user in a
+container can read them, as in a pod). Secret values come from `LocalSecrets` (the input's Secret
 documents, overridden by `SLUICE_SECRET_*` and `$SLUICE_HOME/secrets.yaml`), so every value
 handed to a step is redacted from logs and results. A ConfigMap or Secret the run needs that is
 missing (and not `optional`) refuses the run, naming the path.
@@ -21,9 +22,8 @@ from typing import Any
 from controller.executors.local.secrets import LocalSecrets
 from controller.executors.local.tekton import UnsupportedError
 
-CONFIG_MODE = 0o644  # Kubernetes' defaultMode for configMap, secret and projected volumes
+FILE_MODE = 0o644  # Kubernetes' defaultMode for configMap, secret and projected volumes
 FILLED_KINDS = ("configMap", "secret", "projected")  # workspace bindings filled with keys' files
-SECRET_MODE = 0o400  # a secret's files: readable by you only on this machine
 
 
 class ObjectError(ValueError):
@@ -75,14 +75,14 @@ def fill_workspace(
     if "configMap" in binding:
         source = binding["configMap"]
         keys = _config(source, objects, f"{where}.configMap")
-        _write(path, keys, source, _mode(source, CONFIG_MODE), f"{where}.configMap")
+        _write(path, keys, source, _mode(source, FILE_MODE), f"{where}.configMap")
     elif "secret" in binding:
         source = binding["secret"]
         keys = _secret(source.get("secretName", ""), source, secrets, f"{where}.secret")
-        _write(path, keys, source, _mode(source, SECRET_MODE), f"{where}.secret")
+        _write(path, keys, source, _mode(source, FILE_MODE), f"{where}.secret")
     else:
         projected = binding["projected"]
-        mode = _mode(projected, CONFIG_MODE)
+        mode = _mode(projected, FILE_MODE)
         for i, item in enumerate(projected.get("sources") or []):
             at = f"{where}.projected.sources[{i}]"
             if "configMap" in item:
@@ -91,7 +91,7 @@ def fill_workspace(
             elif "secret" in item:
                 source = item["secret"]
                 keys = _secret(source.get("name", ""), source, secrets, f"{at}.secret")
-                _write(path, keys, source, min(mode, SECRET_MODE), f"{at}.secret")
+                _write(path, keys, source, mode, f"{at}.secret")
             else:
                 kinds = ", ".join(sorted(item))
                 raise UnsupportedError(
