@@ -25,6 +25,20 @@ def test_pod_template_env_wins_over_step_and_step_template_and_task_run_specs_me
 ) -> None:
     record = _run_with(home, "pod-env", {"env": [{"name": "GREETING", "value": "pod"}]})
     assert record.tasks["t"].results == {"r": "pod template"}
+    task = script_task("t", "cat $(workspaces.w.path)/env > $(results.r.path)", results=[{"name": "r"}])
+    task["taskSpec"]["workspaces"] = [{"name": "w"}]
+    task["workspaces"] = [{"name": "w", "workspace": "w"}]
+    task["taskSpec"]["sidecars"] = [
+        {
+            "name": "s",
+            "script": 'printf "$GREETING" > $(workspaces.w.path)/env; sleep 60',
+            "readinessProbe": {"exec": {"command": ["test", "-s", "$(workspaces.w.path)/env"]}},
+        }
+    ]
+    obj = pipelinerun("pod-env-sidecar", [task], workspaces=[{"name": "w"}])
+    obj["spec"]["workspaces"] = [{"name": "w", "emptyDir": {}}]
+    obj["spec"]["taskRunTemplate"] = {"podTemplate": {"env": [{"name": "GREETING", "value": "pod"}]}}
+    assert run_local(obj, home).tasks["t"].results == {"r": "pod"}  # sidecars get it too
     record = _run_with(
         home,
         "pod-env-specific",

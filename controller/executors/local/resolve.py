@@ -392,7 +392,12 @@ def resolve_task(
         car_where, car_name = f"{where}.taskSpec.sidecars[{j}]", car.get("name") or f"unnamed-{j}"
         base = host_env(ctx.home, ctx.workflow, ctx.run, ctx.namespace, taskrun, None)
         env = step_env(
-            base, car.get("env") or [], ctx.secrets, secret_values, car_where, ctx.objects.config_maps
+            base,
+            [*(car.get("env") or []), *pod.get("env", [])],  # a pod template's env reaches every container
+            ctx.secrets,
+            secret_values,
+            car_where,
+            ctx.objects.config_maps,
         )
         argv = readonly.wrap(_argv(car, task_dir / "scripts", f"sidecar-{j}-{car_name}", False), read_only)
         sidecars.append(Step(car_name, argv, env, _working_dir(car.get("workingDir"), mounts, task_dir)))
