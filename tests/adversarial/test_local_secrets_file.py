@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -76,5 +77,8 @@ def test_the_executor_hides_the_secrets_file_from_every_container_step() -> None
 
     from controller.executors.local import engine
 
-    source = inspect.getsource(engine.LocalRun._run_task)
-    assert "hidden = (self.secrets.path,)" in source and "hidden)" in source
+    source = inspect.getsource(engine.LocalRun)
+    calls = re.findall(r"engine_step\(([^()]*(?:\([^()]*\)[^()]*)*)\)", source)
+    assert calls, "the local run no longer builds container steps with engine_step"
+    assert "hidden = (self.secrets.path,)" in source
+    assert all(call.rstrip(", ").endswith("hidden") for call in calls), calls
