@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import platform
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from controller.executors.local.tekton import UnsupportedError
+from controller.executors.local.variables import Scope, Value, substitute
 
 # Fields that only decide where or how a pod is scheduled or pulled.
 PLACEMENT = frozenset(
@@ -122,3 +124,24 @@ def _term_matches(term: dict[str, Any], node: dict[str, str]) -> bool:
         if operator == "DoesNotExist":
             return False
     return True
+
+
+def by_task(run: dict[str, Any], params: Mapping[str, Value], containers: bool) -> dict[str, dict[str, Any]]:
+    """Each pipeline task's pod template, params substituted, refused before anything runs when
+    this machine cannot honour it (`check`); "" is the run's own."""
+    spec = run["spec"]
+    scope = Scope({f"params.{k}": v for k, v in params.items()}, (), (), "$.spec")
+    where = {"": "$.spec.taskRunTemplate.podTemplate"}
+    where.update(
+        {
+            t.get("pipelineTaskName"): f"$.spec.taskRunSpecs[{i}].podTemplate"
+            for i, t in enumerate(spec.get("taskRunSpecs") or [])
+        }
+    )
+    templates: dict[str, dict[str, Any]] = {}
+    tasks = [t["name"] for s in ("tasks", "finally") for t in spec["pipelineSpec"].get(s) or []]
+    for name in ["", *tasks]:
+        template = substitute(for_task(spec, name), scope)
+        check(template, where.get(name, where[""]), containers)
+        templates[name] = template
+    return templates
