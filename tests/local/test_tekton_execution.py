@@ -357,3 +357,20 @@ def test_workspace_kinds_emptydir_per_task_claim_template_per_run_claim_kept(hom
     assert [r.tasks["second"].results["seen"] for r in fresh] == ["fresh-1-first,", "fresh-2-first,"]
     kept = [run(f"kept-{i}", {"persistentVolumeClaim": {"claimName": "data"}}) for i in (1, 2)]
     assert kept[1].tasks["first"].results["seen"] == "kept-1-first,kept-1-second,"  # the claim outlives a run
+
+
+def test_a_read_only_volume_mount_at_tmp_is_read_only_for_that_step_only(home: Path) -> None:
+    def step(name: str, script: str, read_only: bool) -> dict[str, Any]:
+        mount = {"name": "tmp", "mountPath": "/tmp", "readOnly": read_only}
+        return {"name": name, "image": "x", "script": script, "volumeMounts": [mount]}
+
+    steps = [
+        step("write", 'printf note > "$TMPDIR/note"', False),
+        step("read", 'echo "read: $(cat "$TMPDIR/note")"', True),
+        step("write-again", 'printf more >> "$TMPDIR/note"', True),
+    ]
+    task = _task("t", steps, volumes=[{"name": "tmp", "emptyDir": {}}])
+    record = run_local(pipelinerun("ro-tmp", [task]), home)
+    assert record.tasks["t"].message == "step write-again exited with code 1"
+    log = (home / "runs/ro-tmp/logs/t.log").read_text()
+    assert "read: note" in log and "Read-only file system" in log

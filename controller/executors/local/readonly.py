@@ -51,12 +51,17 @@ def wrap(argv: list[str], folders: list[Path]) -> list[str]:
 
 
 def read_only_workspaces(pipelinerun: dict[str, Any]) -> list[str]:
-    """JSON paths of the task workspaces declared `readOnly: true`."""
+    """JSON paths of the task workspaces and step volume mounts declared `readOnly: true`."""
     found = []
     pipeline = pipelinerun["spec"]["pipelineSpec"]
     for section in ("tasks", "finally"):
         for i, task in enumerate(pipeline.get(section) or []):
+            where = f"$.spec.pipelineSpec.{section}[{i}].taskSpec"
             for j, decl in enumerate(task["taskSpec"].get("workspaces") or []):
                 if decl.get("readOnly"):
-                    found.append(f"$.spec.pipelineSpec.{section}[{i}].taskSpec.workspaces[{j}].readOnly")
+                    found.append(f"{where}.workspaces[{j}].readOnly")
+            for j, step in enumerate(task["taskSpec"].get("steps") or []):
+                for k, mount in enumerate(step.get("volumeMounts") or []):
+                    if mount.get("readOnly"):
+                        found.append(f"{where}.steps[{j}].volumeMounts[{k}].readOnly")
     return found

@@ -360,7 +360,10 @@ def resolve_task(
         )
         argv = _argv(step, task_dir / "scripts", f"{j}-{step_name}", ctx.containers)
         if not ctx.containers:  # a container mounts them `:ro`; a host process gets its own mounts
-            argv = readonly.wrap(argv, read_only)
+            read_only_tmp = (
+                [tmpdir] if tmpdir and any(b.read_only and b.host == tmpdir for b in binds) else []
+            )
+            argv = readonly.wrap(argv, [*read_only, *read_only_tmp])
         timeout = timeout_seconds(step["timeout"], f"{step_where}.timeout") if "timeout" in step else None
         if ctx.containers:
             box = sandbox(step, template, pod.get("securityContext", ctx.pod), argv)
