@@ -16,6 +16,7 @@ import pytest
 from controller.executors.local.runner import execute, prepare_run
 from controller.executors.local.store import list_runs
 from tests.mlflow.conftest import Server, needs_mlflow
+from testsupport.processes import run_captured
 
 ROOT = Path(__file__).resolve().parents[2]
 SUM_OF_TWO = ROOT / "workflows" / "sum-of-two.yaml"
@@ -34,13 +35,7 @@ def _run(workflow: Path, home: Path, inputs: list[str] | None = None) -> dict[st
 
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SLUICE_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "controller.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    return run_captured([sys.executable, "-m", "controller.cli.main", *args], env=env, timeout=120)
 
 
 def _serve_champion_and_predict(home: Path, expected_version: str) -> None:
