@@ -99,6 +99,15 @@ def sluice(home: Path, *args: str) -> Any:
     return result
 
 
+def refused(tmp_path: Path, name: str, *documents: str) -> tuple[Any, Path]:
+    """`sluice run` of the documents written to the file `name`, which must fail (exit 1): its
+    result and the file."""
+    path = write(tmp_path, name, *documents)
+    result = sluice(tmp_path / "home", "run", str(path))
+    assert result.exit_code == 1, result.output
+    return result, path
+
+
 def run_json(home: Path, *args: str) -> Any:
     result = sluice(home, "run", "--json", *args)
     return result, (json.loads(result.stdout) if result.stdout.strip().startswith(("{", "[")) else None)
@@ -136,18 +145,16 @@ def test_a_folder_is_read_file_by_file_in_name_order(tmp_path: Path) -> None:
 
 
 def test_a_yaml_error_in_a_later_document_names_its_file_line_and_column(tmp_path: Path) -> None:
-    path = write(tmp_path, "bad.yaml", TASK_ADD, "apiVersion: tekton.dev/v1\nkind: Pipeline\nkind: Task\n")
-    result = sluice(tmp_path / "home", "run", str(path))
-    assert result.exit_code == 1
+    result, path = refused(
+        tmp_path, "bad.yaml", TASK_ADD, "apiVersion: tekton.dev/v1\nkind: Pipeline\nkind: Task\n"
+    )
     # the duplicate key is the last line of the second document, counted in the whole file
     line = len(path.read_text().splitlines())
     assert f"{path}:{line}:1: $: duplicate key 'kind' (first defined on line {line - 1})" in result.stderr
 
 
 def test_aliases_are_refused_in_tekton_input_as_in_workflows(tmp_path: Path) -> None:
-    path = write(tmp_path, "alias.yaml", TASK_ADD, PIPELINE, PIPELINERUN + "  x: &a [1]\n  y: *a\n")
-    result = sluice(tmp_path / "home", "run", str(path))
-    assert result.exit_code == 1
+    result, _ = refused(tmp_path, "alias.yaml", TASK_ADD, PIPELINE, PIPELINERUN + "  x: &a [1]\n  y: *a\n")
     assert "anchors (&name) are not allowed" in result.stderr
     assert nothing_ran(tmp_path / "home")
 
@@ -159,16 +166,12 @@ def test_a_kind_with_no_local_meaning_is_refused_with_why(tmp_path: Path) -> Non
     metadata:
       name: admin
     """
-    path = write(tmp_path, "rbac.yaml", binding, TASK_ADD, PIPELINE, PIPELINERUN)
-    result = sluice(tmp_path / "home", "run", str(path))
-    assert result.exit_code == 1
+    result, path = refused(tmp_path, "rbac.yaml", binding, TASK_ADD, PIPELINE, PIPELINERUN)
     assert f"{path}:2:1: $.kind: ClusterRoleBinding cannot run locally: RBAC grants rights" in result.stderr
 
 
 def test_an_input_without_runs_says_what_it_holds(tmp_path: Path) -> None:
-    path = write(tmp_path, "defs.yaml", TASK_ADD, PIPELINE)
-    result = sluice(tmp_path / "home", "run", str(path))
-    assert result.exit_code == 1
+    result, _ = refused(tmp_path, "defs.yaml", TASK_ADD, PIPELINE)
     assert "no PipelineRun or TaskRun to run (the input holds Pipeline, Task)" in result.stderr
 
 
@@ -214,18 +217,14 @@ def _pipeline_with_ref(ref: str) -> str:
 def test_a_reference_the_input_cannot_satisfy_is_refused_before_any_step(
     tmp_path: Path, ref: str, path: str, why: str
 ) -> None:
-    file = write(tmp_path, "refs.yaml", TASK_ADD, _pipeline_with_ref(ref))
-    result = sluice(tmp_path / "home", "run", str(file))
-    assert result.exit_code == 1
+    result, file = refused(tmp_path, "refs.yaml", TASK_ADD, _pipeline_with_ref(ref))
     assert f"$.spec.pipelineSpec.tasks[1].{path}: {why}" in result.stderr
     assert result.stderr.startswith(f"{file}:")
     assert nothing_ran(tmp_path / "home")
 
 
 def test_a_pipelineref_to_a_missing_pipeline_lists_the_pipelines(tmp_path: Path) -> None:
-    path = write(tmp_path, "run.yaml", PIPELINERUN)
-    result = sluice(tmp_path / "home", "run", str(path))
-    assert result.exit_code == 1
+    result, path = refused(tmp_path, "run.yaml", PIPELINERUN)
     assert f"{path}:7:5: $.spec.pipelineRef.name: no Pipeline named 'adder': the input holds no Pipeline" in (
         result.stderr
     )
@@ -235,9 +234,7 @@ def test_an_unsupported_field_of_a_referenced_task_is_shown_in_the_task_document
     task = TASK_ADD.replace(
         "    - name: add\n      image", "    - name: add\n      stdinOnce: true\n      image"
     )
-    path = write(tmp_path, "all.yaml", task, PIPELINE, PIPELINERUN)
-    result = sluice(tmp_path / "home", "run", str(path))
-    assert result.exit_code == 1
+    result, path = refused(tmp_path, "all.yaml", task, PIPELINE, PIPELINERUN)
     line = path.read_text().splitlines().index("      stdinOnce: true") + 1
     assert f"{path}:{line}:7: $.spec.steps[0].stdinOnce: Tekton field not supported" in result.stderr
 
@@ -335,8 +332,7 @@ def test_a_taskrun_retries_and_its_timeout_fails_it(tmp_path: Path) -> None:
 
 def test_a_cancelled_taskrun_is_refused(tmp_path: Path) -> None:
     taskrun = TASKRUN + "  status: TaskRunCancelled\n"
-    result = sluice(tmp_path / "home", "run", str(write(tmp_path, "tr.yaml", TASK_ADD, taskrun)))
-    assert result.exit_code == 1
+    result, _ = refused(tmp_path, "tr.yaml", TASK_ADD, taskrun)
     assert "$.spec.status: a TaskRun created cancelled does not run" in result.stderr
 
 
@@ -521,9 +517,7 @@ def test_a_missing_configmap_is_refused_with_its_path(tmp_path: Path) -> None:
               configMapKeyRef: {name: nowhere, key: colour}
         """,
     )
-    path = write(tmp_path, "cm.yaml", CONFIG, run)
-    result = sluice(tmp_path / "home", "run", str(path))
-    assert result.exit_code == 1
+    result, path = refused(tmp_path, "cm.yaml", CONFIG, run)
     assert (
         "$.spec.pipelineSpec.tasks[0].taskSpec.steps[0].env[0].valueFrom.configMapKeyRef.name: "
         "no ConfigMap 'nowhere' in the input (ConfigMaps: settings)"
@@ -637,9 +631,7 @@ def test_a_step_ref_runs_its_stepaction_with_params_and_defaults(tmp_path: Path)
 
 def test_a_step_ref_with_its_own_image_or_script_is_refused(tmp_path: Path) -> None:
     run = ref_run(script="echo no")
-    path = write(tmp_path, "sa.yaml", STEP_ACTION, run)
-    result = sluice(tmp_path / "home", "run", str(path))
-    assert result.exit_code == 1
+    result, _ = refused(tmp_path, "sa.yaml", STEP_ACTION, run)
     assert "$.spec.taskSpec.steps[0].script: script cannot be used with a StepAction ref" in result.stderr
 
 
@@ -674,9 +666,7 @@ def test_a_workflow_file_still_runs_as_a_workflow_and_takes_no_run_option(tmp_pa
 
 def test_a_taskrun_field_error_is_shown_in_the_taskrun_document(tmp_path: Path) -> None:
     taskrun = TASKRUN + "  retries: many\n"
-    path = write(tmp_path, "tr.yaml", TASK_ADD, taskrun)
-    result = sluice(tmp_path / "home", "run", str(path))
-    assert result.exit_code == 1
+    result, path = refused(tmp_path, "tr.yaml", TASK_ADD, taskrun)
     line = len(path.read_text().splitlines())
     assert result.stderr.startswith(f"{path}:{line}:3: $.spec.retries")
 
@@ -726,9 +716,7 @@ _STEP = "{name: s, image: a, script: 'true'}"
 def test_malformed_documents_are_refused_in_one_line(
     tmp_path: Path, documents: list[str], message: str
 ) -> None:
-    path = write(tmp_path, "bad.yaml", *documents)
-    result = sluice(tmp_path / "home", "run", str(path))
-    assert result.exit_code == 1
+    result, path = refused(tmp_path, "bad.yaml", *documents)
     assert message in result.stderr and str(path) in result.stderr
     assert "internal error" not in result.stderr
 
@@ -738,8 +726,7 @@ def test_taskrun_step_and_sidecar_specs_must_name_a_step_or_sidecar_of_the_task(
     result, data = run_json(tmp_path / "home", str(write(tmp_path, "ok.yaml", TASK_ADD, ok)))
     assert result.exit_code == 0 and data["outputs"] == {"sum": "42"}
     bad = TASKRUN + "  sidecarSpecs: [{name: db, computeResources: {}}]\n"
-    result = sluice(tmp_path / "home", "run", str(write(tmp_path, "bad.yaml", TASK_ADD, bad)))
-    assert result.exit_code == 1
+    result, _ = refused(tmp_path, "bad.yaml", TASK_ADD, bad)
     assert "$.spec.sidecarSpecs[0].name: the task has no sidecar 'db'" in result.stderr
 
 
@@ -790,8 +777,7 @@ def test_env_from_a_missing_configmap_is_refused_before_the_run(tmp_path: Path) 
             envFrom: [{configMapRef: {name: elsewhere}}]
             script: touch "$HOME/should-not-run"
     """
-    result = sluice(tmp_path / "home", "run", str(write(tmp_path, "ef.yaml", CONFIG, run)))
-    assert result.exit_code == 1
+    result, _ = refused(tmp_path, "ef.yaml", CONFIG, run)
     assert "$.spec.taskSpec.steps[0].envFrom[0].configMapRef.name: no ConfigMap 'elsewhere' in the input" in (
         result.stderr
     )
@@ -821,6 +807,5 @@ def test_a_taskrun_workspace_propagates_into_its_embedded_task_but_not_a_referen
     assert result.exit_code == 0, result.output
     assert data["outputs"] == {"out": "ok"}
     referenced = TASKRUN + "  workspaces:\n    - {name: undeclared, emptyDir: {}}\n"
-    result = sluice(tmp_path / "home", "run", str(write(tmp_path, "r.yaml", TASK_ADD, referenced)))
-    assert result.exit_code == 1
+    result, _ = refused(tmp_path, "r.yaml", TASK_ADD, referenced)
     assert "the task declares no workspace 'undeclared'" in result.stderr
