@@ -809,3 +809,16 @@ def test_a_taskrun_workspace_propagates_into_its_embedded_task_but_not_a_referen
     referenced = TASKRUN + "  workspaces:\n    - {name: undeclared, emptyDir: {}}\n"
     result, _ = refused(tmp_path, "r.yaml", TASK_ADD, referenced)
     assert "the task declares no workspace 'undeclared'" in result.stderr
+
+
+def test_a_workflow_among_tekton_documents_is_refused_saying_how_to_run_it(tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    write(folder, "a.yaml", TASK_ADD, TASKRUN)
+    write(folder, "b.yaml", "apiVersion: sluice.dev/v1alpha1\nkind: Workflow\nmetadata: {name: w}\n")
+    result = sluice(tmp_path / "home", "run", str(folder))
+    assert result.exit_code == 1
+    assert (
+        f"{folder / 'b.yaml'}:2:1: $.kind: 'Workflow' ('sluice.dev/v1alpha1') cannot run locally: a Sluice"
+        in (result.stderr)
+    )

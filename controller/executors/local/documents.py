@@ -136,7 +136,9 @@ def _identify(doc: Document) -> tuple[str, str, str]:
     if kind in REFUSED_KINDS:
         raise doc.error("$.kind", f"{kind} cannot run locally: {REFUSED_KINDS[kind]}")
     if kind not in KINDS:
-        if isinstance(api, str) and not api.startswith(TEKTON) and "/" in api:
+        if isinstance(api, str) and api.startswith("sluice.dev/"):
+            why = "a Sluice workflow runs on its own (sluice run FILE), not among Tekton documents"
+        elif isinstance(api, str) and not api.startswith(TEKTON) and "/" in api:
             why = "a custom resource needs its controller on a cluster"
         else:
             why = f"not one of {', '.join(KINDS)}"
