@@ -822,3 +822,19 @@ def test_a_workflow_among_tekton_documents_is_refused_saying_how_to_run_it(tmp_p
         f"{folder / 'b.yaml'}:2:1: $.kind: 'Workflow' ('sluice.dev/v1alpha1') cannot run locally: a Sluice"
         in (result.stderr)
     )
+
+
+def test_a_list_as_kubectl_get_prints_it_is_read_item_by_item(tmp_path: Path) -> None:
+    items = "\n".join(
+        "  - " + textwrap.indent(textwrap.dedent(d).strip(), "    ").lstrip() for d in (TASK_ADD, TASKRUN)
+    )
+    path = tmp_path / "list.yaml"
+    path.write_text(f"apiVersion: v1\nkind: List\nitems:\n{items}\n")
+    result, data = run_json(tmp_path / "home", str(path))
+    assert result.exit_code == 0, result.output
+    assert data["kind"] == "TaskRun" and data["outputs"] == {"sum": "42"}
+    bad = path.read_text().replace("kind: TaskRun", "kind: Nope")
+    path.write_text(bad)
+    result = sluice(tmp_path / "home", "run", str(path))
+    line = bad.splitlines().index("    kind: Nope") + 1
+    assert f"{path}:{line}:5: $.kind: 'Nope' ('tekton.dev/v1') cannot run locally" in result.stderr

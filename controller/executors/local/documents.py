@@ -119,12 +119,31 @@ def read_file(path: Path) -> list[Document]:
         raise DocumentError(exc.diagnostic.format()) from None
     found = []
     for item in parsed:
-        doc = Document("", "", {}, file, item.positions)
-        if not isinstance(item.value, dict):
-            raise doc.error("$", "expected a Kubernetes object (a mapping with apiVersion and kind)")
-        doc.body = item.value
-        doc.kind, doc.name, doc.label = _identify(doc)
-        found.append(doc)
+        for value, positions in _objects(item.value, item.positions, file):
+            doc = Document("", "", {}, file, positions)
+            if not isinstance(value, dict):
+                raise doc.error("$", "expected a Kubernetes object (a mapping with apiVersion and kind)")
+            doc.body = value
+            doc.kind, doc.name, doc.label = _identify(doc)
+            found.append(doc)
+    return found
+
+
+def _objects(
+    value: Any, positions: dict[str, tuple[int, int]], file: str
+) -> list[tuple[Any, dict[str, tuple[int, int]]]]:
+    """A document, or the `items` of a `kind: List` (what `kubectl get -o yaml` prints), each with
+    the positions of its own JSON paths."""
+    if not (isinstance(value, dict) and value.get("kind") == "List" and value.get("apiVersion") == "v1"):
+        return [(value, positions)]
+    items = value.get("items")
+    if not isinstance(items, list):
+        raise Document("List", "", value, file, positions).error("$.items", "expected a list of objects")
+    found = []
+    for i, item in enumerate(items):
+        prefix = f"$.items[{i}]"
+        own = {"$" + path[len(prefix) :]: at for path, at in positions.items() if path.startswith(prefix)}
+        found.append((item, {p: at for p, at in own.items() if p == "$" or p[1] in ".["}))
     return found
 
 
