@@ -374,3 +374,60 @@ def test_a_read_only_volume_mount_at_tmp_is_read_only_for_that_step_only(home: P
     assert record.tasks["t"].message == "step write-again exited with code 1"
     log = (home / "runs/ro-tmp/logs/t.log").read_text()
     assert "read: note" in log and "Read-only file system" in log
+
+
+def test_a_pipeline_task_on_error_continue_fails_alone_and_keeps_its_results(home: Path) -> None:
+    tasks = [
+        script_task(
+            "flaky", "printf 123 > $(results.r.path); exit 1", results=[{"name": "r"}, {"name": "never"}]
+        )
+        | {"onError": "continue"},
+        script_task("after", "true", runAfter=["flaky"]),
+        script_task(
+            "uses",
+            "printf '%s' $(params.v) > $(results.got.path)",
+            params=[{"name": "v"}],
+            results=[{"name": "got"}],
+        )
+        | {"params": [{"name": "v", "value": "$(tasks.flaky.results.r)"}]},
+        script_task("wants-missing", "true", params=[{"name": "v"}])
+        | {"params": [{"name": "v", "value": "$(tasks.flaky.results.never)"}], "onError": "continue"},
+    ]
+    final = [
+        script_task(
+            "report",
+            "printf '$(tasks.flaky.status) $(tasks.flaky.reason)' > $(results.s.path)",
+            results=[{"name": "s"}],
+        )
+    ]
+    record = run_local(pipelinerun("ignored", tasks, **{"finally": final}), home)
+    assert record.phase == "Succeeded"
+    assert (record.tasks["flaky"].phase, record.tasks["flaky"].reason) == ("Failed", "FailureIgnored")
+    assert record.tasks["after"].phase == "Succeeded"
+    assert record.tasks["uses"].results == {"got": "123"}  # written before the failure: still a result
+    assert (record.tasks["wants-missing"].phase, record.tasks["wants-missing"].reason) == (
+        "Skipped",
+        "ResultsMissing",
+    )
+    assert record.tasks["report"].results == {"s": "Failed FailureIgnored"}
+
+    strict = [tasks[0], script_task("strict", "true", params=[{"name": "v"}])]
+    strict[1]["params"] = [{"name": "v", "value": "$(tasks.flaky.results.never)"}]
+    record = run_local(pipelinerun("ignored-strict", strict), home)
+    assert record.phase == "Failed"
+    assert record.tasks["strict"].reason == "InvalidTaskResultReference"
+
+
+def test_on_error_continue_with_retries_is_refused(home: Path) -> None:
+    task = script_task("t", "exit 1", retries=2) | {"onError": "continue"}
+    with pytest.raises(
+        UnsupportedError, match=r"tasks\[0\]\.onError: Tekton does not allow retries with onError"
+    ):
+        run_local(pipelinerun("ignored-retries", [task]), home)
+
+
+@pytest.mark.skipif(Path("/bin/sh").resolve().name != "dash", reason="only where /bin/sh is dash")
+def test_an_sh_shebang_takes_busybox_tests_where_bin_sh_is_dash(home: Path) -> None:
+    script = '#!/usr/bin/env sh\n[[ "$(params.x)" == "bar" ]] && printf yes > $(results.r.path)'
+    task = script_task("t", script, params=[{"name": "x", "default": "bar"}], results=[{"name": "r"}])
+    assert run_local(pipelinerun("sh-tests", [task]), home).tasks["t"].results == {"r": "yes"}

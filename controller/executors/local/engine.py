@@ -9,6 +9,7 @@ pipeline results and keeps `run.json` current after every change.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -36,11 +37,12 @@ from controller.executors.local.resolve import (
 )
 from controller.executors.local.secrets import LocalSecrets, Redactor, SecretError
 from controller.executors.local.store import RunRecord, TaskRecord
-from controller.executors.local.taskruns import TaskRunFailure, TaskRuns
+from controller.executors.local.taskruns import TaskRunFailure, TaskRuns, read_results
 from controller.executors.local.tekton import UnsupportedError, check_pipelinerun, timeout_seconds
 from controller.executors.local.tracking import RunLogger
 from controller.executors.local.variables import Scope, Value, VariableError, substitute, task_result_refs
 
+FAILURE_IGNORED = "FailureIgnored"  # a failed task with `onError: continue`: the run goes on
 Listener = Callable[[TaskRecord, str], None]  # (task, event): start | line | end | retry
 
 
@@ -289,7 +291,9 @@ class LocalRun(TaskRuns):
             record.message = record.message or (
                 "cancelled; finally tasks ran" if ran_finally else "cancelled"
             )
-        elif self.timed_out or "Failed" in phases:
+        elif self.timed_out or any(
+            t.phase == "Failed" and t.reason != FAILURE_IGNORED for t in record.tasks.values()
+        ):
             record.phase = "Failed"
             record.reason = "PipelineRunTimeout" if self.timed_out else "Failed"
             failed = [t for t in record.tasks.values() if t.phase == "Failed"]
@@ -322,7 +326,10 @@ class LocalRun(TaskRuns):
     # ---- scheduler callbacks ------------------------------------------------------------------
 
     def _phase(self, name: str) -> str:
-        return self.record.tasks[name].phase
+        """A task's phase as the scheduler sees it: an ignored failure (`onError: continue`) stops
+        nothing, so the tasks after it run."""
+        task = self.record.tasks[name]
+        return "Succeeded" if task.reason == FAILURE_IGNORED else task.phase
 
     def _settle(self, name: str, phase: str, reason: str, message: str = "") -> bool:
         task = self.record.tasks[name]
@@ -340,13 +347,12 @@ class LocalRun(TaskRuns):
         is_final = name in self.finally_
         task = self.finally_[name] if is_final else self.tasks[name]
         for parent, result in task_result_refs(task):
-            parent_record = self.record.tasks[parent]
-            if parent_record.phase != "Succeeded":
+            if self._phase(parent) != "Succeeded":
                 return self._settle(
                     name, "Skipped", "ResultsMissing", f"task {parent} did not succeed, no result {result}"
                 )
             if result not in self.results.get(parent, {}):
-                if is_final:
+                if is_final or task.get("onError") == "continue":
                     return self._settle(
                         name, "Skipped", "ResultsMissing", f"task {parent} produced no result {result}"
                     )
@@ -415,6 +421,9 @@ class LocalRun(TaskRuns):
         except OSError as exc:  # a full disk, a vanished folder: the task fails, the run goes on to finally
             record.phase, record.reason = "Failed", "CannotRun"
             record.message = f"{type(exc).__name__}: {exc}"
+        task = self.finally_.get(name) or self.tasks[name]
+        if record.phase == "Failed" and task.get("onError") == "continue":  # Tekton's FailureIgnored
+            record.reason = FAILURE_IGNORED
         record.end = time.time()
         self.listener(record, "end")
         self.record.save()
@@ -467,6 +476,10 @@ class LocalRun(TaskRuns):
         outcome, resolved = await self._attempts(name, record, task, scope, resolved, log_path)
         if not outcome.ok:
             record.phase, record.reason, record.message = "Failed", outcome.reason, outcome.message
+            if task.get("onError") == "continue":  # results written before the failure still count
+                with contextlib.suppress(ValueError, OSError):
+                    self.results[name] = dict(read_results(resolved, Redactor(self.secrets.used)))
+                    record.results = dict(self.results[name])
             return
         try:
             results = await self._collect(resolved, log_path)

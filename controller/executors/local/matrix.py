@@ -86,11 +86,27 @@ def fan_out(matrix: dict[str, Any], scope: Scope, where: str) -> list[Combinatio
         values = {p["name"]: substitute(p.get("value"), scope) for p in entry.get("params") or []}
         if not all(isinstance(v, str) for v in values.values()):
             raise MatrixError(f"{where}.matrix.include: include params are strings")
-        include.append((str(substitute(entry.get("name") or "", scope)), values))
+        include.append((str(entry.get("name") or ""), values))  # named per combination: display_name
     found = combinations(params, include)
     if len(found) > MAX_COMBINATIONS:
         raise MatrixError(too_many(len(found), f"{where}.matrix"))
     return found
+
+
+def display_name(combo: Combination, task: dict[str, Any]) -> str:
+    """A combination's name: its include entry's `name`, else the task's `displayName`, with the
+    combination's and the task's own params substituted (Tekton's childReferences displayName)."""
+    text = combo.name or str(task.get("displayName") or "")
+    given = {
+        f"params.{p['name']}": p.get("value")
+        for p in task.get("params") or []
+        if isinstance(p.get("value"), str)
+    }
+    given.update({f"params.{k}": v for k, v in combo.params.items()})
+    try:
+        return str(substitute(text, Scope(given, (), (), "")))
+    except VariableError:
+        return text
 
 
 def too_many(n: int, where: str) -> str:

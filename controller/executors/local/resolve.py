@@ -448,16 +448,22 @@ def _default_shell(container: bool) -> str:
     return "/bin/sh" if container else shutil.which("bash") or "/bin/sh"
 
 
-# Busybox's shell, which images name by its own name; a host rarely has it under that name.
-_BUSYBOX_SHELLS = re.compile(r"#!\s*(/usr/bin/env\s+|/bin/|/usr/bin/)ash(\s|$)")
+# A shebang naming busybox's shell (`ash`) or `sh`: images mostly give busybox's there.
+_SH_SHEBANG = re.compile(r"#!\s*(?:/usr/bin/env\s+|/bin/|/usr/bin/)(ash|sh)(?=\s|$)")
 
 
 def _host_shebang(script: str) -> str:
-    """A script's shebang for this machine: busybox's `ash` (`#!/bin/ash`, `#!/usr/bin/env ash`)
-    becomes the shell scripts without a shebang get, when `ash` itself is not installed."""
+    """A script's shebang for this machine: `ash` where it is not installed, and `sh` where this
+    machine's /bin/sh is dash (which refuses the `[[` and `==` busybox takes), become the shell
+    scripts without a shebang get (bash); its arguments are kept."""
     first, _, rest = script.partition("\n")
-    if _BUSYBOX_SHELLS.match(first) and shutil.which("ash") is None:
-        return f"#!{_default_shell(False)}\n{rest}"
+    match = _SH_SHEBANG.match(first)
+    if match is None:
+        return script
+    shell = match.group(1)
+    dash = Path(os.path.realpath("/bin/sh")).name == "dash"
+    if (shell == "ash" and shutil.which("ash") is None) or (shell == "sh" and dash):
+        return f"#!{_default_shell(False)}{first[match.end() :]}\n{rest}"
     return script
 
 

@@ -400,7 +400,7 @@ def print_run(data: dict[str, Any], out: IO[str], detail: bool) -> None:
     width = max((len(s["name"]) for s in data["steps"]), default=4)
     for step in data["steps"]:
         state = "cached" if step.get("cached") else step["phase"].lower()
-        if step["phase"] == "Skipped" and step.get("reason"):
+        if (step["phase"] == "Skipped" and step.get("reason")) or step.get("reason") == "FailureIgnored":
             state += f" ({step['reason']})"
         took = duration_text(step["duration"]) if isinstance(step.get("duration"), int | float) else ""
         shown = f"  {step['displayName']}" if step.get("displayName") else ""  # Tekton's displayName

@@ -44,6 +44,7 @@ _ALLOWED: dict[str, set[str]] = {
         "retries",
         "timeout",
         "matrix",
+        "onError",
     },
     "matrix": {"params", "include"},
     "matrixInclude": {"name", "params"},
@@ -197,6 +198,10 @@ def _check_task(task: dict[str, Any], path: str, containers: bool = False) -> No
         if when.get("operator") not in ("in", "notin"):
             raise UnsupportedError(f"{path}.when[{i}].operator: {when.get('operator')!r} is not in|notin")
     _each(task.get("params"), "param", f"{path}.params")
+    if task.get("onError", "stopAndFail") not in ("continue", "stopAndFail"):
+        raise UnsupportedError(f"{path}.onError: {task['onError']!r} is not continue or stopAndFail")
+    if task.get("onError") == "continue" and task.get("retries"):
+        raise UnsupportedError(f"{path}.onError: Tekton does not allow retries with onError: continue")
     if "matrix" in task:
         _check_matrix(task, f"{path}.matrix")
     _each(task.get("workspaces"), "taskWorkspaceBinding", f"{path}.workspaces")
