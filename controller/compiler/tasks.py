@@ -229,6 +229,9 @@ def builtin_task(step: Step, task_name: str, scope: RunScope, run: RunInfo, prob
     env.extend(sluice_env(run))
     if run.mlflow is not None:  # before the model store's: its AWS_* keys win on the deploy step
         env.extend(run.mlflow.step_env())
+        if scope.codesets:  # the MLflow run's sluice.codeset-commits: the commits the run pins
+            pinned = ",".join(f"{c.subdir}={c.revision}" for c in scope.codesets.values())
+            env.set({"name": "SLUICE_CODESET_REVISIONS", "value": pinned})
     for name, fact in stage.artifacts_env.items():  # e.g. deploy: the claim a serving runtime reads
         value = WORKSPACE_DIR if fact == "root" else f"$(workspaces.{ARTIFACTS}.{fact})"
         env.set({"name": name, "value": value})

@@ -110,3 +110,19 @@ def test_sluice_compile_reads_the_setting_the_operator_reads(tmp_path) -> None:
     untracked = {**os.environ, "SLUICE_MLFLOW_TRACKING_URI": ""}
     plain = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=untracked)
     assert plain.returncode == 1 and "mlflow" in plain.stderr, "without the setting: no mlflow extension"
+
+
+def test_built_in_steps_are_told_the_pinned_codeset_commits() -> None:
+    """On a cluster each step logs by itself: the compiler gives every tracked built-in step the
+    commits the run pins (`SLUICE_CODESET_REVISIONS`), which tag the MLflow run."""
+    from pathlib import Path
+
+    from controller.compiler import compile_run
+    from controller.spec import load_workflow
+    from tests.compiler.conftest import PINNED, codesets_for
+
+    workflow = load_workflow(str(Path(__file__).parent / "workflows" / "prepare-codeset.yaml"))
+    tracked = _tasks(compile_run(workflow, codesets=codesets_for(workflow), mlflow=TRACKING))
+    assert _env(tracked["prepare"])["SLUICE_CODESET_REVISIONS"]["value"] == f"src={PINNED}"
+    untracked = compile_run(workflow, codesets=codesets_for(workflow))
+    assert "SLUICE_CODESET_REVISIONS" not in json.dumps(untracked), "only when tracking is on"
