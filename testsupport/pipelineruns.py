@@ -50,3 +50,24 @@ def one_task_run(
         pod_security["fsGroup"] = POD_USER
     spec["taskRunTemplate"] = {"podTemplate": {"securityContext": pod_security}}
     return {"apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": {"name": name}, "spec": spec}
+
+
+def inline_taskrun(
+    name: str,
+    steps: list[dict[str, Any]],
+    *,
+    results: tuple[str, ...] = (),
+    workspaces: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A TaskRun `name` of an inline task running `steps` and declaring `results`; `workspaces`
+    binds each named workspace of the task to its volume source (e.g. `{"emptyDir": {}}`)."""
+    task_spec: dict[str, Any] = {}
+    spec: dict[str, Any] = {}
+    if workspaces:
+        spec["workspaces"] = [{"name": workspace, **source} for workspace, source in workspaces.items()]
+        task_spec["workspaces"] = [{"name": workspace} for workspace in workspaces]
+    if results:
+        task_spec["results"] = [{"name": r} for r in results]
+    task_spec["steps"] = steps
+    spec["taskSpec"] = task_spec
+    return {"apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": {"name": name}, "spec": spec}

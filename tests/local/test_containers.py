@@ -24,7 +24,7 @@ import yaml
 
 from controller.executors.local.engines import Engine, EngineError, find_engine
 from controller.executors.local.runner import LOCAL_STAGES_IMAGE
-from testsupport.pipelineruns import one_task_run, restricted_step
+from testsupport.pipelineruns import inline_taskrun, one_task_run, restricted_step
 
 pytestmark = pytest.mark.slow
 
@@ -71,6 +71,18 @@ def sluice(home: Path, *args: str, env: dict[str, str] | None = None, timeout: f
         env={**os.environ, "SLUICE_HOME": str(home), **(env or {})},
         timeout=timeout,
     )
+
+
+def run_contained(
+    tmp_path: Path, engine: Engine, *documents: dict[str, Any], code: int = 0, timeout: float = 300
+) -> Any:
+    """`sluice run --json --containers=ENGINE` of `documents` (written to in.yaml): its JSON output,
+    the command having exited `code`."""
+    (tmp_path / "in.yaml").write_text(yaml.safe_dump_all(documents), encoding="utf-8")
+    engine_name = Path(engine.command).name
+    done = sluice(tmp_path, "run", "in.yaml", "--json", f"--containers={engine_name}", timeout=timeout)
+    assert done.returncode == code, done.stdout + done.stderr
+    return json.loads(done.stdout)
 
 
 PROBE = """\
@@ -196,12 +208,7 @@ def test_a_timed_out_step_leaves_no_container(tmp_path: Path, engine: Engine, st
         "metadata": {"name": "sleepy"},
         "spec": {"pipelineSpec": {"tasks": [{"name": "nap", "taskSpec": {"steps": [step]}}]}},
     }
-    (tmp_path / "sleepy.yaml").write_text(yaml.safe_dump(obj), encoding="utf-8")
-    done = sluice(
-        tmp_path, "run", "sleepy.yaml", "--json", f"--containers={Path(engine.command).name}", timeout=120
-    )
-    assert done.returncode == 1, done.stdout + done.stderr
-    (task,) = json.loads(done.stdout)["steps"]
+    (task,) = run_contained(tmp_path, engine, obj, code=1, timeout=120)["steps"]
     assert task["phase"] == "Failed" and "timed out" in task["message"]
     names = engine.run("ps", "--all", "--format", "{{.Names}}").stdout.split()
     assert not [name for name in names if name.startswith("sluice-sleepy-")]  # removed by name
@@ -212,32 +219,12 @@ def test_a_tekton_taskrun_as_its_images_user_writes_results_and_workspaces(
 ) -> None:
     """A Tekton example's step names no user: it runs as its image's own (non-root here), which can
     write its results and an emptyDir workspace, as a pod's emptyDir volumes let it."""
-    taskrun = {
-        "apiVersion": "tekton.dev/v1",
-        "kind": "TaskRun",
-        "metadata": {"name": "as-image-user"},
-        "spec": {
-            "workspaces": [{"name": "scratch", "emptyDir": {}}],
-            "taskSpec": {
-                "workspaces": [{"name": "scratch"}],
-                "results": [{"name": "who"}],
-                "steps": [
-                    {
-                        "name": "write",
-                        "image": stages_image,
-                        "script": "echo x > $(workspaces.scratch.path)/f\n"
-                        "id -u | tr -d '\\n' > $(results.who.path)",
-                    }
-                ],
-            },
-        },
-    }
-    (tmp_path / "tr.yaml").write_text(yaml.safe_dump(taskrun), encoding="utf-8")
-    done = sluice(
-        tmp_path, "run", "tr.yaml", "--json", f"--containers={Path(engine.command).name}", timeout=300
+    script = "echo x > $(workspaces.scratch.path)/f\nid -u | tr -d '\\n' > $(results.who.path)"
+    step = {"name": "write", "image": stages_image, "script": script}
+    taskrun = inline_taskrun(
+        "as-image-user", [step], results=("who",), workspaces={"scratch": {"emptyDir": {}}}
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    data = json.loads(done.stdout)
+    data = run_contained(tmp_path, engine, taskrun)
     assert data["kind"] == "TaskRun" and data["outputs"]["who"] != "0"
 
 
@@ -257,26 +244,10 @@ def test_a_stepaction_without_command_runs_its_images_entrypoint_with_args(
             "args": ["sh", "-c", "printf '%s' \"$0\" > /tekton/results/said", "$(params.word)"],
         },
     }
-    taskrun = {
-        "apiVersion": "tekton.dev/v1",
-        "kind": "TaskRun",
-        "metadata": {"name": "entrypoint"},
-        "spec": {
-            "taskSpec": {
-                "results": [{"name": "said"}],
-                "steps": [
-                    {"name": "say", "ref": {"name": "say"}, "params": [{"name": "word", "value": "hi"}]}
-                ],
-            }
-        },
-    }
-    (tmp_path / "sa.yaml").write_text(yaml.safe_dump_all([action, taskrun]), encoding="utf-8")
-    done = sluice(
-        tmp_path, "run", "sa.yaml", "--json", f"--containers={Path(engine.command).name}", timeout=300
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert json.loads(done.stdout)["outputs"] == {"said": "hi"}
-    refused = sluice(tmp_path, "run", "sa.yaml")
+    step = {"name": "say", "ref": {"name": "say"}, "params": [{"name": "word", "value": "hi"}]}
+    taskrun = inline_taskrun("entrypoint", [step], results=("said",))
+    assert run_contained(tmp_path, engine, action, taskrun)["outputs"] == {"said": "hi"}
+    refused = sluice(tmp_path, "run", "in.yaml")
     assert refused.returncode == 1
     assert (
         "no command or script; an image's entrypoint runs only in its image: use --containers"
@@ -302,33 +273,15 @@ def test_secret_and_configmap_workspaces_of_tekton_input_are_readable_by_the_ima
             "metadata": {"name": "settings"},
             "data": {"colour": "blue"},
         },
-        {
-            "apiVersion": "tekton.dev/v1",
-            "kind": "TaskRun",
-            "metadata": {"name": "reads"},
-            "spec": {
-                "workspaces": [
-                    {"name": "s", "secret": {"secretName": "creds"}},
-                    {"name": "c", "configMap": {"name": "settings"}},
-                ],
-                "taskSpec": {
-                    "workspaces": [{"name": "s"}, {"name": "c"}],
-                    "results": [{"name": "colour"}],
-                    "steps": [
-                        {
-                            "name": "read",
-                            "image": stages_image,
-                            "script": 'test "$(cat $(workspaces.s.path)/pw)" = hunter2026\n'
-                            "cat $(workspaces.c.path)/colour > $(results.colour.path)",
-                        }
-                    ],
-                },
-            },
-        },
     ]
-    (tmp_path / "in.yaml").write_text(yaml.safe_dump_all(documents), encoding="utf-8")
-    done = sluice(
-        tmp_path, "run", "in.yaml", "--json", f"--containers={Path(engine.command).name}", timeout=300
+    script = (
+        'test "$(cat $(workspaces.s.path)/pw)" = hunter2026\n'
+        "cat $(workspaces.c.path)/colour > $(results.colour.path)"
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert json.loads(done.stdout)["outputs"] == {"colour": "blue"}
+    reads = inline_taskrun(
+        "reads",
+        [{"name": "read", "image": stages_image, "script": script}],
+        results=("colour",),
+        workspaces={"s": {"secret": {"secretName": "creds"}}, "c": {"configMap": {"name": "settings"}}},
+    )
+    assert run_contained(tmp_path, engine, *documents, reads)["outputs"] == {"colour": "blue"}
