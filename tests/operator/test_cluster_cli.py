@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 URL = "http://sum-of-two.ml.example.com/v2/models/m/infer"
 
 
-async def sluice(api: Api, *args: str, kubeconfig: str | None = None) -> tuple[int, str, str]:
-    """`sluice ARGS` as a process against the emulated cluster: exit status, stdout, stderr."""
-    process = await asyncio.create_subprocess_exec(
+async def start_sluice(api: Api, *args: str, kubeconfig: str | None = None) -> asyncio.subprocess.Process:
+    """`sluice ARGS` started as a process against the emulated cluster, its output piped."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "controller.cli.main",
@@ -33,6 +33,11 @@ async def sluice(api: Api, *args: str, kubeconfig: str | None = None) -> tuple[i
         stderr=asyncio.subprocess.PIPE,
         cwd=ROOT,
     )
+
+
+async def sluice(api: Api, *args: str, kubeconfig: str | None = None) -> tuple[int, str, str]:
+    """`sluice ARGS` as a process against the emulated cluster: exit status, stdout, stderr."""
+    process = await start_sluice(api, *args, kubeconfig=kubeconfig)
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
@@ -70,15 +75,8 @@ async def test_submit_creates_a_run_with_typed_inputs_and_watch_follows_it(
     api: Api, operator: RunningOperator
 ) -> None:
     await api.apply(sum_of_two())
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "controller.cli.main",
-        *("submit", "sum-of-two", "-n", NAMESPACE, "-i", "samples=500", "--input", "max-mae=0.25", "--watch"),
-        env={**os.environ, "KUBECONFIG": api.server.kubeconfig, "PYTHONPATH": str(ROOT)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    inputs = ("-i", "samples=500", "--input", "max-mae=0.25")
+    process = await start_sluice(api, "submit", "sum-of-two", "-n", NAMESPACE, *inputs, "--watch")
     assert process.stdout is not None
     name = (await asyncio.wait_for(process.stdout.readline(), timeout=60)).decode().strip()
     assert name.startswith("sum-of-two-")
@@ -97,13 +95,7 @@ async def test_submit_creates_a_run_with_typed_inputs_and_watch_follows_it(
 
 async def test_submit_watch_exits_1_when_the_run_fails(api: Api, operator: RunningOperator) -> None:
     await api.apply(sum_of_two())
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "controller.cli.main", "submit", "sum-of-two", "-n", NAMESPACE, "--watch"),
-        env={**os.environ, "KUBECONFIG": api.server.kubeconfig, "PYTHONPATH": str(ROOT)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await start_sluice(api, "submit", "sum-of-two", "-n", NAMESPACE, "--watch")
     assert process.stdout is not None
     name = (await asyncio.wait_for(process.stdout.readline(), timeout=60)).decode().strip()
     await finish(api, name, "Failed", "Failed")
@@ -295,13 +287,7 @@ async def test_logs_cluster_reads_each_step_container_with_secrets_masked(
         "sluice logs --cluster: run logged has no step 'evaluate' (steps: prepare, train)"
     )
     # -f: new lines as they come (a line being written waits for its end), until the run ends
-    follower = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "controller.cli.main", "logs", "--cluster", "-n", NAMESPACE, "logged", "train", "-f"),
-        env={**os.environ, "KUBECONFIG": api.server.kubeconfig, "PYTHONPATH": str(ROOT)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    follower = await start_sluice(api, "logs", "--cluster", "-n", NAMESPACE, "logged", "train", "-f")
     assert follower.stdout is not None
     seen = [(await asyncio.wait_for(follower.stdout.readline(), timeout=60)).decode() for _ in range(3)]
     assert seen == ["epoch 1/2 loss=0.5\n", "token is ***\n", "checked model\n"]

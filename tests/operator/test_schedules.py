@@ -26,6 +26,7 @@ from tests.operator.test_workflowruns import SLUICE, pipelinerun_of, wait_phase
 from tests.operator.test_workflows import sum_of_two, workflow_condition
 from testsupport.clock import ManualClock
 from testsupport.operators import RunningOperator
+from testsupport.processes import run_captured
 
 UTC = datetime.UTC
 ROOT = Path(__file__).resolve().parents[2]
@@ -277,14 +278,7 @@ def test_sluice_run_and_compile_ignore_the_schedule(tmp_path: Path) -> None:
     env = {**os.environ, "SLUICE_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
 
     def sluice(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "controller.cli.main", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=ROOT,
-            env=env,
-        )
+        return run_captured([sys.executable, "-m", "controller.cli.main", *args], env=env, timeout=120)
 
     compiled = [sluice("compile", str(path)) for path in (source, scheduled_file)]
     assert compiled[0].returncode == compiled[1].returncode == 0, compiled[1].stderr
