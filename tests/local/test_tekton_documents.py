@@ -540,6 +540,25 @@ def test_a_missing_secret_for_a_workspace_is_refused_before_any_step(tmp_path: P
     assert "$.spec.workspaces[0].secret: secret 'absent' is neither in the input nor in local secrets" in (
         result.stderr
     )
+    assert nothing_ran(tmp_path / "home")
+
+
+def test_a_missing_secret_key_for_env_is_refused_before_the_first_run_starts(tmp_path: Path) -> None:
+    first = _reader_run("- {name: data, emptyDir: {}}", "touch $HOME/should-not-run")
+    second = _reader_run(
+        "- {name: data, emptyDir: {}}",
+        "echo $TOKEN",
+        "env: [{name: TOKEN, valueFrom: {secretKeyRef: {name: creds, key: token}}}]",
+    ).replace("name: reader", "name: second")
+    path = write(tmp_path, "s.yaml", SECRET, first, second)
+    result = sluice(tmp_path / "home", "run", str(path))
+    assert result.exit_code == 1
+    assert (
+        "$.spec.pipelineSpec.tasks[0].taskSpec.steps[0].env[0].valueFrom.secretKeyRef: secret 'creds' key "
+        "'token' not found"
+    ) in result.stderr
+    assert result.stderr.startswith(f"{path}:")
+    assert nothing_ran(tmp_path / "home")
 
 
 def test_a_claim_of_the_input_is_one_folder_shared_by_its_runs(tmp_path: Path) -> None:

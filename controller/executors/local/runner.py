@@ -165,7 +165,7 @@ def prepare_runs(
     if inputs or codesets or extensions:
         raise RunError(f"{path}: Tekton input takes no --input, --codeset or --extensions")
     try:
-        runs, objects = prepare_documents(path, pick, new_run_name, containers=containers)
+        runs, objects = prepare_documents(path, pick, new_run_name, sluice_home(), containers=containers)
     except DocumentError as exc:
         raise RunError(str(exc)) from None
     return [

@@ -24,6 +24,7 @@ from controller.executors.local.objects import (
     secret_data,
 )
 from controller.executors.local.references import Provenance, resolve_pipelinerun
+from controller.executors.local.secrets import LocalSecrets, SecretError
 from controller.executors.local.taskrun import wrap_taskrun
 from controller.executors.local.tekton import UnsupportedError, check_pipelinerun
 
@@ -41,19 +42,22 @@ class InputRun:
 
 
 def prepare_documents(
-    path: Path, pick: str | None, name_run: Callable[[str], str], *, containers: bool = False
+    path: Path, pick: str | None, name_run: Callable[[str], str], home: Path, *, containers: bool = False
 ) -> tuple[list[InputRun], ClusterObjects]:
-    """Every run of FILE|DIR (or the one named `pick`), resolved and checked; raises DocumentError."""
+    """Every run of FILE|DIR (or the one named `pick`), resolved and checked; raises DocumentError.
+    `home`: the Sluice home whose local secrets (with the input's Secrets) must hold what runs use."""
     documents = load_documents(path)
     runs = _chosen(documents, path, pick)
     objects = _objects(documents)
+    secrets = LocalSecrets(home, objects.secrets)
     prepared = []
     for doc in runs:
         item = _resolve(documents, doc, name_run)
         try:
             check_pipelinerun(item.pipelinerun, containers=containers)
             _check_objects(item.pipelinerun, objects)
-        except UnsupportedError as exc:
+            _check_secrets(item.pipelinerun, secrets)
+        except (UnsupportedError, SecretError) as exc:
             raise DocumentError(item.provenance.locate(str(exc))) from None
         prepared.append(item)
     return prepared, objects
@@ -104,24 +108,29 @@ def _resolve(documents: Documents, doc: Document, name_run: Callable[[str], str]
     return InputRun("PipelineRun", doc.label, run, provenance, workflow)
 
 
-def _env_refs(run: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(JSON path, ConfigMap reference) of every step and stepTemplate `env` configMapKeyRef and
-    `envFrom` configMapRef of the run (the latter without a key)."""
+def _env_owners(run: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(JSON path, step or stepTemplate) of every task of the run: what has `env` and `envFrom`."""
     pipeline = run["spec"]["pipelineSpec"]
     for section in ("tasks", "finally"):
         for i, task in enumerate(pipeline.get(section) or []):
             spec = task.get("taskSpec") or {}
             at = f"$.spec.pipelineSpec.{section}[{i}].taskSpec"
-            owners = [(spec.get("stepTemplate") or {}, f"{at}.stepTemplate")]
-            owners += [(step, f"{at}.steps[{j}]") for j, step in enumerate(spec.get("steps") or [])]
-            for owner, where in owners:
-                for k, var in enumerate(owner.get("env") or []):
-                    ref = (var.get("valueFrom") or {}).get("configMapKeyRef")
-                    if ref is not None:
-                        yield f"{where}.env[{k}].valueFrom.configMapKeyRef", ref
-                for k, source in enumerate(owner.get("envFrom") or []):
-                    if "configMapRef" in source:
-                        yield f"{where}.envFrom[{k}].configMapRef", source["configMapRef"]
+            yield f"{at}.stepTemplate", spec.get("stepTemplate") or {}
+            for j, step in enumerate(spec.get("steps") or []):
+                yield f"{at}.steps[{j}]", step
+
+
+def _env_refs(run: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(JSON path, ConfigMap reference) of every step and stepTemplate `env` configMapKeyRef and
+    `envFrom` configMapRef of the run (the latter without a key)."""
+    for where, owner in _env_owners(run):
+        for k, var in enumerate(owner.get("env") or []):
+            ref = (var.get("valueFrom") or {}).get("configMapKeyRef")
+            if ref is not None:
+                yield f"{where}.env[{k}].valueFrom.configMapKeyRef", ref
+        for k, source in enumerate(owner.get("envFrom") or []):
+            if "configMapRef" in source:
+                yield f"{where}.envFrom[{k}].configMapRef", source["configMapRef"]
 
 
 def _check_objects(run: dict[str, Any], objects: ClusterObjects) -> None:
@@ -143,3 +152,37 @@ def _check_objects(run: dict[str, Any], objects: ClusterObjects) -> None:
         for source, where in sources:
             if source and not source.get("optional") and source.get("name") not in objects.config_maps:
                 raise UnsupportedError(f"{where}.name: {missing_config_map(source.get('name'), objects)}")
+
+
+def _check_secrets(run: dict[str, Any], secrets: LocalSecrets) -> None:
+    """Refuse, before anything runs, a Secret (or key) a workspace, `env` or `envFrom` needs that
+    neither the input nor local secrets hold (`optional` ones excepted)."""
+    for where, ref in _secret_refs(run):
+        if ref.get("optional"):
+            continue
+        if "key" in ref:
+            secrets.require(ref.get("name", ""), ref["key"], False, where)
+        elif not secrets.keys(ref.get("name", "")):
+            raise SecretError(
+                f"{where}: secret {ref.get('name')!r} is neither in the input nor in local secrets "
+                f"({secrets.path} or SLUICE_SECRET_* variables)"
+            )
+
+
+def _secret_refs(run: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(JSON path, {name[, key], optional}) of every Secret the run's bindings and steps use."""
+    for i, binding in enumerate(run["spec"].get("workspaces") or []):
+        if "secret" in binding:
+            source = binding["secret"]
+            yield f"$.spec.workspaces[{i}].secret", {**source, "name": source.get("secretName", "")}
+        for j, source in enumerate((binding.get("projected") or {}).get("sources") or []):
+            if "secret" in source:
+                yield f"$.spec.workspaces[{i}].projected.sources[{j}].secret", source["secret"]
+    for where, owner in _env_owners(run):
+        for k, var in enumerate(owner.get("env") or []):
+            ref = (var.get("valueFrom") or {}).get("secretKeyRef")
+            if ref is not None:
+                yield f"{where}.env[{k}].valueFrom.secretKeyRef", ref
+        for k, source in enumerate(owner.get("envFrom") or []):
+            if "secretRef" in source:
+                yield f"{where}.envFrom[{k}].secretRef", source["secretRef"]
