@@ -431,3 +431,39 @@ def test_an_sh_shebang_takes_busybox_tests_where_bin_sh_is_dash(home: Path) -> N
     script = '#!/usr/bin/env sh\n[[ "$(params.x)" == "bar" ]] && printf yes > $(results.r.path)'
     task = script_task("t", script, params=[{"name": "x", "default": "bar"}], results=[{"name": "r"}])
     assert run_local(pipelinerun("sh-tests", [task]), home).tasks["t"].results == {"r": "yes"}
+
+
+def test_one_claim_bound_read_write_and_read_only_in_one_task(home: Path) -> None:
+    steps = [
+        {
+            "name": "write-allowed",
+            "image": "x",
+            "script": 'echo "hello" > $(workspaces.write-allowed.path)/foo',
+        },
+        {
+            "name": "write-disallowed",
+            "image": "x",
+            "script": 'echo "goodbye" > $(workspaces.write-disallowed.path)/foo'
+            " || touch $(results.refused.path)",
+        },
+        {
+            "name": "read-again",
+            "image": "x",
+            "script": "cat $(workspaces.write-disallowed.path)/foo > $(results.seen.path)",
+        },
+    ]
+    task = _task(
+        "t",
+        steps,
+        workspaces=[{"name": "write-allowed"}, {"name": "write-disallowed", "readOnly": True}],
+        results=[{"name": "refused"}, {"name": "seen"}],
+    )
+    task["workspaces"] = [
+        {"name": "write-allowed", "workspace": "ws"},
+        {"name": "write-disallowed", "workspace": "ws"},
+    ]
+    obj = pipelinerun("same-claim", [task], workspaces=[{"name": "ws"}])
+    obj["spec"]["workspaces"] = [{"name": "ws", "persistentVolumeClaim": {"claimName": "my-pvc"}}]
+    record = run_local(obj, home)
+    assert record.phase == "Succeeded", record.tasks["t"].message
+    assert record.tasks["t"].results == {"refused": "", "seen": "hello\n"}

@@ -161,6 +161,7 @@ def plan(area: RunArea, task: dict[str, Any], resolved: ResolvedTask) -> Plan:
     # Steps in containers name the paths Tekton mounts (/workspace/<name>, /tekton/results): the
     # task's mount table maps them to this machine's folders, whose contents are what counts.
     mounts = list(resolved.steps[0].mounts) if resolved.steps and resolved.steps[0].sandbox else []
+    mounts = mounts or resolved.views  # host steps: a read-only workspace's view is its folder
     texts = _strings(resolved.params) + _strings(resolved.spec)
     texts = [host_text(t, mounts) for t in texts] + [str(s.cwd) for s in resolved.steps if not s.sandbox]
     roots = [area.run_dir / "workspaces", *area.extra_roots]

@@ -34,7 +34,7 @@ def unavailable() -> str:
     probe = Path(os.environ.get("TMPDIR", "/tmp"))
     try:
         done = subprocess.run(
-            [*wrap(["true"], [probe])], capture_output=True, text=True, timeout=10, check=False
+            [*wrap(["true"], [(probe, probe)])], capture_output=True, text=True, timeout=10, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"unshare failed: {exc}"
@@ -43,11 +43,28 @@ def unavailable() -> str:
     return ""
 
 
-def wrap(argv: list[str], folders: list[Path]) -> list[str]:
-    """`argv` run with `folders` read-only (paths are arguments, never shell code)."""
-    if not folders:
+def wrap(argv: list[str], mounts: list[tuple[Path, Path]]) -> list[str]:
+    """`argv` run with each (folder, at) of `mounts`: `folder` mounted read-only at `at` (paths are
+    arguments, never shell code)."""
+    if not mounts:
         return argv
-    return [*_unshare(), sys.executable, "-I", str(HELPER), *map(str, folders), "--", *argv]
+    pairs = [str(p) for folder, at in mounts for p in (folder, at)]
+    return [*_unshare(), sys.executable, "-I", str(HELPER), *pairs, "--", *argv]
+
+
+def views(
+    spec: dict[str, Any], workspaces: dict[str, tuple[Any, Path | None]], under: Path
+) -> list[tuple[Path, Path]]:
+    """(folder, view) for each bound task workspace declared `readOnly`: `view` is an empty folder of
+    its own (`under/<name>`) that the step sees the workspace at, mounted read-only over it."""
+    found = []
+    for decl in spec.get("workspaces") or []:
+        path = workspaces.get(decl["name"], (None, None))[1]
+        if decl.get("readOnly") and path is not None:
+            view = under / decl["name"]
+            view.mkdir(parents=True, exist_ok=True)
+            found.append((path, view))
+    return found
 
 
 def read_only_workspaces(pipelinerun: dict[str, Any]) -> list[str]:

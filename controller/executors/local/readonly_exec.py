@@ -1,7 +1,8 @@
-"""Run a program with some folders read-only: `python readonly_exec.py FOLDER... -- PROGRAM ARG...`.
+"""Run a program with folders mounted read-only: `python readonly_exec.py FOLDER AT ... -- PROGRAM ARG...`.
 
 Started by `unshare --mount` (readonly.py), so the mounts below exist only for this program and
-its children: each FOLDER is bind-mounted onto itself and remounted read-only, CAP_SYS_ADMIN is
+its children: each FOLDER is bind-mounted at AT (itself, or an empty folder the step is told to use)
+and remounted read-only, CAP_SYS_ADMIN is
 dropped from the bounding set (even as root the program cannot remount it writable), then the
 program replaces this process (same pid, same process group: a timeout still kills it). Standard
 library only: it runs under `python -I` with nothing of the step's environment.
@@ -19,16 +20,16 @@ CAP_SYS_ADMIN = 21  # capability.h: what mount(2) needs
 
 
 def main(args: list[str]) -> int:
-    if "--" not in args:
-        print("usage: readonly_exec.py FOLDER... -- PROGRAM ARG...", file=sys.stderr)
+    split = args.index("--") if "--" in args else -1
+    if split < 0 or split % 2:
+        print("usage: readonly_exec.py FOLDER AT ... -- PROGRAM ARG...", file=sys.stderr)
         return 2
-    split = args.index("--")
-    folders, argv = args[:split], args[split + 1 :]
-    for folder in folders:
-        for mount in (["--bind", folder, folder], ["-o", "remount,bind,ro", folder, folder]):
+    pairs, argv = args[:split], args[split + 1 :]
+    for folder, at in zip(pairs[::2], pairs[1::2], strict=True):
+        for mount in (["--bind", folder, at], ["-o", "remount,bind,ro", at, at]):
             done = subprocess.run(["mount", *mount], capture_output=True, text=True, check=False)
             if done.returncode != 0:
-                print(f"sluice: cannot make {folder} read-only: {done.stderr.strip()}", file=sys.stderr)
+                print(f"sluice: cannot mount {folder} read-only: {done.stderr.strip()}", file=sys.stderr)
                 return 126
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0) != 0:

@@ -209,6 +209,7 @@ class ResolvedTask:
     volumes_dir: Path | None = None  # the attempt's emptyDir volumes: gone when the attempt ends
     sidecars: list[Step] = field(default_factory=list)  # started before `steps`, stopped after them
     pod: dict[str, Any] = field(default_factory=dict)  # its pod template (podtemplate.py), params substituted
+    views: list[Mount] = field(default_factory=list)  # host steps: read-only workspace views (readonly.py)
 
 
 def _task_params(task: dict[str, Any], pscope: Scope, where: str) -> dict[str, Value]:
@@ -292,8 +293,15 @@ def resolve_task(
     mount_paths = {
         d["name"]: d.get("mountPath") or f"/workspace/{d['name']}" for d in spec.get("workspaces") or []
     }
+    # a read-only workspace is seen by host steps through its own folder, mounted read-only over it
+    # in the step's mount namespace: the same claim bound read-write under another name stays writable
+    read_only = [] if ctx.containers else readonly.views(spec, workspaces, task_dir / "readonly")
+    views = {str(real): str(view) for real, view in read_only}
     for ws_name, (ws, path) in workspaces.items():
-        seen = mount_paths.get(ws_name, "") if ctx.containers else str(path)
+        ro = any(d["name"] == ws_name and d.get("readOnly") for d in spec.get("workspaces") or [])
+        seen = (
+            mount_paths.get(ws_name, "") if ctx.containers else views.get(str(path), "") if ro else str(path)
+        )
         values[f"workspaces.{ws_name}.path"] = seen if path else ""
         values[f"workspaces.{ws_name}.bound"] = "true" if path else "false"
         values[f"workspaces.{ws_name}.claim"] = ws.claim
@@ -326,11 +334,6 @@ def resolve_task(
     volumes = {v["name"]: v for v in spec.get("volumes") or []}
     secret_values: list[str] = []
     template = resolved_spec.get("stepTemplate") or {}
-    read_only = [
-        path
-        for decl in spec.get("workspaces") or []
-        if decl.get("readOnly") and (path := workspaces[decl["name"]][1]) is not None
-    ]
     pod = ctx.pod_templates.get(name, {})
     steps_dir = task_dir / "steps"
     shutil.rmtree(steps_dir, ignore_errors=True)  # exit codes of this attempt only
@@ -361,7 +364,7 @@ def resolve_task(
         argv = _argv(step, task_dir / "scripts", f"{j}-{step_name}", ctx.containers)
         if not ctx.containers:  # a container mounts them `:ro`; a host process gets its own mounts
             read_only_tmp = (
-                [tmpdir] if tmpdir and any(b.read_only and b.host == tmpdir for b in binds) else []
+                [(tmpdir, tmpdir)] if tmpdir and any(b.read_only and b.host == tmpdir for b in binds) else []
             )
             argv = readonly.wrap(argv, [*read_only, *read_only_tmp])
         timeout = timeout_seconds(step["timeout"], f"{step_where}.timeout") if "timeout" in step else None
@@ -417,6 +420,7 @@ def resolve_task(
         volumes_dir if volumes else None,
         sidecars,
         pod,
+        [Mount(str(view), real) for real, view in read_only],
     )
 
 
