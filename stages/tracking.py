@@ -30,6 +30,7 @@ from typing import Any
 
 from controller import tracking_spool
 from controller.protocol import parse_model_uri
+from controller.serving.tracking import CREDENTIAL_VARIABLES
 from stages.tracking_mlflow import MODEL_ARTIFACT, TRACKING_URI_ENV, client, model_index
 
 RECORD_FILE = "mlflow.json"  # in a model directory: where its registered version lives
@@ -96,8 +97,15 @@ class StepLog:
 
 
 def _spool() -> Path | None:
+    """The run's spool, unless this step was given credentials for the tracking server or its
+    artifact store (secrets in its `env`): the run's logger never has them (a host step could
+    read them from its environment), so such a step logs by itself."""
     folder = os.environ.get(tracking_spool.SPOOL_ENV)
-    return Path(folder) if folder and Path(folder).is_dir() else None
+    if not folder or not Path(folder).is_dir():
+        return None
+    if any(os.environ.get(variable) for variable in CREDENTIAL_VARIABLES):
+        return None
+    return Path(folder)
 
 
 @contextmanager

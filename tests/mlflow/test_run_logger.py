@@ -126,3 +126,32 @@ def test_a_step_outside_a_local_run_logs_by_itself(mlflow_server: Server, tmp_pa
     assert runs["prepare"]["tags"]["mlflow.parentRunId"] == runs[""]["info"]["run_id"]
     assert runs["prepare"]["info"]["status"] == "FINISHED"
     assert runs["prepare"]["inputs"]["dataset_inputs"], "the dataset is an MLflow dataset input"
+
+
+@pytest.mark.timeout(300)
+def test_a_step_given_credentials_logs_by_itself(mlflow_server: Server, tmp_path: Path) -> None:
+    """The run's logger never holds credentials: a step given them (a secret in its `env`) logs
+    by itself instead of spooling; without them, it spools and leaves MLflow to the logger."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    base = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "SLUICE_", "AWS_"))},
+        "PYTHONPATH": str(ROOT),
+        "MLFLOW_TRACKING_URI": mlflow_server.url,
+        "SLUICE_WORKFLOW": "credentials",
+        "SLUICE_MLFLOW_SPOOL": str(spool),
+    }
+    for run, extra in (("spooled", {}), ("direct", {"MLFLOW_TRACKING_TOKEN": "t0ken"})):
+        argv = [sys.executable, "-m", "stages.prepare", "--generator", "sum-of-two", "--samples", "100"]
+        argv += ["--artifacts-dir", str(tmp_path / run / "prepare")]
+        env = {**base, "SLUICE_RUN": run, **extra}
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    spooled = [json.loads(p.read_text()) for p in spool.glob("*.json")]
+    assert {r["kind"] for r in spooled} == {"start", "dataset", "end"}
+    assert "t0ken" not in json.dumps(spooled)
+    runs = _mlflow_runs(mlflow_server, "credentials", "direct")
+    assert runs["prepare"]["inputs"]["dataset_inputs"], "the step with credentials logged by itself"
+    experiment = mlflow_server.get("experiments/get-by-name", experiment_name="credentials")["experiment"]
+    query = {"experiment_ids": [experiment["experiment_id"]], "filter": "tags.`sluice.run` = 'spooled'"}
+    assert mlflow_server.post("runs/search", query).get("runs", []) == [], "spooled: left to a logger"
