@@ -137,18 +137,17 @@ class Sidecars:
             return False
         return True
 
-    def exits(self) -> dict[str, int]:
-        """Sidecars that ended on their own before being stopped: name -> exit code."""
-        return {c.step.name: c.proc.returncode for c in self.cars if c.proc and c.proc.returncode is not None}
-
     async def __aexit__(self, *exc: object) -> None:
         for car in self.cars:  # stopped even when the steps were cancelled or timed out
+            ended = car.proc.returncode if car.proc is not None else None
             if car.proc is not None:
                 await asyncio.shield(kill_group(car.proc))
             if car.pumping is not None:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(car.pumping, 5.0)
             if car.log is not None:
+                if ended is not None:  # it ended on its own before the steps did (not a failure)
+                    car.log.write(f"--- sidecar {car.step.name} exited with code {ended}\n")
                 car.log.close()
 
 
