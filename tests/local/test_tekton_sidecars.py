@@ -79,10 +79,14 @@ def test_exec_and_tcp_probes_gate_the_first_step(home: Path, tmp_path: Path) -> 
 
 
 def test_a_sidecar_that_exits_counts_as_ready_and_does_not_fail_the_task(home: Path) -> None:
-    quits = {"name": "quits", "image": "x", "script": "echo 'Hello from sidecar!'; exit 3"}
-    record = run_local(
-        pipelinerun("sidecar-exits", [_with_sidecars(script_task("t", "sleep 1"), quits)]), home
-    )
+    quits = {
+        "name": "quits",
+        "image": "x",
+        "script": "echo 'Hello from sidecar!'; exit 3",
+        "readinessProbe": {"exec": {"command": ["false"]}},  # never passes: its exit makes it ready
+    }
+    task = _with_sidecars(script_task("t", "sleep 1", timeout="20s"), quits)
+    record = run_local(pipelinerun("sidecar-exits", [task]), home)
     assert record.phase == "Succeeded"
     log = home / "runs/sidecar-exits/logs/t.sidecar-quits.log"
     assert log.read_text() == "Hello from sidecar!\n--- sidecar quits exited with code 3\n"
