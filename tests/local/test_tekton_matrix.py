@@ -187,3 +187,12 @@ def test_each_combination_is_retried_on_its_own_and_include_alone_names_them(
         "=== taskrun fan-retry-flaky-1 build-2 (IMAGE=image-2)"
         in (home / "runs/fan-retry/logs/flaky.log").read_text()
     )
+
+
+@pytest.mark.parametrize("value", ["linux", ["linux", 3]])
+def test_a_matrix_param_that_is_not_an_array_of_strings_is_refused(home: Path, value: Any) -> None:
+    task = _matrixed("t", "true", {"params": [{"name": "os", "value": value}]}, ["os"])
+    with pytest.raises(
+        UnsupportedError, match=r"matrix\.params\[0\]\.value: a matrix param is an array of strings"
+    ):
+        run_local(pipelinerun("not-array", [task]), home)

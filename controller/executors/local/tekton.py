@@ -247,7 +247,15 @@ def _check_matrix(task: dict[str, Any], path: str) -> None:
     """Tekton's validation of a matrix: unique param names, none also in `params`, at most
     MAX_COMBINATIONS TaskRuns (counted here when the values are literal, else when it fans out)."""
     spec = _check(task["matrix"], "matrix", path)
-    names = [p.get("name") for p in _each(spec.get("params"), "param", f"{path}.params")]
+    params = _each(spec.get("params"), "param", f"{path}.params")
+    names = [p.get("name") for p in params]
+    for i, param in enumerate(params):
+        value = param.get("value")
+        whole_ref = isinstance(value, str) and re.fullmatch(r"\$\([^()\s]+\)", value) is not None
+        if not whole_ref and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise UnsupportedError(
+                f"{path}.params[{i}].value: a matrix param is an array of strings or a whole $(...) array"
+            )
     for i, entry in enumerate(_each(spec.get("include"), "matrixInclude", f"{path}.include")):
         _each(entry.get("params"), "param", f"{path}.include[{i}].params")
     if not names and not spec.get("include"):
