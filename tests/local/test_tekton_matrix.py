@@ -68,6 +68,12 @@ def test_matrix_fans_out_one_taskrun_per_combination_and_results_fan_in(home: Pa
         | {"params": [{"name": "items", "value": ["$(tasks.build.results.out[*])"]}]},
     ]
     tasks[1]["taskSpec"]["steps"][0]["args"] = ["$(params.items[*])"]
+    # only the matrix length: still waits for the matrixed task (Tekton: it can alter the order)
+    tasks.append(
+        script_task(
+            "count", "printf $(tasks.build.matrix.length) > $(results.n.path)", results=[{"name": "n"}]
+        )
+    )
     obj = pipelinerun(
         "fan", tasks, params=[{"name": "browsers", "type": "array", "default": ["safari", "chrome"]}]
     )
@@ -81,6 +87,9 @@ def test_matrix_fans_out_one_taskrun_per_combination_and_results_fan_in(home: Pa
         "mac-chrome@fan-build-3",
     ]
     assert record.tasks["gather"].results["all"] == ";".join(outs) + "; n=4 r=4"
+    assert record.tasks["count"].results == {"n": "4"}
+    assert record.tasks["count"].start and record.tasks["build"].end
+    assert record.tasks["count"].start >= record.tasks["build"].end
     log = (home / "runs/fan/logs/build.log").read_text()
     assert "=== taskrun fan-build-3" in log and "platform=mac browser=chrome" in log
 
