@@ -85,7 +85,7 @@ def test_sluice_compile_reads_the_setting_the_operator_reads(tmp_path) -> None:
     from tests.compiler.conftest import EXAMPLES
 
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")},  # compile's defaults
         "SLUICE_MLFLOW_TRACKING_URI": TRACKING.tracking_uri,
         "SLUICE_MLFLOW_SECRET": TRACKING.secret,
         "SLUICE_MLFLOW_S3_ENDPOINT_URL": TRACKING.s3_endpoint,
@@ -107,7 +107,7 @@ def test_sluice_compile_reads_the_setting_the_operator_reads(tmp_path) -> None:
     trainer = _env(_tasks(printed)["trainer"])
     assert trainer["MLFLOW_TRACKING_URI"]["value"] == TRACKING.tracking_uri
 
-    untracked = {**os.environ, "SLUICE_MLFLOW_TRACKING_URI": ""}
+    untracked = {**env, "SLUICE_MLFLOW_TRACKING_URI": ""}
     plain = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=untracked)
     assert plain.returncode == 1 and "mlflow" in plain.stderr, "without the setting: no mlflow extension"
 
