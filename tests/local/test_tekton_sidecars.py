@@ -134,3 +134,34 @@ def test_sidecars_refused_in_containers_and_probes_checked_before_the_run() -> N
     obj = pipelinerun("c", [_with_sidecars(script_task("t", "true"), grpc)])
     with pytest.raises(UnsupportedError, match=r"readinessProbe\.grpc: Tekton field not supported"):
         check_pipelinerun(obj)
+
+
+def test_a_sidecar_mounting_a_workspace_volume_at_its_path_shares_it_with_the_steps(home: Path) -> None:
+    task = script_task(
+        "t",
+        "echo hello > $(workspaces.signals.path)/greeting\n"
+        "while [ ! -f $(workspaces.signals.path)/reply ]; do sleep 0.1; done\n"
+        "cat $(workspaces.signals.path)/reply > $(results.reply.path)",
+        workspaces=[{"name": "signals"}],
+        results=[{"name": "reply"}],
+        timeout="30s",
+    )
+    task["workspaces"] = [{"name": "signals", "workspace": "ws"}]
+    helper = {
+        "name": "helper",
+        "image": "x",
+        "volumeMounts": [{"name": "$(workspaces.signals.volume)", "mountPath": "$(workspaces.signals.path)"}],
+        "script": "while [ ! -f $(workspaces.signals.path)/greeting ]; do sleep 0.1; done\n"
+        'printf "got %s" "$(cat $(workspaces.signals.path)/greeting)" > $(workspaces.signals.path)/reply',
+    }
+    obj = pipelinerun("sidecar-ws", [_with_sidecars(task, helper)], workspaces=[{"name": "ws"}])
+    obj["spec"]["workspaces"] = [{"name": "ws", "emptyDir": {}}]
+    record = run_local(obj, home)
+    assert record.tasks["t"].results == {"reply": "got hello"}
+
+    elsewhere = {**helper, "volumeMounts": [{"name": "data", "mountPath": "/data"}]}
+    obj = pipelinerun("sidecar-mount", [_with_sidecars(script_task("t", "true"), elsewhere)])
+    with pytest.raises(
+        UnsupportedError, match=r"sidecars\[0\]\.volumeMounts\[0\]: a host process can only mount"
+    ):
+        check_pipelinerun(obj)

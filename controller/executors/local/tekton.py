@@ -80,6 +80,7 @@ _ALLOWED: dict[str, set[str]] = {
     | _CLUSTER_ONLY,
     "sidecar": {
         "name",
+        "volumeMounts",
         "command",
         "args",
         "script",
@@ -280,6 +281,15 @@ def _check_sidecar(car: dict[str, Any], where: str, containers: bool) -> None:
             " run without --containers"
         )
     _check_env(car.get("env"), f"{where}.env")
+    for k, mount in enumerate(_each(car.get("volumeMounts"), "volumeMount", f"{where}.volumeMounts")):
+        # a workspace's volume at the workspace's path (how Tekton shares a workspace with a sidecar):
+        # a host process already sees the workspace's folder there
+        workspace = re.fullmatch(r"\$\(workspaces\.([^.()]+)\.path\)", str(mount.get("mountPath")))
+        if workspace is None or mount.get("name") != f"$(workspaces.{workspace.group(1)}.volume)":
+            raise UnsupportedError(
+                f"{where}.volumeMounts[{k}]: a host process can only mount a workspace's volume at its"
+                " path ($(workspaces.w.volume) at $(workspaces.w.path))"
+            )
     if "script" in car and "command" in car:
         raise UnsupportedError(f"{where}: a sidecar has either script or command, not both")
     if "script" not in car and "command" not in car:
