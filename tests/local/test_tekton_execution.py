@@ -147,16 +147,26 @@ def test_pipeline_timeout_cancels_running_tasks_and_starts_no_finally(home: Path
     assert (record.tasks["cleanup"].phase, record.tasks["cleanup"].reason) == ("Skipped", "PipelineTimedOut")
 
 
+def _with_params(task: dict[str, Any], **values: str) -> dict[str, Any]:
+    """`task` passed `values` as params (undeclared params reach an embedded spec, as in Tekton)."""
+    return {**task, "params": [{"name": k, "value": v} for k, v in values.items()]}
+
+
 def test_tasks_timeout_skips_unstarted_tasks_and_runs_finally(home: Path) -> None:
     obj = pipelinerun(
         "tasks-timeout",
         [script_task("slow", "sleep 30"), script_task("later", "true", runAfter=["slow"])],
         **{
             "finally": [
-                script_task(
-                    "report",
-                    "printf '$(tasks.status) $(tasks.slow.status) $(tasks.later.status)' > $(results.s.path)",
-                    results=[{"name": "s"}],
+                _with_params(  # Tekton substitutes statuses in a finally task's params and when only
+                    script_task(
+                        "report",
+                        "printf '$(params.all) $(params.slow) $(params.later)' > $(results.s.path)",
+                        results=[{"name": "s"}],
+                    ),
+                    all="$(tasks.status)",
+                    slow="$(tasks.slow.status)",
+                    later="$(tasks.later.status)",
                 )
             ]
         },
@@ -174,11 +184,15 @@ def test_tasks_status_completed_and_when_on_statuses_in_finally(home: Path) -> N
         script_task("task2", "exit 0", when=[{"input": "true", "operator": "notin", "values": ["true"]}]),
     ]
     final = [
-        script_task(
-            "on-completed",
-            "printf '$(tasks.task1.status) $(tasks.task2.status)' > $(results.s.path)",
-            results=[{"name": "s"}],
-            when=[{"input": "$(tasks.status)", "operator": "in", "values": ["Completed"]}],
+        _with_params(
+            script_task(
+                "on-completed",
+                "printf '$(params.one) $(params.two)' > $(results.s.path)",
+                results=[{"name": "s"}],
+                when=[{"input": "$(tasks.status)", "operator": "in", "values": ["Completed"]}],
+            ),
+            one="$(tasks.task1.status)",
+            two="$(tasks.task2.status)",
         ),
         script_task(
             "on-failure",
@@ -290,10 +304,14 @@ def test_finally_reads_task_reasons(home: Path) -> None:
         [script_task("ok", "true"), script_task("slow", "sleep 30", timeout="1s")],
         **{
             "finally": [
-                script_task(
-                    "report",
-                    "printf '$(tasks.ok.reason) $(tasks.slow.reason)' > $(results.r.path)",
-                    results=[{"name": "r"}],
+                _with_params(  # Tekton substitutes reasons in a finally task's params and when only
+                    script_task(
+                        "report",
+                        "printf '$(params.ok) $(params.slow)' > $(results.r.path)",
+                        results=[{"name": "r"}],
+                    ),
+                    ok="$(tasks.ok.reason)",
+                    slow="$(tasks.slow.reason)",
                 )
             ]
         },
@@ -394,10 +412,12 @@ def test_a_pipeline_task_on_error_continue_fails_alone_and_keeps_its_results(hom
         | {"params": [{"name": "v", "value": "$(tasks.flaky.results.never)"}], "onError": "continue"},
     ]
     final = [
-        script_task(
-            "report",
-            "printf '$(tasks.flaky.status) $(tasks.flaky.reason)' > $(results.s.path)",
-            results=[{"name": "s"}],
+        _with_params(  # Tekton substitutes statuses and reasons in a finally task's params and when only
+            script_task(
+                "report", "printf '$(params.s) $(params.r)' > $(results.s.path)", results=[{"name": "s"}]
+            ),
+            s="$(tasks.flaky.status)",
+            r="$(tasks.flaky.reason)",
         )
     ]
     record = run_local(pipelinerun("ignored", tasks, **{"finally": final}), home)

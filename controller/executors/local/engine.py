@@ -27,16 +27,21 @@ from controller.executors.local.codesets import checkout_in_place
 from controller.executors.local.dag import Scheduler, build_graph
 from controller.executors.local.engines import Engine
 from controller.executors.local.objects import ClusterObjects
+from controller.executors.local.params import pipeline_params
+from controller.executors.local.pipeline_results import pipeline_results
+from controller.executors.local.refcheck import check_references
 from controller.executors.local.resolve import (
     RunContext,
     bind_workspaces,
-    pipeline_params,
+    pipeline_name,
     pipeline_scope,
     resolve_task,
+    run_context_of,
     when_passes,
 )
 from controller.executors.local.secrets import LocalSecrets, Redactor, SecretError
 from controller.executors.local.store import RunRecord, TaskRecord
+from controller.executors.local.taskrun import TASKRUN_LABEL
 from controller.executors.local.taskruns import TaskRunFailure, TaskRuns, read_results
 from controller.executors.local.tekton import UnsupportedError, check_pipelinerun, timeout_seconds
 from controller.executors.local.tracking import RunLogger
@@ -64,7 +69,7 @@ class LocalRun(TaskRuns):
     ):
         check_pipelinerun(pipelinerun, containers=engine is not None)
         self.pod_templates = podtemplate.by_task(
-            pipelinerun, pipeline_params(pipelinerun), engine is not None
+            pipelinerun, pipeline_params(pipelinerun, run_context_of(pipelinerun)), engine is not None
         )
         read_only = readonly.read_only_workspaces(pipelinerun) if engine is None else []
         if read_only and readonly.unavailable():
@@ -94,10 +99,7 @@ class LocalRun(TaskRuns):
         self.task_run_specs = {t["pipelineTaskName"]: t for t in self.spec.get("taskRunSpecs") or []}
         self.graph = build_graph(list(self.tasks.values()), "tasks", set())
         self.final_graph = build_graph(list(self.finally_.values()), "finally", set(self.tasks))
-        for i, result in enumerate(self.pipeline.get("results") or []):
-            for task_name, _ in task_result_refs(result.get("value")):
-                if task_name not in self.tasks and task_name not in self.finally_:
-                    raise UnsupportedError(f"$.spec.pipelineSpec.results[{i}]: no task named {task_name!r}")
+        check_references(pipelinerun)  # every $(...) known before anything runs
         self.images = self._local_images() if engine is not None else {}
         self.secrets = LocalSecrets(home, self.objects.secrets)
         self.cache = Cache(home, holds_secret=lambda text: Redactor(self.secrets.used).found_in(text))
@@ -151,7 +153,7 @@ class LocalRun(TaskRuns):
         )
         self.secret_dir.mkdir(mode=0o700)
         self._own_secret_dir = True
-        params = pipeline_params(self.object)
+        params = pipeline_params(self.object, run_context_of(self.object))
         self.record.params = dict(params)
         workspaces = bind_workspaces(
             self.object, self.run_dir, self.home, self.secrets, self.secret_dir, self.objects
@@ -160,7 +162,7 @@ class LocalRun(TaskRuns):
             self.name,
             self.record.namespace,
             # $(context.pipeline.name): a referenced Pipeline's name (references.py labels it)
-            (self.object["metadata"].get("labels") or {}).get("tekton.dev/pipeline") or self.name,
+            pipeline_name(self.object),
             self.workflow,
             self.run_dir,
             self.home,
@@ -307,20 +309,14 @@ class LocalRun(TaskRuns):
         record.outputs = self._pipeline_results()
 
     def _pipeline_results(self) -> dict[str, Any]:
-        """Pipeline results whose references resolved; the others are omitted, as in Tekton."""
-        ctx = getattr(self, "ctx", None)
-        if ctx is None:
-            return {}
-        scope = self._scope(None, "$.spec.pipelineSpec.results")
-        outputs: dict[str, Any] = {}
-        for result in self.pipeline.get("results") or []:
-            needed = task_result_refs(result.get("value"))
-            if any(r not in self.results.get(t, {}) for t, r in needed):
-                continue
-            try:
-                outputs[result["name"]] = substitute(result.get("value"), scope)
-            except VariableError:
-                continue
+        """Pipeline results whose references resolved; the others are omitted, as in Tekton, which
+        also fails the run when a task that succeeded lacks a result a pipeline result names."""
+        phases = {name: task.phase for name, task in self.record.tasks.items()}
+        outputs, invalid = pipeline_results(self.pipeline.get("results") or [], self.results, phases)
+        labels = self.object["metadata"].get("labels") or {}
+        if invalid and self.record.phase == "Succeeded" and TASKRUN_LABEL not in labels:
+            self.record.phase = "Failed"
+            self.record.message = f"pipeline results {invalid}: the referenced results don't exist"
         return outputs
 
     # ---- scheduler callbacks ------------------------------------------------------------------
@@ -378,18 +374,16 @@ class LocalRun(TaskRuns):
 
     def _scope(self, name: str | None, where: str) -> Scope:
         """What a pipeline task's params, `when` and displayName see (finally: task statuses too)."""
-        scope = pipeline_scope(
-            self.ctx, self.results, self._statuses() if name in self.finally_ else None, where
-        )
+        statuses = self._statuses() if name in self.finally_ else None
+        task = (self.finally_.get(name) or self.tasks.get(name)) if name else None
+        scope = pipeline_scope(self.ctx, self.results, statuses, where, task)
         scope.values.update(self.matrix_vars)
         if name in self.finally_:  # $(tasks.X.reason): Tekton's TaskRun reason, empty for a skipped task
             tekton = {"Cached": "Succeeded", "CannotRun": "Failed"}
-            for task in self.tasks:
-                record = self.record.tasks[task]
+            for other in self.tasks:
+                record = self.record.tasks[other]
                 reason = record.reason if record.phase in ("Succeeded", "Failed") else ""
-                scope.values[f"tasks.{task}.reason"] = tekton.get(reason, reason)
-        for ws in self.ctx.workspaces.values():  # $(workspaces.w.bound) of the pipeline's own
-            scope.values[f"workspaces.{ws.name}.bound"] = "false" if ws.path is None else "true"
+                scope.values[f"tasks.{other}.reason"] = tekton.get(reason, reason)
         return scope
 
     def _display_name(self, name: str) -> str:

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import sys
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +26,21 @@ from typing import Any
 from controller.executors.local import readonly
 from controller.executors.local.containers import SCRIPTS_MOUNT, sandbox
 from controller.executors.local.objects import FILLED_KINDS, ClusterObjects, env_from, fill_workspace
+from controller.executors.local.params import task_params
 from controller.executors.local.process import Mount, Step
 from controller.executors.local.secrets import LocalSecrets
 from controller.executors.local.stepenv import CONTAINER_ENV, host_env, step_env
 from controller.executors.local.steptemplate import merge_step
 from controller.executors.local.tekton import UnsupportedError, timeout_seconds
-from controller.executors.local.variables import Scope, Value, check_resolved, substitute, substitute_list
+from controller.executors.local.typed import parse_result
+from controller.executors.local.variables import (
+    TEKTON_ROOTS,
+    Scope,
+    Value,
+    references,
+    substitute,
+    substitute_list,
+)
 from controller.executors.local.volumes import RESULTS_MOUNT, volume_mounts, workspace_mounts
 
 SERVE_MOUNT = "/tekton/serve"  # where a containerised deploy step writes its serve request
@@ -83,40 +93,35 @@ class RunContext:
         return self.run_dir / "workspaces"
 
     def context_values(self) -> dict[str, Value]:
-        return {
-            "context.pipelineRun.name": self.run,
-            "context.pipelineRun.namespace": self.namespace,
-            "context.pipelineRun.uid": self.uid,
-            "context.pipeline.name": self.pipeline,
-        }
+        return run_context(self.run, self.namespace, self.pipeline, self.uid)
 
 
-def pipeline_params(run: dict[str, Any]) -> dict[str, Value]:
-    """The PipelineRun's params over the pipeline's defaults, type-checked."""
-    spec = run["spec"]
-    given = {p["name"]: p.get("value") for p in spec.get("params") or []}
-    values: dict[str, Value] = {}
-    for i, decl in enumerate(spec["pipelineSpec"].get("params") or []):
-        name, where = decl["name"], f"$.spec.pipelineSpec.params[{i}]"
-        value = given.pop(name, decl.get("default"))
-        values[name] = _typed(value, decl.get("type", "string"), f"{where} ({name})")
-    if given:
-        raise UnsupportedError(f"$.spec.params: {sorted(given)[0]!r} is not a param of the pipeline")
-    return values
+def local_uid(name: str) -> str:
+    """A Kubernetes-style uid for a local object: a UUID fixed by its name (run names are used once)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"sluice-local:{name}"))
 
 
-def _typed(value: Any, kind: str, where: str) -> Value:
-    if value is None:
-        raise UnsupportedError(f"{where}: no value given and no default")
-    if kind == "array":
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise UnsupportedError(f"{where}: expected an array of strings")
-        return list(value)
-    if kind == "string":
-        if not isinstance(value, str):
-            raise UnsupportedError(f"{where}: expected a string")
-        return value
-    raise UnsupportedError(f"{where}: param type {kind!r} is not supported by the local executor")
+def pipeline_name(run: dict[str, Any]) -> str:
+    """$(context.pipeline.name): a referenced Pipeline's name (references.py labels it), else the run's."""
+    meta = run.get("metadata") or {}
+    return str((meta.get("labels") or {}).get("tekton.dev/pipeline") or meta.get("name") or "")
+
+
+def run_context_of(run: dict[str, Any]) -> dict[str, Value]:
+    """The pipeline-level context variables of a PipelineRun object."""
+    meta = run.get("metadata") or {}
+    name = str(meta.get("name") or "")
+    return run_context(name, str(meta.get("namespace") or "default"), pipeline_name(run))
+
+
+def run_context(run: str, namespace: str, pipeline: str, uid: str = "") -> dict[str, Value]:
+    """The `context.pipelineRun.*` and `context.pipeline.name` variables."""
+    return {
+        "context.pipelineRun.name": run,
+        "context.pipelineRun.namespace": namespace,
+        "context.pipelineRun.uid": uid or local_uid(run),
+        "context.pipeline.name": pipeline,
+    }
 
 
 def bind_workspaces(
@@ -132,7 +137,11 @@ def bind_workspaces(
     bindings = {b["name"]: b for b in run["spec"].get("workspaces") or []}
     positions = {b["name"]: i for i, b in enumerate(run["spec"].get("workspaces") or [])}
     found: dict[str, Workspace] = {}
-    for decl in run["spec"]["pipelineSpec"].get("workspaces") or []:
+    declared = list(run["spec"]["pipelineSpec"].get("workspaces") or [])
+    names = {d["name"] for d in declared}
+    # a binding the embedded pipeline does not declare propagates into it (Tekton's propagated workspaces)
+    declared += [{"name": name} for name in bindings if name not in names]
+    for decl in declared:
         name = decl["name"]
         binding = bindings.pop(name, None)
         if binding is None:
@@ -169,12 +178,22 @@ def bind_workspaces(
 
 
 def pipeline_scope(
-    ctx: RunContext, results: Mapping[str, Mapping[str, Value]], statuses: dict[str, str] | None, where: str
+    ctx: RunContext,
+    results: Mapping[str, Mapping[str, Value]],
+    statuses: dict[str, str] | None,
+    where: str,
+    task: dict[str, Any] | None = None,
 ) -> Scope:
+    """The pipeline phase's variables for `task` (None: the pipeline's results)."""
     values: dict[str, Value] = {f"params.{k}": v for k, v in ctx.params.items()}
     values.update(ctx.context_values())
-    for task, task_results in results.items():
-        values.update({f"tasks.{task}.results.{r}": v for r, v in task_results.items()})
+    values.update(
+        {f"workspaces.{w}.bound": str(ws.path is not None).lower() for w, ws in ctx.workspaces.items()}
+    )
+    for name, task_results in results.items():  # typed as Tekton types what a step wrote
+        values.update({f"tasks.{name}.results.{r}": parse_result(v) for r, v in task_results.items()})
+    if task is not None:
+        values["context.pipelineTask.retries"] = str(int(task.get("retries") or 0))
     owned: tuple[str, ...] = ("params", "tasks", "context.pipelineRun", "context.pipeline")
     if statuses is not None:  # finally: $(tasks.status) and $(tasks.X.status)
         values.update({f"tasks.{t}.status": s for t, s in statuses.items()})
@@ -210,25 +229,28 @@ class ResolvedTask:
     sidecars: list[Step] = field(default_factory=list)  # started before `steps`, stopped after them
     pod: dict[str, Any] = field(default_factory=dict)  # its pod template (podtemplate.py), params substituted
     views: list[Mount] = field(default_factory=list)  # host steps: read-only workspace views (readonly.py)
+    spec_results: list[dict[str, Any]] = field(default_factory=list)  # declared: the types to check
 
 
-def _task_params(task: dict[str, Any], pscope: Scope, where: str) -> dict[str, Value]:
-    given: dict[str, Value] = {}
-    for p in task.get("params") or []:
-        value = p.get("value")
-        if isinstance(value, dict):
-            raise UnsupportedError(f"{where}.params: object param {p['name']!r} is not supported locally")
-        given[p["name"]] = (
-            substitute_list(value, pscope) if isinstance(value, list) else substitute(value, pscope)
-        )
-    params: dict[str, Value] = {}
-    for decl in task["taskSpec"].get("params") or []:
-        name = decl["name"]
-        params[name] = _typed(
-            given.pop(name, decl.get("default")), decl.get("type", "string"), f"{where} param {name}"
-        )
-    params.update(given)  # undeclared params propagate into an embedded taskSpec
-    return params
+def propagate_workspaces(task: dict[str, Any], pipeline_workspaces: set[str]) -> dict[str, Any]:
+    """`task` with the pipeline workspaces its embedded spec uses without declaring them declared
+    and bound under their own names (Tekton's propagated workspaces; only for embedded specs)."""
+    spec = task["taskSpec"]
+    declared = {d["name"] for d in spec.get("workspaces") or []}
+    refs = references([spec.get(k) for k in ("steps", "stepTemplate", "sidecars")])
+    used = {r.split(".")[1] for r in refs if r.startswith("workspaces.") and r.count(".") >= 2}
+    implicit = sorted((used & pipeline_workspaces) - declared)
+    if not implicit:
+        return task
+    bound = {b["name"] for b in task.get("workspaces") or []}
+    return {
+        **task,
+        "workspaces": [*(task.get("workspaces") or []), *({"name": w} for w in implicit if w not in bound)],
+        "taskSpec": {
+            **spec,
+            "workspaces": [*(spec.get("workspaces") or []), *({"name": w} for w in implicit)],
+        },
+    }
 
 
 def _workspace_paths(
@@ -281,13 +303,22 @@ def resolve_task(
     `taskrun`: the TaskRun's name, when not `<pipelinerun>-<task>` (a matrix combination's)."""
     name = task["name"]
     taskrun = taskrun or ctx.taskrun_names.get(name) or f"{ctx.run}-{name}"
-    params = _task_params(task, pscope, where)
+    task = propagate_workspaces(task, set(ctx.workspaces))
+    task_context: dict[str, Value] = {
+        "context.taskRun.name": taskrun,
+        "context.taskRun.namespace": ctx.namespace,
+        "context.taskRun.uid": local_uid(taskrun),
+        "context.task.name": name,
+        "context.task.retry-count": str(attempt),
+    }
+    params = task_params(task, pscope, where, task_context)
     results_dir = task_dir / "results"
     spec = task["taskSpec"]
     result_names = [r["name"] for r in spec.get("results") or []]
     workspaces = _workspace_paths(ctx, task, task_dir, where, pscope)
     values: dict[str, Value] = dict(pscope.values)
     values.update({f"params.{k}": v for k, v in params.items()})
+    values.update({f"inputs.params.{k}": v for k, v in params.items()})  # v1beta1's form, still substituted
     results_at = RESULTS_MOUNT if ctx.containers else str(results_dir)
     values.update({f"results.{r}.path": f"{results_at}/{r}" for r in result_names})
     mount_paths = {
@@ -308,22 +339,12 @@ def resolve_task(
         values[f"workspaces.{ws_name}.volume"] = ws.name
     steps_at = STEPS_MOUNT if ctx.containers else str(task_dir / "steps")
     values.update({f"steps.{s}.exitCode.path": f"{steps_at}/{s}/exitCode" for s in step_dirs(spec["steps"])})
-    values.update(
-        {
-            "context.taskRun.name": taskrun,
-            "context.taskRun.namespace": ctx.namespace,
-            "context.taskRun.uid": "",
-            "context.task.name": name,
-            "context.task.retry-count": str(attempt),
-        }
-    )
-    scope = Scope(
-        values, ("params", "results", "workspaces", "context", "tasks", "steps"), (), f"{where}.taskSpec"
-    )
+    values.update(task_context)
+    # the last phase: any Tekton variable still unknown is an error (refcheck.py names it before the run)
+    scope = Scope(values, TEKTON_ROOTS, (), f"{where}.taskSpec")
     resolved_spec = {
         k: substitute(v, scope) for k, v in spec.items() if k in ("steps", "stepTemplate", "sidecars")
     }
-    check_resolved(resolved_spec, f"{where}.taskSpec")
     mounts = {mount_paths[name]: path for name, (_, path) in workspaces.items() if name in mount_paths}
     shared = workspace_mounts(spec, {name: path for name, (_, path) in workspaces.items()}, results_dir)
     if ctx.containers and any("script" in step for step in spec["steps"]):
@@ -421,6 +442,7 @@ def resolve_task(
         sidecars,
         pod,
         [Mount(str(view), real) for real, view in read_only],
+        list(spec.get("results") or []),
     )
 
 

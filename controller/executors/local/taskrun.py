@@ -32,6 +32,9 @@ FIELDS = (
 WRAPPED = "$.spec.pipelineSpec.tasks[0]"  # where the TaskRun's task sits in the wrapper
 
 
+TASKRUN_LABEL = "tekton.dev/taskRun"  # Tekton's own label for a TaskRun's name
+
+
 def wrap_taskrun(documents: Documents, doc: Document) -> tuple[dict[str, Any], Provenance, str]:
     """(the one-task PipelineRun, where its parts came from, the pipeline task's name)."""
     spec = doc.body.get("spec")
@@ -89,7 +92,11 @@ def wrap_taskrun(documents: Documents, doc: Document) -> tuple[dict[str, Any], P
     run = {
         "apiVersion": "tekton.dev/v1",
         "kind": "PipelineRun",
-        "metadata": {k: meta[k] for k in ("name", "namespace", "labels", "annotations") if k in meta},
+        "metadata": {
+            **{k: meta[k] for k in ("name", "namespace", "annotations") if k in meta},
+            # marks the run as a TaskRun's: a result it did not write is just not reported
+            "labels": {**(meta.get("labels") or {}), TASKRUN_LABEL: doc.name},
+        },
         "spec": run_spec,
     }
     return run, provenance, name

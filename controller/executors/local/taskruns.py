@@ -24,6 +24,7 @@ from controller.executors.local.secrets import LocalSecrets, Redactor, SecretErr
 from controller.executors.local.sidecars import Sidecar, Sidecars
 from controller.executors.local.store import TaskRecord
 from controller.executors.local.tekton import UnsupportedError, timeout_seconds
+from controller.executors.local.typed import check_results
 from controller.executors.local.variables import Scope, Value, VariableError
 from controller.protocol import MAX_RESULTS_BYTES, parse_progress
 
@@ -218,6 +219,7 @@ def read_results(resolved: ResolvedTask, redactor: Redactor | None = None) -> di
         path = resolved.results_dir / name
         if path.is_file():
             results[name] = path.read_text(encoding="utf-8", errors="replace")
+    check_results(results, resolved.spec_results)
     size = sum(len(v.encode()) for v in results.values())
     if size > MAX_RESULTS_BYTES:
         raise ValueError(f"results total {size} bytes, over Tekton's {MAX_RESULTS_BYTES}-byte limit")
