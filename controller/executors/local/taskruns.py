@@ -160,7 +160,10 @@ class TaskRuns:
             for i, combo in enumerate(combos):
                 part = self.run_dir / "logs" / f"{name}-{i}.log"
                 shown = " ".join(f"{k}={v}" for k, v in combo.params.items())
-                log.write(f"=== taskrun {taskruns[i]} {matrix.display_name(combo, task)} ({shown})\n")
+                label = " ".join(
+                    x for x in (taskruns[i], matrix.display_name(combo, task), f"({shown})") if x
+                )
+                log.write(f"=== taskrun {label}\n")
                 log.write(part.read_text(encoding="utf-8", errors="replace") if part.exists() else "")
         for i, outcome in enumerate(done):
             if isinstance(outcome, BaseException):
