@@ -487,3 +487,27 @@ def test_one_claim_bound_read_write_and_read_only_in_one_task(home: Path) -> Non
     record = run_local(obj, home)
     assert record.phase == "Succeeded", record.tasks["t"].message
     assert record.tasks["t"].results == {"refused": "", "seen": "hello\n"}
+
+
+def test_a_working_dir_in_a_read_only_workspace_reads_it_and_cannot_write_there(home: Path) -> None:
+    writer = script_task(
+        "writer", "mkdir -p $(workspaces.src.path)/code && echo v1 > $(workspaces.src.path)/code/f"
+    )
+    writer["taskSpec"]["workspaces"] = [{"name": "src"}]
+    writer["workspaces"] = [{"name": "src", "workspace": "ws"}]
+    step = {
+        "name": "in-code",
+        "image": "x",
+        "workingDir": "$(workspaces.src.path)/code",
+        "script": "cat f > $(results.seen.path); echo v2 > f || printf refused >> $(results.seen.path)",
+    }
+    reader = _task(
+        "reader", [step], workspaces=[{"name": "src", "readOnly": True}], results=[{"name": "seen"}]
+    )
+    reader["workspaces"] = [{"name": "src", "workspace": "ws"}]
+    reader["runAfter"] = ["writer"]
+    obj = pipelinerun("ro-workdir", [writer, reader], workspaces=[{"name": "ws"}])
+    obj["spec"]["workspaces"] = [{"name": "ws", "volumeClaimTemplate": {"spec": {}}}]
+    record = run_local(obj, home)
+    assert record.tasks["reader"].results == {"seen": "v1\nrefused"}, record.tasks["reader"].message
+    assert (home / "runs/ro-workdir/workspaces/ws/code/f").read_text() == "v1\n"

@@ -43,13 +43,14 @@ def unavailable() -> str:
     return ""
 
 
-def wrap(argv: list[str], mounts: list[tuple[Path, Path]]) -> list[str]:
-    """`argv` run with each (folder, at) of `mounts`: `folder` mounted read-only at `at` (paths are
-    arguments, never shell code)."""
+def wrap(argv: list[str], mounts: list[tuple[Path, Path]], chdir: str | None = None) -> list[str]:
+    """`argv` run with each (folder, at) of `mounts`: `folder` mounted read-only at `at`, then in
+    `chdir` when given (a folder under a mount: its mounted view). Paths are arguments, never shell code."""
     if not mounts:
         return argv
     pairs = [str(p) for folder, at in mounts for p in (folder, at)]
-    return [*_unshare(), sys.executable, "-I", str(HELPER), *pairs, "--", *argv]
+    moved = ["--chdir", chdir] if chdir else []
+    return [*_unshare(), sys.executable, "-I", str(HELPER), *moved, *pairs, "--", *argv]
 
 
 def views(

@@ -1,4 +1,5 @@
-"""Run a program with folders mounted read-only: `python readonly_exec.py FOLDER AT ... -- PROGRAM ARG...`.
+"""Run a program with folders mounted read-only:
+`python readonly_exec.py [--chdir DIR] FOLDER AT ... -- PROGRAM ARG...`.
 
 Started by `unshare --mount` (readonly.py), so the mounts below exist only for this program and
 its children: each FOLDER is bind-mounted at AT (itself, or an empty folder the step is told to use)
@@ -20,9 +21,12 @@ CAP_SYS_ADMIN = 21  # capability.h: what mount(2) needs
 
 
 def main(args: list[str]) -> int:
+    chdir = None
+    if args[:1] == ["--chdir"] and len(args) > 1:  # where the program starts, once the mounts exist
+        chdir, args = args[1], args[2:]
     split = args.index("--") if "--" in args else -1
     if split < 0 or split % 2:
-        print("usage: readonly_exec.py FOLDER AT ... -- PROGRAM ARG...", file=sys.stderr)
+        print("usage: readonly_exec.py [--chdir DIR] FOLDER AT ... -- PROGRAM ARG...", file=sys.stderr)
         return 2
     pairs, argv = args[:split], args[split + 1 :]
     for folder, at in zip(pairs[::2], pairs[1::2], strict=True):
@@ -31,6 +35,12 @@ def main(args: list[str]) -> int:
             if done.returncode != 0:
                 print(f"sluice: cannot mount {folder} read-only: {done.stderr.strip()}", file=sys.stderr)
                 return 126
+    if chdir is not None:
+        try:
+            os.chdir(chdir)
+        except OSError as exc:
+            print(f"sluice: cannot enter {chdir}: {exc.strerror}", file=sys.stderr)
+            return 126
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0) != 0:
         print(f"sluice: cannot drop CAP_SYS_ADMIN: {os.strerror(ctypes.get_errno())}", file=sys.stderr)

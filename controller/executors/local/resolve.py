@@ -383,11 +383,6 @@ def resolve_task(
             ctx.objects.config_maps,
         )
         argv = _argv(step, task_dir / "scripts", f"{j}-{step_name}", ctx.containers)
-        if not ctx.containers:  # a container mounts them `:ro`; a host process gets its own mounts
-            read_only_tmp = (
-                [(tmpdir, tmpdir)] if tmpdir and any(b.read_only and b.host == tmpdir for b in binds) else []
-            )
-            argv = readonly.wrap(argv, [*read_only, *read_only_tmp])
         timeout = timeout_seconds(step["timeout"], f"{step_where}.timeout") if "timeout" in step else None
         if ctx.containers:
             box = sandbox(step, template, pod.get("securityContext", ctx.pod), argv)
@@ -399,7 +394,16 @@ def resolve_task(
                 binds.append(Mount(SERVE_MOUNT, task_dir / "serve"))
         else:
             box = None
-            cwd = _working_dir(step.get("workingDir"), mounts, task_dir)
+            # read-only folders: a container mounts them `:ro`, a host process gets its own mounts; a
+            # workingDir in a read-only workspace's view is started in its folder, moved into the view
+            view_folders: dict[str, Path | None] = {str(view): real for real, view in read_only}
+            cwd = _working_dir(step.get("workingDir"), {**mounts, **view_folders}, task_dir)
+            read_only_tmp = (
+                [(tmpdir, tmpdir)] if tmpdir and any(b.read_only and b.host == tmpdir for b in binds) else []
+            )
+            inside = str(step.get("workingDir") or "")
+            chdir = inside if any(inside == v or inside.startswith(v + "/") for v in view_folders) else None
+            argv = readonly.wrap(argv, [*read_only, *read_only_tmp], chdir)
         steps.append(
             Step(
                 step_name,
