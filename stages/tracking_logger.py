@@ -1,9 +1,10 @@
-"""The MLflow logger of a local run: `python -m stages.tracking_logger SPOOL`.
+"""The MLflow logger of a local run: `python -m stages.tracking_logger SPOOL PARENT_PID`.
 
 The local executor starts it beside the run's first step when tracking is on (docs/mlflow.md),
 with the environment a host step gets. It imports MLflow and opens the store while the steps
 work, then logs the records they append to the spool (`controller.tracking_spool`) in order,
-and exits once the executor has closed the spool and every record is logged. Steps pay for a
+and exits once the executor has closed the spool and every record is logged, or once its parent
+(PARENT_PID, the `sluice run` process) is gone without closing it (killed outright). Steps pay for a
 JSON file, not for `import mlflow` and a store per process.
 
 When a train-keras step starts, the logger imports the TensorFlow flavour at once, so the
@@ -35,7 +36,7 @@ def _load_flavour() -> None:
         warn(f"the TensorFlow flavour did not load: {type(exc).__name__}: {first_line(exc)}")
 
 
-def serve(spool: Path) -> int:
+def serve(spool: Path, parent: int) -> int:
     done = spool / tracking_spool.DONE
     done.mkdir(exist_ok=True)
     (spool / tracking_spool.PID_FILE).write_text(str(os.getpid()), encoding="utf-8")
@@ -46,7 +47,8 @@ def serve(spool: Path) -> int:
         warn(f"tracking is off for this run: {type(exc).__name__}: {first_line(exc)}")
         recorder = None
     while True:
-        closed = tracking_spool.is_closed(spool)  # read before listing: no record can follow it
+        orphaned = os.getppid() != parent  # killed without closing the spool: log what came, stop
+        closed = tracking_spool.is_closed(spool) or orphaned  # read before listing the records
         for path in tracking_spool.pending(spool):
             record = tracking_spool.read_record(path)
             if recorder is not None and record is not None and not _apply(recorder, record):
@@ -55,7 +57,7 @@ def serve(spool: Path) -> int:
                 recorder = None
             shutil.move(str(path), done / path.name)
         if closed:
-            if recorder is not None:
+            if recorder is not None and not orphaned:
                 _end_run(recorder, tracking_spool.closing_status(spool))
             return 0
         time.sleep(POLL_SECONDS)
@@ -88,10 +90,10 @@ def _end_run(recorder: Recorder, status: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or not Path(args[0]).is_dir():
-        print("usage: python -m stages.tracking_logger SPOOL_FOLDER", file=sys.stderr)
+    if len(args) != 2 or not Path(args[0]).is_dir() or not args[1].isdigit():
+        print("usage: python -m stages.tracking_logger SPOOL_FOLDER PARENT_PID", file=sys.stderr)
         return 2
-    return serve(Path(args[0]))
+    return serve(Path(args[0]), int(args[1]))
 
 
 if __name__ == "__main__":

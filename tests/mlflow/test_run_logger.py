@@ -76,7 +76,7 @@ def test_the_run_logger_tags_commits_and_shows_cached_steps(
     params = {p["key"]: p["value"] for p in step["data"]["params"]}
     assert metrics["rows"] == 300
     assert params["dataset"].endswith("/prepare/dataset")
-    assert cached["read"]["tags"]["sluice.cached"] == "true"
+    assert "read" not in cached, "a script step logs nothing, cached or not"
 
 
 def _closed_port() -> int:
@@ -155,3 +155,78 @@ def test_a_step_given_credentials_logs_by_itself(mlflow_server: Server, tmp_path
     experiment = mlflow_server.get("experiments/get-by-name", experiment_name="credentials")["experiment"]
     query = {"experiment_ids": [experiment["experiment_id"]], "filter": "tags.`sluice.run` = 'spooled'"}
     assert mlflow_server.post("runs/search", query).get("runs", []) == [], "spooled: left to a logger"
+
+
+SCRIPT_ONLY = """
+apiVersion: sluice.dev/v1alpha1
+kind: Workflow
+metadata: {name: script-only}
+spec:
+  steps:
+    - name: hello
+      image: busybox
+      script: |
+        #!/bin/sh
+        sleep %s
+"""
+
+
+@pytest.mark.timeout(300)
+def test_a_run_without_logging_stages_starts_no_logger(home: Path, tmp_path: Path) -> None:
+    workflow = tmp_path / "script-only.yaml"
+    workflow.write_text(SCRIPT_ONLY % 0)
+    env = {
+        **os.environ,
+        "SLUICE_HOME": str(home),
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{_closed_port()}",
+    }
+    argv = [sys.executable, "-m", "controller.cli.main", "run", str(workflow)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=240, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    folder = next((home / "runs").iterdir())
+    assert not (folder / "logs" / "mlflow.log").exists(), "no logger process, no mlflow import"
+    assert "mlflow" not in done.stdout
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"  # a zombie has ended
+    except OSError:
+        return False
+
+
+@pytest.mark.timeout(300)
+def test_the_logger_ends_when_its_run_is_killed(home: Path, tmp_path: Path) -> None:
+    """`sluice run` killed outright never closes the spool: the logger notices and exits."""
+    import signal
+    import time
+
+    folder = tmp_path / "code"
+    folder.mkdir()
+    (folder / "message.txt").write_text("hi")
+    env = {
+        **os.environ,
+        "SLUICE_HOME": str(home),
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{_closed_port()}",
+    }
+    argv = [sys.executable, "-m", "controller.cli.main", "run", str(WORKFLOW), "--codeset", f"src={folder}"]
+    run = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        pid_files: list[Path] = []
+        while not pid_files and time.monotonic() < deadline:
+            pid_files = list((home / "runs").glob("*/mlflow-spool/logger.pid"))
+            time.sleep(0.1)
+        assert pid_files, "the logger started with the prepare task"
+        logger = int(pid_files[0].read_text())
+        run.send_signal(signal.SIGKILL)
+        run.wait(timeout=30)
+        deadline = time.monotonic() + 60
+        while _running(logger) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        alive = _running(logger)
+        assert not alive, "the orphaned logger exited"
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait(timeout=30)

@@ -209,7 +209,7 @@ class LocalRun(TaskRuns):
         record.save()
         if self.engine is None:  # host steps spool their MLflow records to the run's logger
             try:
-                self.tracker = RunLogger.start(self.home, self.name, self.workflow, record.namespace)
+                self.tracker = RunLogger.prepare(self.home, self.name, self.workflow, record.namespace)
             except OSError as exc:  # tracking observes the run: without it the run still goes on
                 record.warnings.append(f"mlflow: warning: the logger did not start: {exc}")
         if runprocess.cancel_requested(self.run_dir) is not None:  # asked before the handlers existed
@@ -457,13 +457,14 @@ class LocalRun(TaskRuns):
         plan = artifacts.plan(self._area(), task, resolved)
         record.inputs = plan.inputs_record()
         record.cache_key = plan.key
+        tracked = self.tracker is not None and self.tracker.task_starting([s.argv for s in resolved.steps])
         if self.use_cache and plan.cacheable:
             entry = self.cache.lookup(plan.key)
             if entry is not None:
                 results = await asyncio.to_thread(self.cache.restore, entry, self.run_dir, self.name)
                 self._succeed(name, record, results, cached=True)
                 if self.tracker is not None:  # a cached step still shows up in the MLflow run
-                    self.tracker.answered(name, results, cached=True)
+                    self.tracker.answered(name, results, cached=tracked)
                 record.artifacts = artifacts.outputs_record(self.run_dir, entry, results, plan.mounts)
                 return
         log_path = self.run_dir / record.log

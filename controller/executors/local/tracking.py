@@ -1,10 +1,11 @@
 """A local run's MLflow logger: one process per run that logs what the steps spool.
 
 When MLflow tracking is on for a run of host-process steps (the `mlflow` extra installed and a
-tracking URI, stepenv.mlflow_env), the engine starts `python -m stages.tracking_logger` on the
-run's spool (`controller.tracking_spool`) before the first task, with the environment a host step
-gets. Steps then append small JSON records instead of importing MLflow themselves; a task the cache
-answers gets a `cached` record from here. At the end of the run the spool is closed and the logger
+tracking URI, stepenv.mlflow_env), the run has a spool (`controller.tracking_spool`), and the
+engine starts `python -m stages.tracking_logger` on it, with the environment a host step gets,
+when the first task running a stage that logs (LOGGING_STAGES) starts or is answered by the
+cache. Steps then append small JSON records instead of importing MLflow themselves; such a task
+the cache answers gets a `cached` record from here. At the end of the run the spool is closed and the logger
 is given `FLUSH_SECONDS` to log what is left; its `mlflow: warning:` lines become the run's
 warnings (run.json, the summary), never a failed run. Its whole output is `logs/mlflow.log`.
 """
@@ -26,41 +27,54 @@ from controller.executors.local.stepenv import host_env
 FLUSH_SECONDS = 600.0  # what is left to log when the last step ends: a model, a few records
 WARNING = "mlflow: warning: "
 CLONE_TASK = "clone-"  # the compiler's name for a codeset's checkout task: clone-<codeset>
+# the step programs that log to MLflow: a task running one starts the run's logger
+LOGGING_STAGES = ("stages.prepare", "stages.train_keras", "stages.evaluate")
 
 
 class RunLogger:
-    def __init__(self, spool: Path, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    """The run's spool, and its logger process once a task that logs is about to run."""
+
+    def __init__(self, spool: Path, env: dict[str, str], log_path: Path) -> None:
         self.spool = spool
-        self.process = process
+        self.env = env
         self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def start(cls, home: Path, run: str, workflow: str, namespace: str) -> RunLogger | None:
-        """The run's logger, or None when tracking is off for this run."""
+    def prepare(cls, home: Path, run: str, workflow: str, namespace: str) -> RunLogger | None:
+        """The run's spool (steps find it through host_env), or None when tracking is off."""
         env = host_env(home, workflow, run, namespace, f"{run}-mlflow", None)
         if not env.get("MLFLOW_TRACKING_URI"):
             return None
         run_dir = home / "runs" / run
         spool = run_dir / tracking_spool.SPOOL_DIR
         spool.mkdir(parents=True, exist_ok=True)
-        log_path = run_dir / "logs" / "mlflow.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "stages.tracking_logger", str(spool)],
-                env={**env, tracking_spool.SPOOL_ENV: str(spool)},
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches the run, which then stops the logger
-                cwd=run_dir,
-            )
-        return cls(spool, process, log_path)
+        return cls(spool, {**env, tracking_spool.SPOOL_ENV: str(spool)}, run_dir / "logs" / "mlflow.log")
+
+    def task_starting(self, argvs: list[list[str]]) -> bool:
+        """Before a task runs (or the cache answers it): whether it is a logging stage's, and if
+        so the logger is started now (once), to import MLflow while the task works. A run of
+        other steps only (scripts, images) never starts one."""
+        if not any(module in argv for argv in argvs for module in LOGGING_STAGES):
+            return False
+        if self.process is None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.log_path.open("ab") as log:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "stages.tracking_logger", str(self.spool), str(os.getpid())],
+                    env=self.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # Ctrl-C reaches the run, which then stops the logger
+                    cwd=self.spool.parent,
+                )
+        return True
 
     def answered(self, task: str, results: dict[str, str], cached: bool) -> None:
-        """A task that did not run: answered by the cache (a nested run tagged sluice.cached, with
-        its results) or a codeset folder used in place. A clone task's commit still reaches the
-        parent run's sluice.codeset-commits, as the clone step's own record would."""
+        """A task that did not run: a logging stage's answered by the cache (a nested run tagged
+        sluice.cached, with its results) or a codeset folder used in place. A clone task's commit
+        still reaches the parent run's sluice.codeset-commits, as the clone step's record would."""
         now = int(time.time() * 1000)
         records = [{"kind": "cached", "step": task, "time": now, "results": results}] if cached else []
         if task.startswith(CLONE_TASK) and results.get("commit"):
@@ -73,6 +87,8 @@ class RunLogger:
     async def close(self, failed: bool, timeout: float = FLUSH_SECONDS) -> list[str]:
         """Close the spool, wait for the logger to log what is left; its warnings."""
         warnings: list[str] = []
+        if self.process is None:  # no logging stage ran: nothing (but codeset commits) to log
+            return warnings
         try:
             tracking_spool.close(self.spool, "FAILED" if failed else "FINISHED")
         except OSError as exc:
@@ -93,7 +109,7 @@ class RunLogger:
 
     def stop(self) -> None:
         """End the logger now (a cancelled run)."""
-        if self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
