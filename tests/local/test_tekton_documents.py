@@ -857,3 +857,41 @@ def test_a_list_as_kubectl_get_prints_it_is_read_item_by_item(tmp_path: Path) ->
     result = sluice(tmp_path / "home", "run", str(path))
     line = bad.splitlines().index("    kind: Nope") + 1
     assert f"{path}:{line}:5: $.kind: 'Nope' ('tekton.dev/v1') cannot run locally" in result.stderr
+
+
+def test_a_stepaction_object_param_merges_its_default_with_the_task_object_it_is_given(
+    tmp_path: Path,
+) -> None:
+    """Tekton's object replacements: the StepAction's default keys, then the task param's (its own
+    default merged with the TaskRun's value)."""
+    run = """
+    apiVersion: tekton.dev/v1
+    kind: TaskRun
+    metadata:
+      name: merged
+    spec:
+      params:
+        - name: obj
+          value: {j: from-taskrun}
+      taskSpec:
+        params:
+          - name: obj
+            properties: {k: {type: string}, j: {type: string}}
+            default: {k: from-task-default, j: task-j}
+        results:
+          - name: out
+        steps:
+          - name: act
+            ref: {name: echo-all}
+            params:
+              - {name: words, value: [w]}
+              - {name: obj, value: "$(params.obj[*])"}
+    """
+    action = (
+        STEP_ACTION.replace("j: {type: string}}", "j: {type: string}, extra: {type: string}}")
+        .replace("default: {k: kd, j: jd}", "default: {k: kd, j: jd, extra: ed}")
+        .replace('"$(params.obj.j)",', '"$(params.obj.j)", "$(params.obj.extra)",')
+    )
+    result, data = run_json(tmp_path / "home", str(write(tmp_path, "m.yaml", action, run)))
+    assert result.exit_code == 0, result.output
+    assert data["outputs"]["out"] == "w|hello world|from-task-default|from-taskrun|ed|w|"

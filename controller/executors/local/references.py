@@ -94,9 +94,16 @@ def spec_of(doc: Document) -> dict[str, Any]:
 
 
 def inline_task_spec(
-    documents: Documents, spec: Any, at: str, doc: Document, path: str, provenance: Provenance
+    documents: Documents,
+    spec: Any,
+    at: str,
+    doc: Document,
+    path: str,
+    provenance: Provenance,
+    given: dict[str, Any] | None = None,
 ) -> Any:
-    """A taskSpec with every step `ref` replaced by its StepAction (other steps unchanged)."""
+    """A taskSpec with every step `ref` replaced by its StepAction (other steps unchanged);
+    `given`: the param values a TaskRun gives the task, when known before it runs."""
     if not isinstance(spec, dict):
         return spec
     api = spec.get("apiVersion")
@@ -106,7 +113,7 @@ def inline_task_spec(
     for j, step in enumerate(steps):
         if isinstance(step, dict) and "ref" in step:
             action = find(documents, "StepAction", step["ref"], doc, f"{path}.steps[{j}].ref")
-            steps[j] = inline_step_action(step, action, doc, f"{path}.steps[{j}]")
+            steps[j] = inline_step_action(step, action, doc, f"{path}.steps[{j}]", spec.get("params"), given)
             provenance.add(f"{at}.steps[{j}]", action, "$.spec")
     return spec
 
@@ -183,4 +190,5 @@ def resolve_task_of(
     task_spec = copy.deepcopy(spec["taskSpec"])
     at = "$.spec.pipelineSpec.tasks[0].taskSpec"
     provenance.add(at, doc, "$.spec.taskSpec")
-    return inline_task_spec(documents, task_spec, at, doc, "$.spec.taskSpec", provenance), ""
+    given = {str(p.get("name")): p.get("value") for p in spec.get("params") or [] if isinstance(p, dict)}
+    return inline_task_spec(documents, task_spec, at, doc, "$.spec.taskSpec", provenance, given), ""

@@ -29,8 +29,17 @@ _REF = re.compile(
 _WHOLE = re.compile(r"^\$\(params\.([A-Za-z0-9_-]+)(?:\[\*\])?\)$")
 
 
-def inline_step_action(step: dict[str, Any], action: Document, doc: Document, path: str) -> dict[str, Any]:
-    """The step `step` (at `path` of `doc`) with its StepAction's fields and params applied."""
+def inline_step_action(
+    step: dict[str, Any],
+    action: Document,
+    doc: Document,
+    path: str,
+    task_params: Any = None,
+    given: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The step `step` (at `path` of `doc`) with its StepAction's fields and params applied;
+    `task_params`, `given`: the task's param declarations and the values a TaskRun gives them, to
+    merge a whole object param's keys with the StepAction's default."""
     for key in step:
         if key not in STEP_WITH_REF:
             raise doc.error(f"{path}.{key}", f"{key} cannot be used with a StepAction ref (as in Tekton)")
@@ -40,6 +49,7 @@ def inline_step_action(step: dict[str, Any], action: Document, doc: Document, pa
     if spec.get("results"):
         raise action.error("$.spec.results", "StepAction results (step results) are not run locally yet")
     values = _values(step.get("params"), spec.get("params"), action, doc, path)
+    _merge_objects(values, spec.get("params"), task_params, given or {})
     for name, value in values.items():
         if "$(steps." in str(value):
             raise doc.error(
@@ -88,6 +98,31 @@ def _values(given: Any, declared: Any, action: Document, doc: Document, path: st
             values[name] = _apply(default, values, action, "$.spec.params")
             del pending[name]
     return values
+
+
+def _merge_objects(values: dict[str, Any], declared: Any, task_params: Any, given: dict[str, Any]) -> None:
+    """A StepAction object param given a whole task param (`$(params.x[*])`) takes each key that
+    param has (its declared properties and default keys, the keys of the value a TaskRun gives it)
+    from it, and its other keys from its own default, as Tekton merges an object's default with
+    the value given (a task param that is not an object gives none). Unknown before the run (a
+    propagated param of a PipelineRun): left to the task phase."""
+    task = {p["name"]: p for p in task_params or [] if isinstance(p, dict) and isinstance(p.get("name"), str)}
+    for decl in declared or []:
+        default, value = decl.get("default"), values.get(decl["name"])
+        outer = _WHOLE.match(value) if isinstance(value, str) else None
+        if not isinstance(default, dict) or outer is None:
+            continue
+        name = outer.group(1)
+        if name not in task and name not in given:
+            continue
+        spec = task.get(name, {})
+        keys = {*(spec.get("properties") or {})}
+        for source in (spec.get("default"), given.get(name)):
+            keys |= set(source) if isinstance(source, dict) else set()
+        values[decl["name"]] = {
+            **{k: v for k, v in default.items() if k not in keys},
+            **{k: f"$(params.{name}.{k})" for k in keys},
+        }
 
 
 def _named(items: Any, doc: Document, path: str) -> list[dict[str, Any]]:

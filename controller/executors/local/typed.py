@@ -41,6 +41,9 @@ def typed_param(value: Any, decl: dict[str, Any], where: str) -> Value:
     if kind == "object":
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise UnsupportedError(f"{where}: expected an object of strings")
+        default = decl.get("default")
+        if isinstance(default, dict):  # keys not given keep the default's (Tekton's object replacements)
+            value = {**default, **value}
         missing = sorted(set(decl.get("properties") or {}) - set(value))
         if missing:
             raise UnsupportedError(f"{where}: object value has no key {missing[0]!r}")
