@@ -85,17 +85,28 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.mark.timeout(300)
-def test_a_failing_tracking_server_is_a_warning_in_the_run_summary(home: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "code"
-    folder.mkdir()
-    (folder / "message.txt").write_text("hi")
-    env = {
+def unreachable_tracking(home: Path) -> dict[str, str]:
+    """The environment of a `sluice run` in `home` whose MLflow tracking server does not answer."""
+    return {
         **os.environ,
         "SLUICE_HOME": str(home),
         "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{_closed_port()}",
     }
+
+
+def codeset_run_unreachable_tracking(home: Path, tmp_path: Path) -> tuple[list[str], dict[str, str]]:
+    """`sluice run` of WORKFLOW with its codeset a folder holding message.txt, and its environment
+    (`unreachable_tracking`)."""
+    folder = tmp_path / "code"
+    folder.mkdir()
+    (folder / "message.txt").write_text("hi")
     argv = [sys.executable, "-m", "controller.cli.main", "run", str(WORKFLOW), "--codeset", f"src={folder}"]
+    return argv, unreachable_tracking(home)
+
+
+@pytest.mark.timeout(300)
+def test_a_failing_tracking_server_is_a_warning_in_the_run_summary(home: Path, tmp_path: Path) -> None:
+    argv, env = codeset_run_unreachable_tracking(home, tmp_path)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=240, env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert "Succeeded" in done.stdout
@@ -175,11 +186,7 @@ spec:
 def test_a_run_without_logging_stages_starts_no_logger(home: Path, tmp_path: Path) -> None:
     workflow = tmp_path / "script-only.yaml"
     workflow.write_text(SCRIPT_ONLY % 0)
-    env = {
-        **os.environ,
-        "SLUICE_HOME": str(home),
-        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{_closed_port()}",
-    }
+    env = unreachable_tracking(home)
     argv = [sys.executable, "-m", "controller.cli.main", "run", str(workflow)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=240, env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr
@@ -201,15 +208,7 @@ def test_the_logger_ends_when_its_run_is_killed(home: Path, tmp_path: Path) -> N
     import signal
     import time
 
-    folder = tmp_path / "code"
-    folder.mkdir()
-    (folder / "message.txt").write_text("hi")
-    env = {
-        **os.environ,
-        "SLUICE_HOME": str(home),
-        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{_closed_port()}",
-    }
-    argv = [sys.executable, "-m", "controller.cli.main", "run", str(WORKFLOW), "--codeset", f"src={folder}"]
+    argv, env = codeset_run_unreachable_tracking(home, tmp_path)
     run = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
