@@ -152,21 +152,23 @@ def _with_params(task: dict[str, Any], **values: str) -> dict[str, Any]:
     return {**task, "params": [{"name": k, "value": v} for k, v in values.items()]}
 
 
+def _report(result: str, **params: str) -> dict[str, Any]:
+    """A finally task `report` that writes its `params`' values, space-separated in their order, to
+    its result `result`: Tekton substitutes task statuses and reasons in a finally task's params
+    (and `when`) only, so that is how a test reads them."""
+    words = " ".join(f"$(params.{name})" for name in params)
+    task = script_task("report", f"printf '{words}' > $(results.{result}.path)", results=[{"name": result}])
+    return _with_params(task, **params)
+
+
 def test_tasks_timeout_skips_unstarted_tasks_and_runs_finally(home: Path) -> None:
     obj = pipelinerun(
         "tasks-timeout",
         [script_task("slow", "sleep 30"), script_task("later", "true", runAfter=["slow"])],
         **{
             "finally": [
-                _with_params(  # Tekton substitutes statuses in a finally task's params and when only
-                    script_task(
-                        "report",
-                        "printf '$(params.all) $(params.slow) $(params.later)' > $(results.s.path)",
-                        results=[{"name": "s"}],
-                    ),
-                    all="$(tasks.status)",
-                    slow="$(tasks.slow.status)",
-                    later="$(tasks.later.status)",
+                _report(
+                    "s", all="$(tasks.status)", slow="$(tasks.slow.status)", later="$(tasks.later.status)"
                 )
             ]
         },
@@ -302,19 +304,7 @@ def test_finally_reads_task_reasons(home: Path) -> None:
     obj = pipelinerun(
         "reasons",
         [script_task("ok", "true"), script_task("slow", "sleep 30", timeout="1s")],
-        **{
-            "finally": [
-                _with_params(  # Tekton substitutes reasons in a finally task's params and when only
-                    script_task(
-                        "report",
-                        "printf '$(params.ok) $(params.slow)' > $(results.r.path)",
-                        results=[{"name": "r"}],
-                    ),
-                    ok="$(tasks.ok.reason)",
-                    slow="$(tasks.slow.reason)",
-                )
-            ]
-        },
+        **{"finally": [_report("r", ok="$(tasks.ok.reason)", slow="$(tasks.slow.reason)")]},
     )
     record = run_local(obj, home)
     assert record.tasks["report"].results == {"r": "Succeeded TaskRunTimeout"}
@@ -411,15 +401,7 @@ def test_a_pipeline_task_on_error_continue_fails_alone_and_keeps_its_results(hom
         script_task("wants-missing", "true", params=[{"name": "v"}])
         | {"params": [{"name": "v", "value": "$(tasks.flaky.results.never)"}], "onError": "continue"},
     ]
-    final = [
-        _with_params(  # Tekton substitutes statuses and reasons in a finally task's params and when only
-            script_task(
-                "report", "printf '$(params.s) $(params.r)' > $(results.s.path)", results=[{"name": "s"}]
-            ),
-            s="$(tasks.flaky.status)",
-            r="$(tasks.flaky.reason)",
-        )
-    ]
+    final = [_report("s", s="$(tasks.flaky.status)", r="$(tasks.flaky.reason)")]
     record = run_local(pipelinerun("ignored", tasks, **{"finally": final}), home)
     assert record.phase == "Succeeded"
     assert (record.tasks["flaky"].phase, record.tasks["flaky"].reason) == ("Failed", "FailureIgnored")
