@@ -14,6 +14,7 @@ import pytest
 
 from controller.executors.local.tekton import UnsupportedError
 from tests.local.helpers import pipelinerun, run_local, script_task
+from tests.local.test_tekton_documents import nothing_ran, run_json, write
 
 ARGS = 'printf "%s|" "$@" > $(results.out.path)'  # each argument of the step, '|'-terminated
 
@@ -287,3 +288,49 @@ def test_values_are_substituted_once(home: Path) -> None:
     assert record.tasks["t"].results["out"] == "$(context.taskRun.name) $(rm -rf x)|"
     saved = json.loads((home / "runs/once/run.json").read_text())
     assert saved["phase"] == "Succeeded"
+
+
+# ---- referenced specs: Tekton propagates nothing from the pipeline into a Task by taskRef ----------
+
+REFERENCED_TASK = """
+apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: echo-hello}
+spec:
+  workspaces: [{name: shared}]
+  steps:
+    - {name: s, image: alpine, script: "echo $(params.HELLO) > $(workspaces.shared.path)/f"}
+"""
+RUN_OF_REFERENCED = """
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: referenced}
+spec:
+  params: [{name: HELLO, value: hi}]
+  workspaces: [{name: shared, emptyDir: {}}]
+  pipelineSpec:
+    tasks:
+      - {name: t, taskRef: {name: echo-hello}, workspaces: [{name: shared}]}
+"""
+
+
+def test_params_do_not_propagate_into_a_referenced_task(tmp_path: Path) -> None:
+    """docs/pipelineruns.md "Referenced Resources": the run fails in Tekton; refused here."""
+    path = write(tmp_path, "ref.yaml", REFERENCED_TASK, RUN_OF_REFERENCED)
+    result, _ = run_json(tmp_path / "home", str(path))
+    assert result.exit_code == 1
+    assert "unknown variable $(params.HELLO)" in result.output
+    assert nothing_ran(tmp_path / "home")
+
+
+def test_a_referenced_task_gets_what_is_passed_and_bound_explicitly(tmp_path: Path) -> None:
+    task = REFERENCED_TASK.replace(
+        "workspaces: [{name: shared}]", "params: [{name: HELLO}]\n  workspaces: [{name: shared}]"
+    )
+    run = RUN_OF_REFERENCED.replace(
+        "workspaces: [{name: shared}]}",
+        "workspaces: [{name: shared}], params: [{name: HELLO, value: $(params.HELLO)}]}",
+    )
+    result, data = run_json(tmp_path / "home", str(write(tmp_path, "ref.yaml", task, run)))
+    assert result.exit_code == 0, result.output
+    assert data["phase"] == "Succeeded"

@@ -24,6 +24,25 @@ from controller.executors.local.variables import (
     substitute_value,
 )
 
+# Tekton's label for a TaskRun's Task: references.py puts it on a taskSpec inlined from a `taskRef`,
+# which Tekton does not propagate pipeline params, results, workspaces or context into.
+TASK_LABEL = "tekton.dev/task"
+
+
+PIPELINE_LABEL = "tekton.dev/pipeline"  # on a PipelineRun whose pipeline came from a `pipelineRef`
+
+
+def pipeline_is_referenced(run: dict[str, Any]) -> bool:
+    """Whether the run's pipeline came from a `pipelineRef`: run params and workspaces it does not
+    declare do not propagate into it."""
+    return PIPELINE_LABEL in ((run.get("metadata") or {}).get("labels") or {})
+
+
+def is_referenced(task: dict[str, Any]) -> bool:
+    """Whether the pipeline task's spec came from a `taskRef` (not embedded by its author)."""
+    spec = task.get("taskSpec") or {}
+    return TASK_LABEL in ((spec.get("metadata") or {}).get("labels") or {})
+
 
 def _resolve_defaults(
     decls: list[dict[str, Any]], known: dict[str, Any], extra: dict[str, Value], where: str
@@ -67,7 +86,7 @@ def pipeline_params(run: dict[str, Any], context: dict[str, Value]) -> dict[str,
     for i, decl in enumerate(decls):
         out[decl["name"]] = typed_param(values[decl["name"]], decl, f"{where}[{i}] ({decl['name']})")
     for i, param in enumerate(spec.get("params") or []):
-        if param["name"] not in declared:  # propagated into embedded specs, as Tekton does
+        if param["name"] not in declared and not pipeline_is_referenced(run):  # propagated, as in Tekton
             value = param.get("value")
             out[param["name"]] = typed_param(value, {"type": value_type(value)}, f"$.spec.params[{i}]")
     return out
@@ -86,7 +105,7 @@ def task_params(
     propagated = {
         ref[len("params.") :]: value
         for ref, value in pscope.values.items()
-        if ref.startswith("params.") and "[" not in ref
+        if ref.startswith("params.") and "[" not in ref and not is_referenced(task)
     }
     decls = list(task["taskSpec"].get("params") or [])
     context = {k: v for k, v in pscope.values.items() if k.startswith("context.")} | task_context

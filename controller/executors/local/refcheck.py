@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from controller.executors.local.params import is_referenced, pipeline_is_referenced
 from controller.executors.local.resolve import step_dirs
 from controller.executors.local.tekton import UnsupportedError
 from controller.executors.local.typed import declared_type
@@ -141,10 +142,11 @@ def check_references(run: dict[str, Any]) -> None:
     """Raise UnsupportedError naming the first `$(...)` Tekton would not substitute here."""
     spec = run["spec"]
     pipeline = spec["pipelineSpec"]
-    params = {p["name"] for p in pipeline.get("params") or []} | {p["name"] for p in spec.get("params") or []}
-    workspaces = {w["name"] for w in pipeline.get("workspaces") or []} | {
-        w["name"] for w in spec.get("workspaces") or []
-    }
+    params = {p["name"] for p in pipeline.get("params") or []}
+    workspaces = {w["name"] for w in pipeline.get("workspaces") or []}
+    if not pipeline_is_referenced(run):  # what the run gives an embedded pipeline propagates into it
+        params |= {p["name"] for p in spec.get("params") or []}
+        workspaces |= {w["name"] for w in spec.get("workspaces") or []}
     tasks = {t["name"]: t for t in pipeline.get("tasks") or []}
     finally_ = {t["name"]: t for t in pipeline.get("finally") or []}
     base = _Names()
@@ -192,18 +194,24 @@ def _check_task(
     if not isinstance(spec, dict):
         return
     inner = _Names()
-    inner.exact = set(base.exact) | _TASK_CONTEXT
-    declared_ws = {w["name"] for w in spec.get("workspaces") or []} | workspaces
+    referenced = is_referenced(task)  # a Task by taskRef: nothing from the pipeline propagates into it
+    inner.exact = (set() if referenced else set(base.exact)) | _TASK_CONTEXT
+    declared_ws = {w["name"] for w in spec.get("workspaces") or []} | (set() if referenced else workspaces)
     inner.exact |= {f"workspaces.{w}.{k}" for w in declared_ws for k in ("path", "bound", "claim", "volume")}
     inner.exact |= {f"results.{r}.path" for r in _results(task)}
     steps: list[Any] = spec.get("steps") or []
     inner.exact |= {f"steps.{d}.exitCode.path" for d in step_dirs([s for s in steps if isinstance(s, dict)])}
     own = {p["name"] for p in spec.get("params") or []} | {p["name"] for p in task.get("params") or []}
-    inner.values = set(outer.values) | {f"params.{p}" for p in own} | {f"inputs.params.{p}" for p in own}
-    inner.values |= {f"inputs.params.{v[len('params.') :]}" for v in base.values if v.startswith("params.")}
-    inner.whole = outer.whole | _whole("params", spec.get("params") or [])
+    inner.values = (set() if referenced else set(outer.values)) | {f"params.{p}" for p in own}
+    inner.values |= {f"inputs.params.{p}" for p in own}
+    if not referenced:
+        inner.values |= {
+            f"inputs.params.{v[len('params.') :]}" for v in base.values if v.startswith("params.")
+        }
+    inner.whole = (set() if referenced else outer.whole) | _whole("params", spec.get("params") or [])
     inner.whole |= {f"inputs.{w}" for w in inner.whole if w.startswith("params.")}
-    inner.lengths = _lengths(spec.get("params") or [], task.get("params") or [], base.lengths)
+    outside_lengths = {} if referenced else base.lengths
+    inner.lengths = _lengths(spec.get("params") or [], task.get("params") or [], outside_lengths)
     inner.lengths |= {f"inputs.{k}": n for k, n in inner.lengths.items()}
     for i, decl in enumerate(spec.get("params") or []):
         _check(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.executors.local.documents import TEKTON, Document, Documents
+from controller.executors.local.params import TASK_LABEL
 from controller.executors.local.stepactions import inline_step_action
 
 # what each remote resolver would need, for the refusal
@@ -132,6 +133,9 @@ def _inline_tasks(
                     raise doc.error(task_path, "a task has taskRef or taskSpec, not both")
                 source = find(documents, "Task", task.pop("taskRef"), doc, f"{task_path}.taskRef")
                 task["taskSpec"] = spec_of(source)
+                # marked as referenced: Tekton propagates nothing from the pipeline into it
+                labels = task["taskSpec"].setdefault("metadata", {}).setdefault("labels", {})
+                labels[TASK_LABEL] = source.name
                 provenance.add(f"{task_at}.taskSpec", source, "$.spec")
                 task["taskSpec"] = inline_task_spec(
                     documents, task["taskSpec"], f"{task_at}.taskSpec", source, "$.spec", provenance

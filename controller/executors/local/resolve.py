@@ -26,7 +26,7 @@ from typing import Any
 from controller.executors.local import readonly
 from controller.executors.local.containers import SCRIPTS_MOUNT, sandbox
 from controller.executors.local.objects import FILLED_KINDS, ClusterObjects, env_from, fill_workspace
-from controller.executors.local.params import task_params
+from controller.executors.local.params import is_referenced, pipeline_is_referenced, task_params
 from controller.executors.local.process import Mount, Step
 from controller.executors.local.secrets import LocalSecrets
 from controller.executors.local.stepenv import CONTAINER_ENV, host_env, step_env
@@ -140,7 +140,8 @@ def bind_workspaces(
     declared = list(run["spec"]["pipelineSpec"].get("workspaces") or [])
     names = {d["name"] for d in declared}
     # a binding the embedded pipeline does not declare propagates into it (Tekton's propagated workspaces)
-    declared += [{"name": name} for name in bindings if name not in names]
+    if not pipeline_is_referenced(run):
+        declared += [{"name": name} for name in bindings if name not in names]
     for decl in declared:
         name = decl["name"]
         binding = bindings.pop(name, None)
@@ -236,6 +237,8 @@ def propagate_workspaces(task: dict[str, Any], pipeline_workspaces: set[str]) ->
     """`task` with the pipeline workspaces its embedded spec uses without declaring them declared
     and bound under their own names (Tekton's propagated workspaces; only for embedded specs)."""
     spec = task["taskSpec"]
+    if is_referenced(task):
+        return task
     declared = {d["name"] for d in spec.get("workspaces") or []}
     refs = references([spec.get(k) for k in ("steps", "stepTemplate", "sidecars")])
     used = {r.split(".")[1] for r in refs if r.startswith("workspaces.") and r.count(".") >= 2}
@@ -316,7 +319,8 @@ def resolve_task(
     spec = task["taskSpec"]
     result_names = [r["name"] for r in spec.get("results") or []]
     workspaces = _workspace_paths(ctx, task, task_dir, where, pscope)
-    values: dict[str, Value] = dict(pscope.values)
+    # an embedded spec sees what propagates from the pipeline; a referenced Task only its own
+    values: dict[str, Value] = {} if is_referenced(task) else dict(pscope.values)
     values.update({f"params.{k}": v for k, v in params.items()})
     values.update({f"inputs.params.{k}": v for k, v in params.items()})  # v1beta1's form, still substituted
     results_at = RESULTS_MOUNT if ctx.containers else str(results_dir)
