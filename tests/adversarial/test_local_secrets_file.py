@@ -72,12 +72,14 @@ def test_a_container_never_sees_the_secrets_file_through_a_mount(tmp_path: Path)
 
 
 def test_the_executor_hides_the_secrets_file_from_every_container_step() -> None:
-    """The local run passes its secrets file to engine_step for every step it runs in a container."""
+    """The local run passes its secrets file to engine_step for every step it runs in a container
+    (a task's TaskRuns are run by taskruns.TaskRuns, which LocalRun is made of)."""
     import inspect
 
-    from controller.executors.local import engine
+    from controller.executors.local import engine, taskruns
 
-    source = inspect.getsource(engine.LocalRun)
+    assert issubclass(engine.LocalRun, taskruns.TaskRuns)
+    source = inspect.getsource(engine.LocalRun) + inspect.getsource(taskruns.TaskRuns)
     calls = re.findall(r"engine_step\(([^()]*(?:\([^()]*\)[^()]*)*)\)", source)
     assert calls, "the local run no longer builds container steps with engine_step"
     assert "hidden = (self.secrets.path,)" in source
