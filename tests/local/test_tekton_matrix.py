@@ -205,3 +205,30 @@ def test_a_matrix_param_that_is_not_an_array_of_strings_is_refused(home: Path, v
         UnsupportedError, match=r"matrix\.params\[0\]\.value: a matrix param is an array of strings"
     ):
         run_local(pipelinerun("not-array", [task]), home)
+
+
+def test_display_name_and_include_names_read_each_combinations_params(home: Path) -> None:
+    task = _matrixed(
+        "build",
+        "true",
+        {
+            "params": [{"name": "os", "value": ["linux", "mac"]}],
+            "include": [
+                {
+                    "name": "Special $(params.os) with $(params.flag)",
+                    "params": [{"name": "flag", "value": "x"}],
+                }
+            ],
+        },
+        ["os", "flag"],
+        displayName="Build for $(params.os)",
+    )
+    record = run_local(pipelinerun("fan-names", [task]), home)
+    assert record.phase == "Succeeded", record.tasks["build"].message
+    headers = [
+        line for line in (home / "runs/fan-names/logs/build.log").read_text().splitlines() if "===" in line
+    ]
+    assert headers == [
+        "=== taskrun fan-names-build-0 Special linux with x (os=linux flag=x)",
+        "=== taskrun fan-names-build-1 Special mac with x (os=mac flag=x)",
+    ]

@@ -188,8 +188,26 @@ def _check_task(
     if dag is not None:
         outer.exact |= {"tasks.status"} | {f"tasks.{t}.{k}" for t in dag for k in ("status", "reason")}
     outside = "the pipeline phase: params, other tasks' results, context.pipeline*, workspaces.W.bound"
-    for key in ("params", "when", "displayName", "workspaces", "matrix"):
+    for key in ("params", "when", "workspaces"):
         _check(task.get(key), f"{path}.{key}", outer, outside)
+    # a matrixed task's displayName and include names also see each combination's params (matrix.py)
+    named = _Names()
+    named.exact, named.values, named.lengths, named.whole = (
+        outer.exact,
+        set(outer.values),
+        outer.lengths,
+        outer.whole,
+    )
+    matrix: dict[str, Any] = task["matrix"] if isinstance(task.get("matrix"), dict) else {}
+    if matrix:
+        given = [*(matrix.get("params") or []), *(task.get("params") or [])]
+        given += [p for entry in matrix.get("include") or [] for p in entry.get("params") or []]
+        named.values |= {f"params.{p.get('name')}" for p in given if isinstance(p, dict)}
+    _check(task.get("displayName"), f"{path}.displayName", named, outside)
+    _check(matrix.get("params"), f"{path}.matrix.params", outer, outside)
+    for i, entry in enumerate(matrix.get("include") or []):
+        _check(entry.get("params"), f"{path}.matrix.include[{i}].params", outer, outside)
+        _check(entry.get("name"), f"{path}.matrix.include[{i}].name", named, outside)
     spec = task.get("taskSpec")
     if not isinstance(spec, dict):
         return
