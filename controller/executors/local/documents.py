@@ -188,7 +188,8 @@ def load_documents(path: Path) -> Documents:
 
 def is_kubernetes_input(path: Path) -> bool:
     """Whether PATH is `kubectl apply` input rather than a Sluice workflow file: a folder, several
-    documents, or one whose apiVersion is not Sluice's (a workflow has `sluice.dev/...` or none).
+    documents not led by a Sluice workflow, or one whose apiVersion is not Sluice's (a workflow has
+    `sluice.dev/...` or none).
     A file that does not parse is Kubernetes input when it names a tekton.dev apiVersion, so its
     error is reported by this module (same positions as the workflow loader gives)."""
     from controller.spec.yamlload import YamlError, decode, parse_yaml_documents, read_limited
@@ -203,8 +204,12 @@ def is_kubernetes_input(path: Path) -> bool:
         parsed = parse_yaml_documents(text, str(path))
     except YamlError:
         return "apiVersion: tekton.dev/" in text
-    if len(parsed) != 1:
-        return len(parsed) > 1
+    if not parsed:
+        return False
+    # Several documents after a Sluice workflow are the workflow file's error ("exactly one
+    # document"), reported where the second one starts, as `sluice compile` reports it.
     value = parsed[0].value
     api = value.get("apiVersion") if isinstance(value, dict) else None
+    if len(parsed) > 1:
+        return not (isinstance(api, str) and api.startswith("sluice.dev/"))
     return isinstance(api, str) and not api.startswith("sluice.dev/")
