@@ -334,3 +334,24 @@ def test_a_referenced_task_gets_what_is_passed_and_bound_explicitly(tmp_path: Pa
     result, data = run_json(tmp_path / "home", str(write(tmp_path, "ref.yaml", task, run)))
     assert result.exit_code == 0, result.output
     assert data["phase"] == "Succeeded"
+
+
+def test_kubernetes_expands_declared_env_in_command_and_args_after_tekton(home: Path) -> None:
+    """The kubelet's `$(VAR)` expansion: declared env only, `$$` escapes, unknown names kept."""
+    task = args_task("t", ["$(FOO)", "$$(FOO)", "$(HOME)", "a$$b", "$(params.p)"], params=[{"name": "p"}])
+    task["params"] = [{"name": "p", "value": "$(FOO)"}]  # a Tekton value is expanded by the kubelet too
+    task["taskSpec"]["steps"][0]["env"] = [{"name": "FOO", "value": "bar"}]
+    record = run_local(pipelinerun("kube", [task]), home)
+    assert record.tasks["t"].results["out"] == "bar|$(FOO)|$(HOME)|a$b|bar|", record.tasks["t"].message
+
+
+def test_a_secret_variable_in_args_is_refused(home: Path) -> None:
+    """A process's arguments are visible to every user of the machine: a secret stays in the env."""
+    (home / "secrets.yaml").write_text("creds: {token: s3cr3t-value}\n")
+    task = args_task("t", ["$(TOKEN)"])
+    ref = {"secretKeyRef": {"name": "creds", "key": "token"}}
+    task["taskSpec"]["steps"][0]["env"] = [{"name": "TOKEN", "valueFrom": ref}]
+    record = run_local(pipelinerun("kube-secret", [task]), home)
+    assert record.phase == "Failed"
+    assert "$(TOKEN) holds a secret" in record.tasks["t"].message
+    assert "s3cr3t-value" not in (home / "runs/kube-secret/run.json").read_text()

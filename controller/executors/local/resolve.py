@@ -25,6 +25,7 @@ from typing import Any
 
 from controller.executors.local import readonly
 from controller.executors.local.containers import SCRIPTS_MOUNT, sandbox
+from controller.executors.local.kubeexpand import expand_step
 from controller.executors.local.objects import FILLED_KINDS, ClusterObjects, env_from, fill_workspace
 from controller.executors.local.params import is_referenced, pipeline_is_referenced, task_params
 from controller.executors.local.process import Mount, Step
@@ -386,6 +387,8 @@ def resolve_task(
             step_where,
             ctx.objects.config_maps,
         )
+        declared = [str(e.get("name")) for e in [*sourced, *(step.get("env") or []), *pod.get("env", [])]]
+        step = expand_step(step, declared, env, secret_values, step_where)  # the kubelet's, after Tekton's
         argv = _argv(step, task_dir / "scripts", f"{j}-{step_name}", ctx.containers)
         timeout = timeout_seconds(step["timeout"], f"{step_where}.timeout") if "timeout" in step else None
         if ctx.containers:
