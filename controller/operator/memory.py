@@ -8,11 +8,11 @@ after bursts, keep RSS near the live data. On other C libraries this does nothin
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import ctypes
 import ctypes.util
 import logging
+
+from controller.operator.periodic import every
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,4 @@ def trim() -> None:
 
 async def trim_periodically(interval: float = TRIM_INTERVAL_SECONDS) -> None:
     """Give free heap pages back to the system every `interval` seconds, until cancelled."""
-    with contextlib.suppress(asyncio.CancelledError):
-        while True:
-            await asyncio.sleep(interval)
-            trim()
+    await every(interval, trim, logger, "malloc_trim")

@@ -22,8 +22,6 @@ with reason ConcurrencyForbidden; Replace: the running one is cancelled).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime
 import logging
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from controller.api.meta import GROUP, WORKFLOW, object_stub
 from controller.api.workflowrun import run_of_workflow
 from controller.operator.events import post_event
 from controller.operator.kube import ApiError
+from controller.operator.periodic import every
 from controller.operator.runtime import Runtime, sluice_path
 from controller.operator.schedulebook import Scheduled, rfc3339
 from controller.schedules import fire_times, last_fire_time, next_fire_time
@@ -180,10 +179,4 @@ async def schedule_round(rt: Runtime) -> int:
 
 async def schedule_periodically(rt: Runtime) -> None:
     """Every `schedule_tick` seconds, until cancelled."""
-    with contextlib.suppress(asyncio.CancelledError):
-        while True:
-            await asyncio.sleep(rt.config.schedule_tick)
-            try:
-                await schedule_round(rt)
-            except Exception as exc:  # the loop outlives any one bad round
-                logger.warning("schedule round failed: %s", exc)
+    await every(rt.config.schedule_tick, lambda: schedule_round(rt), logger, "schedule round")

@@ -11,13 +11,12 @@ Everything it reads comes from the watch (`RunBook`); it costs one PATCH per stu
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 
 from controller.operator.conditions import now_rfc3339
 from controller.operator.kube import ApiError
+from controller.operator.periodic import every
 from controller.operator.runtime import Runtime, sluice_path
 from controller.operator.settings import NUDGE_ANNOTATION
 
@@ -44,10 +43,6 @@ async def nudge_untaken_runs(rt: Runtime) -> int:
 
 async def sweep_periodically(rt: Runtime) -> None:
     """Every `untaken_run_seconds`, until cancelled."""
-    with contextlib.suppress(asyncio.CancelledError):
-        while True:
-            await asyncio.sleep(rt.config.untaken_run_seconds)
-            try:
-                await nudge_untaken_runs(rt)
-            except Exception as exc:  # the sweep outlives any one bad round
-                logger.warning("sweep of untaken runs failed: %s", exc)
+    await every(
+        rt.config.untaken_run_seconds, lambda: nudge_untaken_runs(rt), logger, "sweep of untaken runs"
+    )
