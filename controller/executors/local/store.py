@@ -24,17 +24,37 @@ def utc(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass
-class TaskRecord:
-    name: str
-    section: str  # tasks | finally
-    phase: str = "Pending"  # Pending Running Succeeded Failed Skipped Cancelled
-    reason: str = ""  # e.g. Cached, WhenExpressionsFalse, TimedOut, PipelineStopping
+@dataclass(kw_only=True)
+class Status:
+    """What Tekton's status says of a run and of each of its TaskRuns: phase, reason, message and
+    the start and end (epoch seconds)."""
+
+    phase: str = "Pending"  # a run: Pending Running Succeeded Failed Cancelled; a task also Skipped
+    reason: str = ""  # Tekton's: Succeeded Completed Failed PipelineRunTimeout Cancelled, a task's
+    # also Cached, WhenExpressionsFalse, TimedOut, PipelineStopping
     message: str = ""
-    cached: bool = False
-    attempts: int = 0
     start: float | None = None
     end: float | None = None
+
+    def status_json(self) -> dict[str, Any]:
+        """The status as run.json holds it: times in UTC to the second, the duration once ended."""
+        start, end = self.start, self.end
+        return {
+            "phase": self.phase,
+            "reason": self.reason,
+            "message": self.message,
+            "startTime": utc(start),
+            "completionTime": utc(end),
+            "duration": round(end - start, 3) if start is not None and end is not None else None,
+        }
+
+
+@dataclass
+class TaskRecord(Status):
+    name: str
+    section: str  # tasks | finally
+    cached: bool = False
+    attempts: int = 0
     results: dict[str, Any] = field(default_factory=dict)  # a matrixed task's are arrays
     inputs: list[dict[str, str]] = field(default_factory=list)  # {path, sha256}
     artifacts: list[dict[str, str]] = field(default_factory=list)  # {path, sha256, result?}
@@ -56,16 +76,9 @@ class TaskRecord:
         return {
             "name": self.name,
             "section": self.section,
-            "phase": self.phase,
-            "reason": self.reason,
-            "message": self.message,
+            **self.status_json(),
             "cached": self.cached,
             "attempts": self.attempts,
-            "startTime": utc(self.start),
-            "completionTime": utc(self.end),
-            "duration": round(self.duration, 3)
-            if self.end is not None and self.duration is not None
-            else None,
             "results": self.results,
             "inputs": self.inputs,
             "artifacts": self.artifacts,
@@ -78,16 +91,11 @@ class TaskRecord:
 
 
 @dataclass
-class RunRecord:
+class RunRecord(Status):
     run: str
     workflow: str
     namespace: str
     folder: Path
-    phase: str = "Pending"  # Pending Running Succeeded Failed Cancelled
-    reason: str = ""  # Tekton's: Succeeded Completed Failed PipelineRunTimeout Cancelled
-    message: str = ""
-    start: float | None = None
-    end: float | None = None
     params: dict[str, Any] = field(default_factory=dict)
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -98,13 +106,8 @@ class RunRecord:
             "run": self.run,
             "workflow": self.workflow,
             "namespace": self.namespace,
-            "phase": self.phase,
-            "reason": self.reason,
-            "message": self.message,
-            "startTime": utc(self.start),
+            **self.status_json(),
             "startTimestamp": self.start,  # startTime to the second is too coarse to order runs
-            "completionTime": utc(self.end),
-            "duration": round(self.end - self.start, 3) if self.start and self.end else None,
             "params": self.params,
             "steps": [t.to_json() for t in self.tasks.values()],
             "outputs": self.outputs,
