@@ -14,7 +14,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -159,6 +159,21 @@ async def pump(stream: asyncio.StreamReader, sink: LineSink) -> None:
         sink.log.flush()
 
 
+async def start_in_group(step: Step, argv: Sequence[str], *, output: bool) -> asyncio.subprocess.Process:
+    """`argv` in the step's folder and environment, reading nothing, as the leader of a new process
+    group (so that it and whatever it starts are stopped together, `kill_group`); its stdout and
+    stderr piped together when `output`, else discarded. OSError when it cannot start."""
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=step.cwd,
+        env=step.env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE if output else asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.STDOUT if output else asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 async def stop_container(step: Step) -> None:
     """Run the step's `stop` command (remove its container), if it has one; never raises."""
     if not step.stop:
@@ -194,15 +209,7 @@ async def run_step(step: Step, sink: LineSink, deadline: float | None) -> tuple[
     if limit is not None and limit <= 0:
         return "TimedOut", -1
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *step.argv,
-            cwd=step.cwd,
-            env=step.env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc = await start_in_group(step, step.argv, output=True)
     except OSError as exc:
         sink.feed(f"sluice: cannot start step {step.name}: {exc}\n")
         return "Failed", 127

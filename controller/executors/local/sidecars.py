@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from controller.executors.local.process import LineSink, Step, kill_group, pump
+from controller.executors.local.process import LineSink, Step, kill_group, pump, start_in_group
 
 # Kubernetes probes every periodSeconds (default 10 s); locally the first pass is seen sooner,
 # which changes when steps start, never whether they do.
@@ -41,15 +41,8 @@ async def _probe_passes(car: Sidecar) -> bool:
     """One readiness check (a Kubernetes probe, run from this machine)."""
     probe, timeout = car.probe, float(car.probe.get("timeoutSeconds", 1))
     if "exec" in probe:
-        proc = await asyncio.create_subprocess_exec(
-            *[str(a) for a in probe["exec"].get("command") or []],
-            cwd=car.step.cwd,
-            env=car.step.env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        command = [str(a) for a in probe["exec"].get("command") or []]
+        proc = await start_in_group(car.step, command, output=False)
         try:
             return await asyncio.wait_for(proc.wait(), timeout) == 0
         except TimeoutError:
@@ -114,15 +107,7 @@ class Sidecars:
             log = (self.log_dir / f"{self.task}.sidecar-{car.step.name}.log").open("a", encoding="utf-8")
             car.log = log
             sink = LineSink(log, lambda line: None, self.redact)
-            car.proc = await asyncio.create_subprocess_exec(
-                *car.step.argv,
-                cwd=car.step.cwd,
-                env=car.step.env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-            )
+            car.proc = await start_in_group(car.step, car.step.argv, output=True)
             assert car.proc.stdout is not None
             car.pumping = asyncio.ensure_future(_pump_then_close(car.proc.stdout, sink))
 
