@@ -120,22 +120,23 @@ def _env_owners(run: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield f"{at}.steps[{j}]", step
 
 
-def _env_refs(run: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(JSON path, ConfigMap reference) of every step and stepTemplate `env` configMapKeyRef and
-    `envFrom` configMapRef of the run (the latter without a key)."""
+def _env_refs(run: dict[str, Any], key_ref: str, source_ref: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(JSON path, reference) of every step and stepTemplate `env` `valueFrom.<key_ref>`
+    (configMapKeyRef, secretKeyRef) and `envFrom` `<source_ref>` (configMapRef, secretRef; a
+    reference without a key) of the run."""
     for where, owner in _env_owners(run):
         for k, var in enumerate(owner.get("env") or []):
-            ref = (var.get("valueFrom") or {}).get("configMapKeyRef")
+            ref = (var.get("valueFrom") or {}).get(key_ref)
             if ref is not None:
-                yield f"{where}.env[{k}].valueFrom.configMapKeyRef", ref
+                yield f"{where}.env[{k}].valueFrom.{key_ref}", ref
         for k, source in enumerate(owner.get("envFrom") or []):
-            if "configMapRef" in source:
-                yield f"{where}.envFrom[{k}].configMapRef", source["configMapRef"]
+            if source_ref in source:
+                yield f"{where}.envFrom[{k}].{source_ref}", source[source_ref]
 
 
 def _check_objects(run: dict[str, Any], objects: ClusterObjects) -> None:
     """Refuse, before anything runs, a ConfigMap key an env or a workspace needs that is missing."""
-    for where, ref in _env_refs(run):
+    for where, ref in _env_refs(run, "configMapKeyRef", "configMapRef"):
         if ref.get("optional"):
             continue
         if ref.get("name") not in objects.config_maps:
@@ -178,11 +179,4 @@ def _secret_refs(run: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
         for j, source in enumerate((binding.get("projected") or {}).get("sources") or []):
             if "secret" in source:
                 yield f"$.spec.workspaces[{i}].projected.sources[{j}].secret", source["secret"]
-    for where, owner in _env_owners(run):
-        for k, var in enumerate(owner.get("env") or []):
-            ref = (var.get("valueFrom") or {}).get("secretKeyRef")
-            if ref is not None:
-                yield f"{where}.env[{k}].valueFrom.secretKeyRef", ref
-        for k, source in enumerate(owner.get("envFrom") or []):
-            if "secretRef" in source:
-                yield f"{where}.envFrom[{k}].secretRef", source["secretRef"]
+    yield from _env_refs(run, "secretKeyRef", "secretRef")
