@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from controller.cli.options import ExtensionsOption, InputsOption
 from controller.serving import TARGETS
 
 DEFAULT_REVISION = "HEAD"
@@ -76,9 +77,7 @@ def _model_store() -> Any:
 
 def compile_command(
     path: Annotated[Path, typer.Argument(help="Workflow file (native or FuseML).")],
-    inputs: Annotated[
-        list[str] | None, typer.Option("--input", metavar="NAME=VALUE", help="An input's value (repeatable).")
-    ] = None,
+    inputs: InputsOption = None,
     codesets: Annotated[
         list[str] | None,
         typer.Option("--codeset", metavar="NAME=URL", help="A codeset input's repository (repeatable)."),
@@ -91,9 +90,7 @@ def compile_command(
             help=f"A codeset input's commit (repeatable; default {DEFAULT_REVISION}).",
         ),
     ] = None,
-    extensions: Annotated[
-        Path | None, typer.Option("--extensions", help="FuseML extension description file or folder.")
-    ] = None,
+    extensions: ExtensionsOption = None,
     namespace: Annotated[
         str | None, typer.Option("--namespace", help="Namespace of the PipelineRun.")
     ] = None,

@@ -15,6 +15,7 @@ import typer
 import typer.core
 
 from controller.cli.home import local_home
+from controller.cli.options import ExtensionsOption, InputsOption
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -30,10 +31,7 @@ def run(
             "PipelineRuns, TaskRuns, Pipelines, Tasks, StepActions, ConfigMaps, Secrets)."
         ),
     ],
-    input_: Annotated[
-        list[str] | None,
-        typer.Option("--input", "-i", metavar="NAME=VALUE", help="A workflow input's value (repeatable)."),
-    ] = None,
+    input_: InputsOption = None,
     codeset: Annotated[
         list[str] | None,
         typer.Option(
@@ -42,9 +40,7 @@ def run(
             help="A codeset input's folder or Git URL (repeatable).",
         ),
     ] = None,
-    extensions: Annotated[
-        Path | None, typer.Option("--extensions", help="FuseML extension descriptions.")
-    ] = None,
+    extensions: ExtensionsOption = None,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Run every task, ignoring cached results.")
     ] = False,

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from controller.cli.cluster import Cluster, ClusterError, NotFound
+from controller.cli.options import InputsOption
 
 WATCH_POLL_SECONDS = 1.0
 
@@ -100,10 +101,7 @@ def watch(cluster: Cluster, namespace: str, name: str, poll: float = WATCH_POLL_
 
 def submit(
     workflow: Annotated[str, typer.Argument(help="The name of a Workflow on the cluster.")],
-    inputs: Annotated[
-        list[str] | None,
-        typer.Option("--input", "-i", metavar="NAME=VALUE", help="An input's value (repeatable)."),
-    ] = None,
+    inputs: InputsOption = None,
     namespace: Annotated[
         str | None,
         typer.Option("--namespace", "-n", help="Namespace of the Workflow [current kubeconfig context's]."),
