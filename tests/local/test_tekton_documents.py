@@ -93,6 +93,14 @@ def write(folder: Path, name: str, *documents: str) -> Path:
     return path
 
 
+def taskrun(metadata: str, spec: str) -> str:
+    """A TaskRun document: `metadata` its one metadata line (`name: x` or `generateName: x-`), `spec`
+    the YAML under its spec (at any indentation). A document ends with its spec, so a test can append
+    a spec field (`TASKRUN + "  retries: 1\n"`)."""
+    body = textwrap.indent(textwrap.dedent(spec).strip("\n"), "  ")
+    return f"apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata:\n  {metadata}\nspec:\n{body}\n"
+
+
 def sluice(home: Path, *args: str) -> Any:
     result = CliRunner().invoke(app, list(args), env={"SLUICE_HOME": str(home), "SLUICE_MLFLOW": "off"})
     assert "Traceback" not in result.output
@@ -106,6 +114,15 @@ def refused(tmp_path: Path, name: str, *documents: str) -> tuple[Any, Path]:
     result = sluice(tmp_path / "home", "run", str(path))
     assert result.exit_code == 1, result.output
     return result, path
+
+
+def refused_before_any_run(tmp_path: Path, name: str, message: str, *documents: str) -> None:
+    """`refused`, with `message` at a position in the file (`FILE:LINE:COL: ...`), and not one step
+    of any run started."""
+    result, path = refused(tmp_path, name, *documents)
+    assert message in result.stderr
+    assert result.stderr.startswith(f"{path}:")
+    assert nothing_ran(tmp_path / "home")
 
 
 def run_json(home: Path, *args: str) -> Any:
@@ -217,10 +234,8 @@ def _pipeline_with_ref(ref: str) -> str:
 def test_a_reference_the_input_cannot_satisfy_is_refused_before_any_step(
     tmp_path: Path, ref: str, path: str, why: str
 ) -> None:
-    result, file = refused(tmp_path, "refs.yaml", TASK_ADD, _pipeline_with_ref(ref))
-    assert f"$.spec.pipelineSpec.tasks[1].{path}: {why}" in result.stderr
-    assert result.stderr.startswith(f"{file}:")
-    assert nothing_ran(tmp_path / "home")
+    message = f"$.spec.pipelineSpec.tasks[1].{path}: {why}"
+    refused_before_any_run(tmp_path, "refs.yaml", message, TASK_ADD, _pipeline_with_ref(ref))
 
 
 def test_a_pipelineref_to_a_missing_pipeline_lists_the_pipelines(tmp_path: Path) -> None:
@@ -241,18 +256,16 @@ def test_an_unsupported_field_of_a_referenced_task_is_shown_in_the_task_document
 
 # ---- 3. a TaskRun runs on its own, reported as a TaskRun -----------------------------------------
 
-TASKRUN = """
-apiVersion: tekton.dev/v1
-kind: TaskRun
-metadata:
-  name: add-once
-spec:
-  taskRef:
-    name: add
-  params:
-    - name: a
-      value: "40"
-"""
+TASKRUN = taskrun(
+    "name: add-once",
+    """
+    taskRef:
+      name: add
+    params:
+      - name: a
+        value: "40"
+    """,
+)
 
 
 def test_a_taskrun_runs_its_task_and_its_results_are_its_outputs(tmp_path: Path) -> None:
@@ -265,60 +278,54 @@ def test_a_taskrun_runs_its_task_and_its_results_are_its_outputs(tmp_path: Path)
 
 
 def test_a_taskrun_sees_its_own_name_and_workspace(tmp_path: Path) -> None:
-    taskrun = """
-    apiVersion: tekton.dev/v1
-    kind: TaskRun
-    metadata:
-      generateName: named-
-    spec:
-      workspaces:
-        - name: scratch
-          emptyDir: {}
-      taskSpec:
+    named = taskrun(
+        "generateName: named-",
+        """
         workspaces:
           - name: scratch
-        results:
-          - name: name
-        steps:
-          - name: write
-            image: alpine
-            script: |
-              echo hi > $(workspaces.scratch.path)/f
-              printf '%s' "$(context.taskRun.name)" > $(results.name.path)
-    """
-    result, data = run_json(tmp_path / "home", str(write(tmp_path, "tr.yaml", taskrun)))
+            emptyDir: {}
+        taskSpec:
+          workspaces:
+            - name: scratch
+          results:
+            - name: name
+          steps:
+            - name: write
+              image: alpine
+              script: |
+                echo hi > $(workspaces.scratch.path)/f
+                printf '%s' "$(context.taskRun.name)" > $(results.name.path)
+        """,
+    )
+    result, data = run_json(tmp_path / "home", str(write(tmp_path, "tr.yaml", named)))
     assert result.exit_code == 0, result.output
     assert data["run"].startswith("named-") and len(data["run"]) == len("named-") + 5
     assert data["outputs"]["name"] == data["run"]
 
 
 def test_a_taskrun_retries_and_its_timeout_fails_it(tmp_path: Path) -> None:
-    flaky = """
-    apiVersion: tekton.dev/v1
-    kind: TaskRun
-    metadata:
-      name: flaky
-    spec:
-      retries: 1
-      taskSpec:
-        steps:
-          - name: second-time-lucky
-            image: alpine
-            script: test "$(context.task.retry-count)" = 1
-    """
-    slow = """
-    apiVersion: tekton.dev/v1
-    kind: TaskRun
-    metadata:
-      name: slow
-    spec:
-      timeout: 1s
-      taskSpec:
-        steps:
-          - name: sleep
-            image: alpine
-            script: sleep 20
-    """
+    flaky = taskrun(
+        "name: flaky",
+        """
+        retries: 1
+        taskSpec:
+          steps:
+            - name: second-time-lucky
+              image: alpine
+              script: test "$(context.task.retry-count)" = 1
+        """,
+    )
+    slow = taskrun(
+        "name: slow",
+        """
+        timeout: 1s
+        taskSpec:
+          steps:
+            - name: sleep
+              image: alpine
+              script: sleep 20
+        """,
+    )
     result, data = run_json(tmp_path / "home", str(write(tmp_path, "tr.yaml", flaky, slow)))
     assert result.exit_code == 1
     assert [(r["run"].split("-")[0], r["phase"]) for r in data] == [
@@ -517,13 +524,11 @@ def test_a_missing_configmap_is_refused_with_its_path(tmp_path: Path) -> None:
               configMapKeyRef: {name: nowhere, key: colour}
         """,
     )
-    result, path = refused(tmp_path, "cm.yaml", CONFIG, run)
-    assert (
+    message = (
         "$.spec.pipelineSpec.tasks[0].taskSpec.steps[0].env[0].valueFrom.configMapKeyRef.name: "
         "no ConfigMap 'nowhere' in the input (ConfigMaps: settings)"
-    ) in result.stderr
-    assert result.stderr.startswith(f"{path}:")
-    assert nothing_ran(tmp_path / "home")
+    )
+    refused_before_any_run(tmp_path, "cm.yaml", message, CONFIG, run)
 
 
 def test_a_missing_secret_for_a_workspace_is_refused_before_any_step(tmp_path: Path) -> None:
@@ -550,15 +555,11 @@ def test_a_missing_secret_key_for_env_is_refused_before_the_first_run_starts(tmp
         "echo $TOKEN",
         "env: [{name: TOKEN, valueFrom: {secretKeyRef: {name: creds, key: token}}}]",
     ).replace("name: reader", "name: second")
-    path = write(tmp_path, "s.yaml", SECRET, first, second)
-    result = sluice(tmp_path / "home", "run", str(path))
-    assert result.exit_code == 1
-    assert (
+    message = (
         "$.spec.pipelineSpec.tasks[0].taskSpec.steps[0].env[0].valueFrom.secretKeyRef: secret 'creds' key "
         "'token' not found"
-    ) in result.stderr
-    assert result.stderr.startswith(f"{path}:")
-    assert nothing_ran(tmp_path / "home")
+    )
+    refused_before_any_run(tmp_path, "s.yaml", message, SECRET, first, second)
 
 
 def test_a_claim_of_the_input_is_one_folder_shared_by_its_runs(tmp_path: Path) -> None:
@@ -573,26 +574,24 @@ def test_a_claim_of_the_input_is_one_folder_shared_by_its_runs(tmp_path: Path) -
     """
 
     def step(name: str, script: str) -> str:
-        return f"""
-        apiVersion: tekton.dev/v1
-        kind: TaskRun
-        metadata:
-          name: {name}
-        spec:
-          workspaces:
-            - name: store
-              persistentVolumeClaim:
-                claimName: shared
-          taskSpec:
+        return taskrun(
+            f"name: {name}",
+            f"""
             workspaces:
               - name: store
-            results:
-              - name: seen
-            steps:
-              - name: s
-                image: alpine
-                script: {script}
-        """
+                persistentVolumeClaim:
+                  claimName: shared
+            taskSpec:
+              workspaces:
+                - name: store
+              results:
+                - name: seen
+              steps:
+                - name: s
+                  image: alpine
+                  script: {script}
+            """,
+        )
 
     writer = step("writer", "echo -n kept > $(workspaces.store.path)/file")
     reader = step("reader", "cat $(workspaces.store.path)/file > $(results.seen.path)")
@@ -749,32 +748,32 @@ def test_taskrun_step_and_sidecar_specs_must_name_a_step_or_sidecar_of_the_task(
     assert "$.spec.sidecarSpecs[0].name: the task has no sidecar 'db'" in result.stderr
 
 
-def test_env_from_gives_every_key_prefixed_the_step_env_winning_and_secrets_redacted(tmp_path: Path) -> None:
-    run = """
-    apiVersion: tekton.dev/v1
-    kind: TaskRun
-    metadata:
-      name: env-from
-    spec:
-      taskSpec:
-        results:
-          - name: out
-        steps:
-          - name: show
-            image: alpine
-            envFrom:
-              - configMapRef: {name: settings}
-                prefix: CM_
-              - secretRef: {name: creds}
-            env:
-              - {name: CM_colour, value: red}
-            script: |
-              echo "password $password"
-              test "$user" = alice
-              printf '%s %s' "$CM_greeting" "$CM_colour" > $(results.out.path)
+ENV_FROM = taskrun(
+    "name: env-from",
     """
+        taskSpec:
+          results:
+            - name: out
+          steps:
+            - name: show
+              image: alpine
+              envFrom:
+                - configMapRef: {name: settings}
+                  prefix: CM_
+                - secretRef: {name: creds}
+              env:
+                - {name: CM_colour, value: red}
+              script: |
+                echo "password $password"
+                test "$user" = alice
+                printf '%s %s' "$CM_greeting" "$CM_colour" > $(results.out.path)
+        """,
+)
+
+
+def test_env_from_gives_every_key_prefixed_the_step_env_winning_and_secrets_redacted(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    result, data = run_json(home, str(write(tmp_path, "ef.yaml", CONFIG, SECRET, run)))
+    result, data = run_json(home, str(write(tmp_path, "ef.yaml", CONFIG, SECRET, ENV_FROM)))
     assert result.exit_code == 0, result.output
     assert data["outputs"] == {"out": "hello red"}
     log = next((home / "runs").iterdir()) / "logs"
@@ -783,45 +782,28 @@ def test_env_from_gives_every_key_prefixed_the_step_env_winning_and_secrets_reda
 
 
 def test_env_from_a_missing_configmap_is_refused_before_the_run(tmp_path: Path) -> None:
-    run = """
-    apiVersion: tekton.dev/v1
-    kind: TaskRun
-    metadata:
-      name: env-from
-    spec:
-      taskSpec:
-        steps:
-          - name: show
-            image: alpine
-            envFrom: [{configMapRef: {name: elsewhere}}]
-            script: touch "$HOME/should-not-run"
-    """
-    result, _ = refused(tmp_path, "ef.yaml", CONFIG, run)
-    assert "$.spec.taskSpec.steps[0].envFrom[0].configMapRef.name: no ConfigMap 'elsewhere' in the input" in (
-        result.stderr
-    )
-    assert nothing_ran(tmp_path / "home")
+    run = ENV_FROM.replace("configMapRef: {name: settings}", "configMapRef: {name: elsewhere}")
+    message = "$.spec.taskSpec.steps[0].envFrom[0].configMapRef.name: no ConfigMap 'elsewhere' in the input"
+    refused_before_any_run(tmp_path, "ef.yaml", message, CONFIG, SECRET, run)
 
 
 def test_a_taskrun_workspace_propagates_into_its_embedded_task_but_not_a_referenced_one(
     tmp_path: Path,
 ) -> None:
-    embedded = """
-    apiVersion: tekton.dev/v1
-    kind: TaskRun
-    metadata:
-      name: propagated
-    spec:
-      workspaces:
-        - {name: undeclared, emptyDir: {}}
-      taskSpec:
-        results: [{name: out}]
-        steps:
-          - name: use
-            image: alpine
-            script: |
-              echo x > $(workspaces.undeclared.path)/f && printf ok > $(results.out.path)
-    """
+    embedded = taskrun(
+        "name: propagated",
+        """
+        workspaces:
+          - {name: undeclared, emptyDir: {}}
+        taskSpec:
+          results: [{name: out}]
+          steps:
+            - name: use
+              image: alpine
+              script: |
+                echo x > $(workspaces.undeclared.path)/f && printf ok > $(results.out.path)
+        """,
+    )
     result, data = run_json(tmp_path / "home", str(write(tmp_path, "e.yaml", embedded)))
     assert result.exit_code == 0, result.output
     assert data["outputs"] == {"out": "ok"}
@@ -864,29 +846,27 @@ def test_a_stepaction_object_param_merges_its_default_with_the_task_object_it_is
 ) -> None:
     """Tekton's object replacements: the StepAction's default keys, then the task param's (its own
     default merged with the TaskRun's value)."""
-    run = """
-    apiVersion: tekton.dev/v1
-    kind: TaskRun
-    metadata:
-      name: merged
-    spec:
-      params:
-        - name: obj
-          value: {j: from-taskrun}
-      taskSpec:
+    run = taskrun(
+        "name: merged",
+        """
         params:
           - name: obj
-            properties: {k: {type: string}, j: {type: string}}
-            default: {k: from-task-default, j: task-j}
-        results:
-          - name: out
-        steps:
-          - name: act
-            ref: {name: echo-all}
-            params:
-              - {name: words, value: [w]}
-              - {name: obj, value: "$(params.obj[*])"}
-    """
+            value: {j: from-taskrun}
+        taskSpec:
+          params:
+            - name: obj
+              properties: {k: {type: string}, j: {type: string}}
+              default: {k: from-task-default, j: task-j}
+          results:
+            - name: out
+          steps:
+            - name: act
+              ref: {name: echo-all}
+              params:
+                - {name: words, value: [w]}
+                - {name: obj, value: "$(params.obj[*])"}
+        """,
+    )
     action = (
         STEP_ACTION.replace("j: {type: string}}", "j: {type: string}, extra: {type: string}}")
         .replace("default: {k: kd, j: jd}", "default: {k: kd, j: jd, extra: ed}")
