@@ -7,7 +7,7 @@ function (the CLI imports lazily), or under `if TYPE_CHECKING:`.
                      spec  <-  api (the Kubernetes resources)  <-  operator, cli
 
 - The shared base (`controller/__init__.py` and the small top-level modules and packages listed in
-  BASE: settings, gitsafe, units, digests, protocol, resources, serving) may be imported from
+  BASE: settings, gitsafe, units, digests, protocol, resources, runref, serving) may be imported from
   anywhere and imports nothing but the base.
 - Inside `controller/` a layer imports only the layers ALLOWED lists for it. `cli` is the only
   part of `controller/` that imports `stages/`, and only `stages.endpoints` (the local endpoint
@@ -51,6 +51,7 @@ BASE = {
     "controller.tracking_spool",
     "controller.resources",
     "controller.schedules",  # cron expressions and time zones (cronsim, zoneinfo)
+    "controller.runref",  # what a RUN argument means, for local and cluster runs alike
     "controller.serving",  # the serving-manifest registry (a package)
 }
 # controller's layers: the subpackage a module is in

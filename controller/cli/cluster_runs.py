@@ -20,10 +20,9 @@ from typing import Any
 
 from controller.api.workflowrun import DEFAULT_CANCEL, TERMINAL_PHASES
 from controller.cli.cluster import Cluster, ClusterError, NotFound
+from controller.runref import LATEST, RunRefError, RunWords, pick_run
 
-LATEST = "latest"
 FOLLOW_POLL_SECONDS = 1.0
-SHOWN_CANDIDATES = 5
 
 
 def _meta(obj: dict[str, Any]) -> dict[str, Any]:
@@ -62,20 +61,16 @@ def resolve_run(cluster: Cluster, namespace: str, ref: str) -> dict[str, Any]:
         except NotFound:
             pass
     runs = newest_first(cluster.list_sluice("workflowruns", namespace))
-    if ref == LATEST:
-        if not runs:
-            raise ClusterError(f"no WorkflowRuns in namespace {namespace}")
-        return runs[0]
-    matches = [r for r in runs if str(_meta(r).get("name") or "").startswith(ref)] if ref else []
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise ClusterError(f"no WorkflowRun in namespace {namespace} is {ref!r} or starts with it")
-    names = [str(_meta(r).get("name")) for r in matches[:SHOWN_CANDIDATES]]
-    more = f" and {len(matches) - SHOWN_CANDIDATES} more" if len(matches) > SHOWN_CANDIDATES else ""
-    raise ClusterError(
-        f"{ref!r} matches {len(matches)} WorkflowRuns: {', '.join(names)}{more}; give more of the name"
+    words = RunWords(
+        empty=f"no WorkflowRuns in namespace {namespace}",
+        missing=lambda ref: f"no WorkflowRun in namespace {namespace} is {ref} or starts with it",
+        plural="WorkflowRuns",
+        part="name",
     )
+    try:
+        return runs[pick_run(ref, [str(_meta(r).get("name") or "") for r in runs], words)]
+    except RunRefError as exc:
+        raise ClusterError(str(exc)) from None
 
 
 # --- sluice runs --cluster ------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.executors.local import runprocess
+from controller.runref import RunRefError, RunWords, pick_run
 
 
 def utc(timestamp: float | None) -> str | None:
@@ -137,13 +138,8 @@ def runs_dir(home: Path) -> Path:
     return home / "runs"
 
 
-class RunLookupError(LookupError):
-    """A RUN that names no run, or more than one: the message says which and lists candidates."""
-
-
-LATEST = "latest"
+RunLookupError = RunRefError  # what find_run raises (the shared RUN rule's error)
 ACTIVE_PHASES = ("Pending", "Running")
-SHOWN_CANDIDATES = 8
 
 
 def _read(run_dir: Path) -> dict[str, Any] | None:
@@ -201,20 +197,10 @@ def find_run(home: Path, ref: str, workflow: str | None = None) -> dict[str, Any
     `workflow` if given) or a unique prefix of an id. Raises RunLookupError otherwise."""
     records = list_runs(home, workflow)
     of = f" of workflow {workflow!r}" if workflow else ""
-    if ref == LATEST:
-        if not records:
-            raise RunLookupError(f"no local runs{of} in {runs_dir(home)}")
-        return records[0]
-    exact = [r for r in records if r.get("run") == ref]
-    if exact:
-        return exact[0]
-    matches = [r for r in records if str(r.get("run", "")).startswith(ref)] if ref else []
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise RunLookupError(f"no local run{of} is {ref!r} or starts with it, in {runs_dir(home)}")
-    names = [str(r.get("run")) for r in matches[:SHOWN_CANDIDATES]]
-    more = f" and {len(matches) - SHOWN_CANDIDATES} more" if len(matches) > SHOWN_CANDIDATES else ""
-    raise RunLookupError(
-        f"{ref!r} matches {len(matches)} runs: {', '.join(names)}{more}; give more of the id"
+    words = RunWords(
+        empty=f"no local runs{of} in {runs_dir(home)}",
+        missing=lambda ref: f"no local run{of} is {ref} or starts with it, in {runs_dir(home)}",
+        plural="runs",
+        part="id",
     )
+    return records[pick_run(ref, [str(r.get("run", "")) for r in records], words)]
