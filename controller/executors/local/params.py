@@ -44,12 +44,16 @@ def is_referenced(task: dict[str, Any]) -> bool:
     return TASK_LABEL in ((spec.get("metadata") or {}).get("labels") or {})
 
 
-def _resolve_defaults(
-    decls: list[dict[str, Any]], known: dict[str, Any], extra: dict[str, Value], where: str
+def resolve_defaults(
+    decls: list[dict[str, Any]],
+    known: dict[str, Any],
+    extra: dict[str, Value],
+    where: str,
+    forward: bool = False,
 ) -> dict[str, Any]:
     """The declared params' values: `known` ones as given, the others their defaults, which may
     refer to other params (in any order, as Tekton resolves them recursively) and to `extra`
-    variables (context)."""
+    variables (context); `forward`: as `Scope.forward` (a StepAction's params)."""
     values: dict[str, Any] = dict(known)
     pending = {d["name"]: (i, d) for i, d in enumerate(decls) if d["name"] not in known}
     while pending:
@@ -61,7 +65,7 @@ def _resolve_defaults(
             if any(b in pending for b in bases):
                 continue
             known_values = {f"params.{k}": v for k, v in values.items() if v is not None}
-            scope = Scope({**extra, **known_values}, ("params",), (), f"{where}[{i}].default")
+            scope = Scope({**extra, **known_values}, ("params",), (), f"{where}[{i}].default", forward)
             try:
                 values[name] = substitute_value(default, scope)
             except VariableError as exc:
@@ -81,7 +85,7 @@ def pipeline_params(run: dict[str, Any], context: dict[str, Value]) -> dict[str,
     decls = list(spec["pipelineSpec"].get("params") or [])
     declared = {d["name"] for d in decls}
     where = "$.spec.pipelineSpec.params"
-    values = _resolve_defaults(decls, {k: v for k, v in given.items() if k in declared}, context, where)
+    values = resolve_defaults(decls, {k: v for k, v in given.items() if k in declared}, context, where)
     out: dict[str, Value] = {}
     for i, decl in enumerate(decls):
         out[decl["name"]] = typed_param(values[decl["name"]], decl, f"{where}[{i}] ({decl['name']})")
@@ -110,7 +114,7 @@ def task_params(
     decls = list(task["taskSpec"].get("params") or [])
     context = {k: v for k, v in pscope.values.items() if k.startswith("context.")} | task_context
     known = {**{d["name"]: propagated[d["name"]] for d in decls if d["name"] in propagated}, **given}
-    values = _resolve_defaults(decls, known, context, f"{where}.taskSpec.params")
+    values = resolve_defaults(decls, known, context, f"{where}.taskSpec.params")
     params = dict(propagated)
     for i, decl in enumerate(decls):
         name = decl["name"]

@@ -14,18 +14,20 @@ Step results (`$(step.results.r.path)`, `$(steps.s.results.r)`) are refused: not
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from controller.executors.local.documents import Document
+from controller.executors.local.params import resolve_defaults
+from controller.executors.local.tekton import UnsupportedError
+from controller.executors.local.typed import declared_type, typed_param
+from controller.executors.local.variables import Scope, VariableError, references, substitute
 
 # fields a step with `ref` may have (Tekton refuses image, command, args, script, env, workingDir,
 # volumeMounts and results next to a ref)
 STEP_WITH_REF = {"name", "ref", "params", "onError", "timeout", "computeResources", "displayName"}
 ACTION_FIELDS = ("image", "command", "args", "script", "env", "workingDir", "securityContext", "volumeMounts")
-_REF = re.compile(
-    r"\$\(params(?:\.([A-Za-z0-9_-]+)|\[['\"]([A-Za-z0-9_.-]+)['\"]\])"  # $(params.p) or $(params["p"])
-    r"(\[\*\]|\[\d+\]|\.[A-Za-z0-9_-]+)?\)"  # then [*], [i] or .key
-)
+T = TypeVar("T")
 _WHOLE = re.compile(r"^\$\(params\.([A-Za-z0-9_-]+)(?:\[\*\])?\)$")
 
 
@@ -55,49 +57,50 @@ def inline_step_action(
             raise doc.error(
                 f"{path}.params", f"param {name!r}: step results ($(steps...)) are not run locally yet"
             )
+    # the StepAction's own params, by the executor's one substitution engine; other references
+    # (a task param a step param's value names, results, workspaces) are left for the task phase
+    known = {f"params.{name}": value for name, value in values.items()}
     inlined = {k: v for k, v in step.items() if k not in ("ref", "params")}
     for key in ACTION_FIELDS:
         if key not in spec:
             continue
-        if key == "script" and _REF.search(spec[key]):
+        if key == "script" and any(r.startswith("params.") for r in references(spec[key])):
             raise action.error("$.spec.script", "params cannot be used in a StepAction's script (use env)")
-        inlined[key] = _apply(spec[key], values, action, f"$.spec.{key}")
+        scope = Scope(known, ("params",), (), f"$.spec.{key}", forward=True)
+        inlined[key] = _in(action, substitute, spec[key], scope)
     return inlined
 
 
 def _values(given: Any, declared: Any, action: Document, doc: Document, path: str) -> dict[str, Any]:
-    """Each StepAction param: the step's value, else its default (defaults may use other params)."""
+    """Each StepAction param: the step's value, else its default (defaults may use other params);
+    an object's keys not given keep the default's."""
     provided = {p["name"]: p.get("value") for p in _named(given, doc, f"{path}.params")}
     declared = _named(declared, action, "$.spec.params")
     names = [p["name"] for p in declared]
     for name in provided:
         if name not in names:
             raise doc.error(f"{path}.params", f"StepAction {action.name!r} declares no param {name!r}")
-    values: dict[str, Any] = {}
-    pending: dict[str, Any] = {}
     for decl in declared:
+        if decl["name"] not in provided and "default" not in decl:
+            raise doc.error(
+                f"{path}.params", f"StepAction param {decl['name']!r} has no value and no default"
+            )
+    values = _in(action, resolve_defaults, declared, provided, {}, "$.spec.params", True)
+    for i, decl in enumerate(declared):
         name = decl["name"]
-        if name in provided:
-            values[name] = provided[name]
-        elif "default" in decl:
-            default = decl["default"]
-            if isinstance(default, str) and "$(params." in default:
-                pending[name] = default
-            else:
-                values[name] = default
-        else:
-            raise doc.error(f"{path}.params", f"StepAction param {name!r} has no value and no default")
-        if isinstance(decl.get("default"), dict) and isinstance(values.get(name), dict):
-            values[name] = {**decl["default"], **values[name]}  # keys not given keep their defaults
-    while pending:  # defaults that use other params, resolved in dependency order
-        ready = {n: d for n, d in pending.items() if all(r[0] in values for r in _names(d))}
-        if not ready:
-            first = sorted(pending)[0]
-            raise action.error("$.spec.params", f"param {first!r}: circular or unknown reference")
-        for name, default in ready.items():
-            values[name] = _apply(default, values, action, "$.spec.params")
-            del pending[name]
+        if declared_type(decl) == "object" and isinstance(values[name], dict):
+            where = f"$.spec.params[{i}] ({name})"
+            values[name] = _in(action, typed_param, values[name], decl, where)
     return values
+
+
+def _in(action: Document, work: Callable[..., T], *args: Any) -> T:
+    """`work(*args)`, its variable or value error (`$.path: why`) shown at that path of the StepAction."""
+    try:
+        return work(*args)
+    except (VariableError, UnsupportedError) as exc:
+        where, _, why = str(exc).partition(": ")
+        raise action.error(where.split(" ", 1)[0], why) from None
 
 
 def _merge_objects(values: dict[str, Any], declared: Any, task_params: Any, given: dict[str, Any]) -> None:
@@ -135,63 +138,3 @@ def _named(items: Any, doc: Document, path: str) -> list[dict[str, Any]]:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise doc.error(f"{path}[{i}]", "expected an object with a name")
     return items
-
-
-def _names(text: str) -> list[tuple[str, str]]:
-    return [(m.group(1) or m.group(2), m.group(3) or "") for m in _REF.finditer(text)]
-
-
-def _apply(value: Any, values: dict[str, Any], action: Document, path: str) -> Any:
-    """`value` with the StepAction's param references replaced; `[*]` alone in a list item expands."""
-    if isinstance(value, list):
-        out: list[Any] = []
-        for i, item in enumerate(value):
-            whole = _REF.fullmatch(item) if isinstance(item, str) else None
-            if whole and whole.group(3) == "[*]":
-                out.extend(_items(whole.group(1) or whole.group(2), values, action, f"{path}[{i}]"))
-            else:
-                out.append(_apply(item, values, action, f"{path}[{i}]"))
-        return out
-    if isinstance(value, dict):
-        return {k: _apply(v, values, action, f"{path}.{k}") for k, v in value.items()}
-    if not isinstance(value, str):
-        return value
-    return _REF.sub(lambda m: _one(m, values, action, path), value)
-
-
-def _items(name: str, values: dict[str, Any], action: Document, path: str) -> list[str]:
-    value = _known(name, values, action, path)
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    outer = _WHOLE.match(value) if isinstance(value, str) else None
-    if outer:  # the task's array param: expanded in the task phase
-        return [f"$(params.{outer.group(1)}[*])"]
-    raise action.error(path, f"param {name!r} is not an array")
-
-
-def _one(match: re.Match[str], values: dict[str, Any], action: Document, path: str) -> str:
-    name, tail = match.group(1) or match.group(2), match.group(3) or ""
-    value = _known(name, values, action, path)
-    outer = _WHOLE.match(value) if isinstance(value, str) else None
-    if outer and tail:  # an item or key of the task's param, resolved in the task phase
-        return f"$(params.{outer.group(1)}{tail})"
-    if tail.startswith("["):
-        if tail == "[*]" or not isinstance(value, list):
-            raise action.error(path, f"$(params.{name}{tail}) must be a whole list item of an array param")
-        index = int(tail[1:-1])
-        if index >= len(value):
-            raise action.error(path, f"$(params.{name}{tail}): index out of range ({len(value)} items)")
-        return str(value[index])
-    if tail.startswith("."):
-        if not isinstance(value, dict) or tail[1:] not in value:
-            raise action.error(path, f"$(params.{name}{tail}): no key {tail[1:]!r} in the object param")
-        return str(value[tail[1:]])
-    if not isinstance(value, str):
-        raise action.error(path, f"$(params.{name}) is not a string param")
-    return value
-
-
-def _known(name: str, values: dict[str, Any], action: Document, path: str) -> Any:
-    if name not in values:
-        raise action.error(path, f"$(params.{name}): the StepAction declares no param {name!r}")
-    return values[name]

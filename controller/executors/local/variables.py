@@ -59,13 +59,16 @@ class Scope:
     `values` maps a normalised reference (`params.x`, `tasks.t.results.r`, `context.pipelineRun.name`)
     to a string, an array or an object. `owned` are the prefixes this phase is responsible for: an
     unknown reference under one of them is an error. `pending` are prefixes known to be resolved
-    later (left alone even if owned by this phase).
+    later (left alone even if owned by this phase). With `forward`, a value that is itself a whole
+    reference for a later phase (`$(params.x)`, `$(params.x[*])`: a StepAction param given a task
+    param) stands for it: `[*]`, `[i]` or `.key` of it is that of the later reference, left for then.
     """
 
     values: dict[str, Value] = field(default_factory=dict)
     owned: tuple[str, ...] = ()
     pending: tuple[str, ...] = ()
     where: str = ""
+    forward: bool = False
 
     def child(self, values: Mapping[str, Value], owned: Iterable[str], where: str) -> Scope:
         return Scope(dict(values), tuple(owned), (), where)
@@ -93,6 +96,9 @@ def lookup(ref: str, scope: Scope) -> Value | None:
     values = scope.values
     if ref in values:
         return values[ref]
+    forwarded = _forwarded(ref, scope)
+    if forwarded is not None:
+        return forwarded
     index = _INDEX.fullmatch(ref)
     if index and index.group(1) in values:
         whole = values[index.group(1)]
@@ -115,6 +121,22 @@ def lookup(ref: str, scope: Scope) -> Value | None:
         if key not in obj:
             raise VariableError(f"{scope.where}: $({ref}): the object has no key {key!r}")
         return obj[key]
+    return None
+
+
+def _forwarded(ref: str, scope: Scope) -> str | None:
+    """With `scope.forward`: `$(R[*])`, `$(R[i])` or `$(R.key)` of a later reference `R` when `ref`
+    is `[*]`, `[i]` or `.key` of a variable whose value is exactly `$(R)` or `$(R[*])`."""
+    if not scope.forward:
+        return None
+    for name, value in scope.values.items():
+        tail = ref[len(name) :]
+        if not ref.startswith(name) or not (tail.startswith(".") or _INDEX.fullmatch("x" + tail)):
+            continue
+        whole = _REF.fullmatch(value) if isinstance(value, str) else None
+        later = normalise(whole.group(1)).removesuffix("[*]") if whole else ""
+        if is_tekton(later) and "[" not in later:
+            return f"$({later}{tail})"
     return None
 
 
