@@ -104,7 +104,7 @@ def _show(home: Path, record: dict[str, Any], json_out: bool) -> None:
     if json_out:
         print(json.dumps({**record, "mlflow": tracked} if tracked else record, indent=2))
         return
-    from controller.executors.local.runner import print_run
+    from controller.executors.local.runprint import print_run
 
     print_run(record, sys.stdout, detail=True)
     if tracked:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from controller.executors.local import readonly
-from controller.executors.local.runner import print_run
+from controller.executors.local.runprint import print_run
 from controller.executors.local.tekton import UnsupportedError
 from tests.local.helpers import pipelinerun, run_local, script_task
 

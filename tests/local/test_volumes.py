@@ -82,8 +82,9 @@ def test_containers_may_mount_volumes_anywhere() -> None:
 
 
 def test_resolved_steps_record_what_the_pod_mounts(home: Path, tmp_path: Path) -> None:
-    from controller.executors.local.resolve import RunContext, Workspace
+    from controller.executors.local.resolve import RunContext
     from controller.executors.local.secrets import LocalSecrets
+    from controller.executors.local.workspaces import Workspace
 
     artifacts = tmp_path / "artifacts"
     ctx = RunContext(

@@ -13,10 +13,7 @@ pipeline params, `$(results.r.path)`, `$(workspaces.w.*)`, `$(context.*)`).
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
-import sys
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,23 +23,18 @@ from typing import Any
 from controller.executors.local import readonly
 from controller.executors.local.containers import SCRIPTS_MOUNT, sandbox
 from controller.executors.local.kubeexpand import expand_step
-from controller.executors.local.objects import FILLED_KINDS, ClusterObjects, env_from, fill_workspace
-from controller.executors.local.params import is_referenced, pipeline_is_referenced, task_params
+from controller.executors.local.objects import ClusterObjects, env_from
+from controller.executors.local.params import is_referenced, task_params
 from controller.executors.local.process import Mount, Step
 from controller.executors.local.secrets import LocalSecrets
+from controller.executors.local.stepcommand import step_argv, step_workdir
 from controller.executors.local.stepenv import CONTAINER_ENV, host_env, step_env
 from controller.executors.local.steptemplate import merge_step
 from controller.executors.local.tekton import UnsupportedError, timeout_seconds
 from controller.executors.local.typed import parse_result
-from controller.executors.local.variables import (
-    TEKTON_ROOTS,
-    Scope,
-    Value,
-    references,
-    substitute,
-    substitute_list,
-)
+from controller.executors.local.variables import TEKTON_ROOTS, Scope, Value, substitute, substitute_list
 from controller.executors.local.volumes import RESULTS_MOUNT, volume_mounts, workspace_mounts
+from controller.executors.local.workspaces import Workspace, propagate_workspaces, task_workspaces
 
 SERVE_MOUNT = "/tekton/serve"  # where a containerised deploy step writes its serve request
 STEPS_MOUNT = "/tekton/steps"  # each step's folder: step-<name>/exitCode, as Tekton's entrypoint writes
@@ -59,16 +51,6 @@ def on_error(step: dict[str, Any], where: str) -> str:
     if value not in ("continue", "stopAndFail"):
         raise UnsupportedError(f"{where}.onError: {value!r} is not continue or stopAndFail")
     return str(value)
-
-
-@dataclass
-class Workspace:
-    """Where a pipeline workspace lives locally; `path` None when an optional one is unbound."""
-
-    name: str
-    kind: str  # volumeClaimTemplate | persistentVolumeClaim | emptyDir | secret | unbound
-    path: Path | None
-    claim: str = ""
 
 
 @dataclass
@@ -123,60 +105,6 @@ def run_context(run: str, namespace: str, pipeline: str, uid: str = "") -> dict[
         "context.pipelineRun.uid": uid or local_uid(run),
         "context.pipeline.name": pipeline,
     }
-
-
-def bind_workspaces(
-    run: dict[str, Any],
-    run_dir: Path,
-    home: Path,
-    secrets: LocalSecrets,
-    secret_dir: Path,
-    objects: ClusterObjects | None = None,
-) -> dict[str, Workspace]:
-    """A folder per bound pipeline workspace (configMap, secret and projected ones filled with their
-    keys from the input's ConfigMaps and from local secrets)."""
-    bindings = {b["name"]: b for b in run["spec"].get("workspaces") or []}
-    positions = {b["name"]: i for i, b in enumerate(run["spec"].get("workspaces") or [])}
-    found: dict[str, Workspace] = {}
-    declared = list(run["spec"]["pipelineSpec"].get("workspaces") or [])
-    names = {d["name"] for d in declared}
-    # a binding the embedded pipeline does not declare propagates into it (Tekton's propagated workspaces)
-    if not pipeline_is_referenced(run):
-        declared += [{"name": name} for name in bindings if name not in names]
-    for decl in declared:
-        name = decl["name"]
-        binding = bindings.pop(name, None)
-        if binding is None:
-            if not decl.get("optional"):
-                raise UnsupportedError(f"$.spec.workspaces: pipeline workspace {name!r} is not bound")
-            found[name] = Workspace(name, "unbound", None)
-            continue
-        sub = binding.get("subPath", "")
-        index = positions[name]
-        if "volumeClaimTemplate" in binding:
-            path, kind, claim = run_dir / "workspaces" / name, "volumeClaimTemplate", f"pvc-{name}"
-        elif "persistentVolumeClaim" in binding:
-            claim = binding["persistentVolumeClaim"].get("claimName", name)
-            path, kind = home / "volumes" / claim, "persistentVolumeClaim"
-        elif "emptyDir" in binding:
-            path, kind, claim = run_dir / "workspaces" / name, "emptyDir", ""
-        elif kind := next((k for k in FILLED_KINDS if k in binding), ""):
-            # files of ConfigMap / Secret keys, in the run's private folder (removed when it ends)
-            path, claim = secret_dir / name, ""
-            fill_workspace(binding, path, objects or ClusterObjects(), secrets, f"$.spec.workspaces[{index}]")
-        else:
-            raise UnsupportedError(
-                f"$.spec.workspaces: binding of {name!r} has no volume the local executor knows"
-            )
-        if sub:
-            path = path / sub
-        path.mkdir(parents=True, exist_ok=True)
-        found[name] = Workspace(name, kind, path, claim)
-    if bindings:
-        raise UnsupportedError(
-            f"$.spec.workspaces: {sorted(bindings)[0]!r} is not a workspace of the pipeline"
-        )
-    return found
 
 
 def pipeline_scope(
@@ -234,66 +162,6 @@ class ResolvedTask:
     spec_results: list[dict[str, Any]] = field(default_factory=list)  # declared: the types to check
 
 
-def propagate_workspaces(task: dict[str, Any], pipeline_workspaces: set[str]) -> dict[str, Any]:
-    """`task` with the pipeline workspaces its embedded spec uses without declaring them declared
-    and bound under their own names (Tekton's propagated workspaces; only for embedded specs)."""
-    spec = task["taskSpec"]
-    if is_referenced(task):
-        return task
-    declared = {d["name"] for d in spec.get("workspaces") or []}
-    refs = references([spec.get(k) for k in ("steps", "stepTemplate", "sidecars")])
-    used = {r.split(".")[1] for r in refs if r.startswith("workspaces.") and r.count(".") >= 2}
-    implicit = sorted((used & pipeline_workspaces) - declared)
-    if not implicit:
-        return task
-    bound = {b["name"] for b in task.get("workspaces") or []}
-    return {
-        **task,
-        "workspaces": [*(task.get("workspaces") or []), *({"name": w} for w in implicit if w not in bound)],
-        "taskSpec": {
-            **spec,
-            "workspaces": [*(spec.get("workspaces") or []), *({"name": w} for w in implicit)],
-        },
-    }
-
-
-def _workspace_paths(
-    ctx: RunContext, task: dict[str, Any], task_dir: Path, where: str, pscope: Scope
-) -> dict[str, tuple[Workspace, Path | None]]:
-    bound = {b["name"]: b for b in task.get("workspaces") or []}
-    out: dict[str, tuple[Workspace, Path | None]] = {}
-    for decl in task["taskSpec"].get("workspaces") or []:
-        name = decl["name"]
-        binding = bound.pop(name, None)
-        # a binding without `workspace` maps the pipeline workspace of the same name (Tekton's default)
-        target = binding.get("workspace", name) if binding else None
-        pipeline_ws = ctx.workspaces.get(target) if target else None
-        if binding and pipeline_ws is None:
-            raise UnsupportedError(f"{where}.workspaces: {target!r} is not a pipeline workspace")
-        if pipeline_ws is None or pipeline_ws.path is None:
-            if not decl.get("optional"):
-                raise UnsupportedError(f"{where}: workspace {name!r} of the task is not bound")
-            out[name] = (Workspace(name, "unbound", None), None)
-            continue
-        path = pipeline_ws.path
-        if pipeline_ws.kind == "emptyDir":  # an emptyDir belongs to one pod: never shared between tasks
-            path = task_dir / "emptydir" / pipeline_ws.name
-        if binding and binding.get("subPath"):  # it may name params: `subPath: $(params.dir)`
-            path = path / _sub_path(substitute(binding["subPath"], pscope), f"{where}.workspaces")
-        path.mkdir(parents=True, exist_ok=True)
-        out[name] = (pipeline_ws, path)
-    if bound:
-        raise UnsupportedError(f"{where}.workspaces: the task declares no workspace {sorted(bound)[0]!r}")
-    return out
-
-
-def _sub_path(value: Any, where: str) -> str:
-    """A workspace binding's subPath: relative, inside the workspace (as Kubernetes requires)."""
-    if not isinstance(value, str) or value.startswith("/") or ".." in value.split("/"):
-        raise UnsupportedError(f"{where}: subPath {value!r} must be a relative path without '..'")
-    return value
-
-
 def resolve_task(
     ctx: RunContext,
     task: dict[str, Any],
@@ -319,7 +187,7 @@ def resolve_task(
     results_dir = task_dir / "results"
     spec = task["taskSpec"]
     result_names = [r["name"] for r in spec.get("results") or []]
-    workspaces = _workspace_paths(ctx, task, task_dir, where, pscope)
+    workspaces = task_workspaces(ctx.workspaces, task, task_dir, where, pscope)
     # an embedded spec sees what propagates from the pipeline; a referenced Task only its own
     values: dict[str, Value] = {} if is_referenced(task) else dict(pscope.values)
     values.update({f"params.{k}": v for k, v in params.items()})
@@ -389,7 +257,7 @@ def resolve_task(
         )
         declared = [str(e.get("name")) for e in [*sourced, *(step.get("env") or []), *pod.get("env", [])]]
         step = expand_step(step, declared, env, secret_values, step_where)  # the kubelet's, after Tekton's
-        argv = _argv(step, task_dir / "scripts", f"{j}-{step_name}", ctx.containers)
+        argv = step_argv(step, task_dir / "scripts", f"{j}-{step_name}", ctx.containers)
         timeout = timeout_seconds(step["timeout"], f"{step_where}.timeout") if "timeout" in step else None
         if ctx.containers:
             box = sandbox(step, template, pod.get("securityContext", ctx.pod), argv)
@@ -404,7 +272,7 @@ def resolve_task(
             # read-only folders: a container mounts them `:ro`, a host process gets its own mounts; a
             # workingDir in a read-only workspace's view is started in its folder, moved into the view
             view_folders: dict[str, Path | None] = {str(view): real for real, view in read_only}
-            cwd = _working_dir(step.get("workingDir"), {**mounts, **view_folders}, task_dir)
+            cwd = step_workdir(step.get("workingDir"), {**mounts, **view_folders}, task_dir)
             read_only_tmp = (
                 [(tmpdir, tmpdir)] if tmpdir and any(b.read_only and b.host == tmpdir for b in binds) else []
             )
@@ -437,8 +305,10 @@ def resolve_task(
             car_where,
             ctx.objects.config_maps,
         )
-        argv = readonly.wrap(_argv(car, task_dir / "scripts", f"sidecar-{j}-{car_name}", False), read_only)
-        sidecars.append(Step(car_name, argv, env, _working_dir(car.get("workingDir"), mounts, task_dir)))
+        argv = readonly.wrap(
+            step_argv(car, task_dir / "scripts", f"sidecar-{j}-{car_name}", False), read_only
+        )
+        sidecars.append(Step(car_name, argv, env, step_workdir(car.get("workingDir"), mounts, task_dir)))
     return ResolvedTask(
         name,
         taskrun,
@@ -455,73 +325,3 @@ def resolve_task(
         [Mount(str(view), real) for real, view in read_only],
         list(spec.get("results") or []),
     )
-
-
-def _working_dir(working_dir: str | None, mounts: dict[str, Path | None], task_dir: Path) -> Path:
-    """A step's folder: workspace mount paths map to their local folders; default a per-task folder."""
-    default = task_dir / "work"
-    default.mkdir(parents=True, exist_ok=True)
-    if not working_dir:
-        return default
-    for mount, local in sorted(mounts.items(), key=lambda m: -len(m[0])):
-        if local is not None and (working_dir == mount or working_dir.startswith(mount.rstrip("/") + "/")):
-            path = local / working_dir[len(mount) :].lstrip("/")
-            path.mkdir(parents=True, exist_ok=True)
-            return path
-    if working_dir == "/workspace" or working_dir.startswith("/workspace/"):
-        path = default / working_dir[len("/workspace") :].lstrip("/")
-    else:
-        path = Path(working_dir) if os.path.isabs(working_dir) else default / working_dir
-        if os.path.isabs(working_dir) and not path.is_dir():
-            raise UnsupportedError(f"workingDir {working_dir!r} does not exist on this machine")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _default_shell(container: bool) -> str:
-    """What a script without a shebang runs with. Tekton: the image's /bin/sh, for most examples
-    busybox's, which takes `[[` and `==`; a host's /bin/sh may be dash, which does not, so a host
-    process gets bash when it is installed (its `[[`, `==`, `echo` without escapes match busybox)."""
-    return "/bin/sh" if container else shutil.which("bash") or "/bin/sh"
-
-
-# A shebang naming busybox's shell (`ash`) or `sh`: images mostly give busybox's there.
-_SH_SHEBANG = re.compile(r"#!\s*(?:/usr/bin/env\s+|/bin/|/usr/bin/)(ash|sh)(?=\s|$)")
-
-
-def _host_shebang(script: str) -> str:
-    """A script's shebang for this machine: `ash` where it is not installed, and `sh` where this
-    machine's /bin/sh is dash (which refuses the `[[` and `==` busybox takes), become the shell
-    scripts without a shebang get (bash); its arguments are kept."""
-    first, _, rest = script.partition("\n")
-    match = _SH_SHEBANG.match(first)
-    if match is None:
-        return script
-    shell = match.group(1)
-    dash = Path(os.path.realpath("/bin/sh")).name == "dash"
-    if (shell == "ash" and shutil.which("ash") is None) or (shell == "sh" and dash):
-        return f"#!{_default_shell(False)}{first[match.end() :]}\n{rest}"
-    return script
-
-
-def _argv(step: dict[str, Any], scripts_dir: Path, script_name: str, container: bool) -> list[str]:
-    args = [str(a) for a in step.get("args") or []]
-    if "script" in step:
-        script = step["script"]
-        if not script.startswith("#!"):
-            script = f"#!{_default_shell(container)}\nset -e\n" + script
-        elif not container:
-            script = _host_shebang(script)
-        scripts_dir.mkdir(parents=True, exist_ok=True)
-        path = scripts_dir / script_name
-        path.write_text(script, encoding="utf-8")
-        path.chmod(0o755 if container else 0o700)  # a container's user is not this one
-        return [f"{SCRIPTS_MOUNT}/{script_name}" if container else str(path), *args]
-    command = [str(c) for c in step.get("command") or []]
-    if container:  # the image's programs (none: its entrypoint, checked by check_pipelinerun)
-        return [*command, *args]
-    if command[0] in ("python", "python3"):  # the host interpreter, whatever the image had
-        command[0] = sys.executable
-    if shutil.which(command[0]) is None and not os.path.isabs(command[0]):
-        raise UnsupportedError(f"command {command[0]!r} is not installed on this machine")
-    return [*command, *args]

@@ -19,25 +19,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from controller import __version__, settings
 from controller.executors.local.codesets import CodesetError, LocalCodeset, parse_option, resolve
 from controller.executors.local.documents import is_kubernetes_input
 from controller.executors.local.objects import ClusterObjects
 from controller.executors.local.output import json_summary
-from controller.executors.local.progress import (
-    ICONS,
-    JsonEvents,
-    LiveProgress,
-    PlainProgress,
-    duration_text,
-)
+from controller.executors.local.progress import JsonEvents, LiveProgress, PlainProgress
+from controller.executors.local.runprint import print_failure, print_run
 from controller.executors.local.skips import skipped_by_condition
 from controller.settings import sluice_home
 
-TAIL_LINES = 25
-RESULT_WIDTH = 100
 EXIT_CANCELLED = 130
 # The stages image `--containers` runs built-in stages in when SLUICE_STAGES_IMAGE is not set.
 LOCAL_STAGES_IMAGE = f"localhost/sluice-stages:{__version__}"
@@ -330,7 +323,7 @@ def execute(
         print(f"sluice run: run {record.run} cancelled", file=sys.stderr)
         return EXIT_CANCELLED
     if record.phase != "Succeeded":
-        _print_failure(data, sys.stderr)
+        print_failure(data, sys.stderr)
         return 1
     skipped = skipped_by_condition(data["steps"]) if fail_on_skip else ""
     if skipped:
@@ -367,71 +360,3 @@ def _user() -> str:
         import os
 
         return f"uid {os.getuid()}"
-
-
-def _print_failure(data: dict[str, Any], err: IO[str]) -> None:
-    failed = [s for s in data["steps"] if s["phase"] == "Failed"]
-    if not failed:
-        print(f"sluice run: run {data['run']} failed: {data['message']}", file=err)
-        return
-    for step in failed:
-        print(f"sluice run: task {step['name']} failed: {step['message']}", file=err)
-        log = Path(data["folder"]) / step["log"]
-        if log.is_file():
-            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()[-TAIL_LINES:]
-            print(f"--- last {len(lines)} lines of {log}", file=err)
-            for line in lines:
-                print(f"    {line}", file=err)
-
-
-def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value)
-    text = text.replace("\n", "\\n")
-    return text if len(text) <= RESULT_WIDTH else text[: RESULT_WIDTH - 1] + "…"
-
-
-def print_run(data: dict[str, Any], out: IO[str], detail: bool) -> None:
-    """A run record for people: phase, each step with its results, the workflow outputs."""
-    duration = data.get("duration")
-    took = f" in {duration_text(duration)}" if isinstance(duration, int | float) else ""
-    print(f"run {data['run']} ({data.get('workflow', '')}): {data['phase']}{took}", file=out)
-    if data.get("message") and data["phase"] != "Succeeded":
-        print(f"  {data['message']}", file=out)
-    width = max((len(s["name"]) for s in data["steps"]), default=4)
-    for step in data["steps"]:
-        state = "cached" if step.get("cached") else step["phase"].lower()
-        if (step["phase"] == "Skipped" and step.get("reason")) or step.get("reason") == "FailureIgnored":
-            state += f" ({step['reason']})"
-        took = duration_text(step["duration"]) if isinstance(step.get("duration"), int | float) else ""
-        shown = f"  {step['displayName']}" if step.get("displayName") else ""  # Tekton's displayName
-        print(
-            f"  {ICONS.get(step['phase'], '?')} {step['name']:<{width}}  {state:<12} {took:>7}{shown}",
-            file=out,
-        )
-        for key, value in (step.get("results") or {}).items():
-            print(f"      {key} = {_short(value)}", file=out)
-        if step["phase"] == "Skipped" and step.get("message"):
-            print(f"      {step['message']}", file=out)  # why: the condition and its values
-        if detail:
-            if step.get("startTime"):
-                print(f"      started {step['startTime']}, attempts {step.get('attempts', 0)}", file=out)
-            for item in step.get("inputs") or []:
-                print(f"      in  {item['path']}  sha256:{item['sha256'][:16]}", file=out)
-            for item in step.get("artifacts") or []:
-                label = f" ({item['result']})" if item.get("result") else ""
-                print(f"      out {item['path']}{label}  sha256:{item['sha256'][:16]}", file=out)
-            metrics = step.get("metrics") or {}
-            for key, values in metrics.items():
-                if values:
-                    print(f"      {key}: last {values[-1]:.6g} over {len(values)} epochs", file=out)
-            if step.get("message") and step["phase"] != "Skipped":
-                print(f"      {step['message']}", file=out)
-            if step.get("startTime"):
-                print(f"      log {Path(data['folder']) / step['log']}", file=out)
-    if data.get("outputs"):
-        print("outputs:", file=out)
-        for key, value in data["outputs"].items():
-            print(f"  {key} = {_short(value)}", file=out)
-    for warning in data.get("warnings") or []:
-        print(warning, file=out)
-    print(f"folder: {data['folder']}", file=out)
