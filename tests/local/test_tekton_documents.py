@@ -825,6 +825,19 @@ def test_a_workflow_among_tekton_documents_is_refused_saying_how_to_run_it(tmp_p
     )
 
 
+def test_a_fuseml_workflow_in_a_folder_of_tekton_documents_is_refused_saying_how_to_run_it(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    write(folder, "a.yaml", "name: fuseml\nsteps:\n  - {name: s, image: busybox}\n")
+    write(folder, "b.yaml", TASK_ADD, TASKRUN)
+    result = sluice(tmp_path / "home", "run", str(folder))
+    assert result.exit_code == 1
+    assert f"{folder / 'a.yaml'}:1:1: $: a FuseML workflow runs on its own (sluice run FILE)" in result.stderr
+    assert nothing_ran(tmp_path / "home")
+
+
 def test_a_list_as_kubectl_get_prints_it_is_read_item_by_item(tmp_path: Path) -> None:
     items = "\n".join(
         "  - " + textwrap.indent(textwrap.dedent(d).strip(), "    ").lstrip() for d in (TASK_ADD, TASKRUN)

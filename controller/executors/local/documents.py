@@ -151,6 +151,9 @@ def _identify(doc: Document) -> tuple[str, str, str]:
     body = doc.body
     kind, api = body.get("kind"), body.get("apiVersion")
     if not isinstance(kind, str) or not kind:
+        if "steps" in body and "apiVersion" not in body:  # FuseML's workflow form has no kind
+            why = "a FuseML workflow runs on its own (sluice run FILE), not among Tekton documents"
+            raise doc.error("$", why)
         raise doc.error("$.kind", "every document needs a kind")
     if kind in REFUSED_KINDS:
         raise doc.error("$.kind", f"{kind} cannot run locally: {REFUSED_KINDS[kind]}")
