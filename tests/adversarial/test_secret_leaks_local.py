@@ -209,6 +209,8 @@ steps:
       python3 -c 'import os, base64, urllib.parse as u
       for v in (os.environ["TOK"], os.environ["TOK"].strip(), os.environ["KEY"]):
           print(base64.b64encode(v.encode()).decode(), u.quote(v, safe=""), v.encode().hex())'
+      echo "$KEY" | base64
+      printf '%s' "$KEY" | base64 -w 64
       printf ok > "$(results.status.path)"
     outputs: [{name: status, type: string}]
   - name: nosy
@@ -242,6 +244,10 @@ def _forbidden() -> list[str]:
     lines = [line for line in SSH_KEY.splitlines() if "PRIVATE KEY" not in line]
     forms = [token, quote(token, safe=""), token.encode().hex(), *lines]
     forms += [base64.b64encode(v.encode()).decode()[:16] for v in (token, NEWLINE_TOKEN, SSH_KEY)]
+    # every full line `base64` (76 columns) and `base64 -w 64` print the key as
+    encoded = base64.b64encode(SSH_KEY.encode()).decode()
+    for width in (76, 64):
+        forms += [encoded[i : i + width] for i in range(0, len(encoded) - width, width)]
     return forms
 
 

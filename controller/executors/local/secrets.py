@@ -3,7 +3,8 @@
 `SLUICE_SECRET_<NAME>_<KEY>` (name and key upper-cased, other characters as `_`) wins over the
 file. Values are handed to steps only; the executor never writes them to logs or run files, and
 redacts them from step output (`Redactor`: the whole value, each line of a multi-line value, and
-their base64, URL and hex encodings), from results and from cache entries.
+their base64 (also wrapped at 76 or 64 columns), URL and hex encodings), from results and from cache
+entries.
 """
 
 from __future__ import annotations
@@ -41,7 +42,26 @@ def _encodings(value: str) -> set[str]:
         forms.add(whole.rstrip("="))
         if stable >= 8:
             forms.add(whole[:stable])
+        forms |= _wrapped_lines(whole, stable)
     return {f for f in forms if f}
+
+
+WRAP_WIDTHS = (76, 64)  # coreutils `base64` and MIME wrap at 76 columns; `openssl base64` and PEM at 64
+
+
+def _wrapped_lines(encoded: str, stable: int) -> set[str]:
+    """The lines a wrapping encoder prints a long value's base64 as, each redacted on its own
+    (step output is redacted line by line): every full line inside the part fixed by the value, and
+    the start of the line where that part ends."""
+    lines: set[str] = set()
+    for width in WRAP_WIDTHS:
+        if stable <= width:
+            continue
+        for start in range(0, stable, width):
+            piece = encoded[start : min(start + width, stable)]
+            if len(piece) >= 8:
+                lines.add(piece)
+    return lines
 
 
 class Redactor:
