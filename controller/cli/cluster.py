@@ -26,12 +26,21 @@ NamespaceOption = Annotated[
 ]
 
 
-def local_only(command: str, namespace: str | None) -> None:
+AllNamespacesOption = Annotated[
+    bool,
+    typer.Option(
+        "--all-namespaces",
+        "-A",
+        help="With --cluster: the runs of every namespace (--namespace is ignored, as by kubectl).",
+    ),
+]
+
+
+def local_only(command: str, namespace: str | None, all_namespaces: bool = False) -> None:
     """A cluster-only option given without --cluster: a usage error (exit 2)."""
-    if namespace is not None:
-        print(
-            f"sluice {command}: --namespace is for --cluster (local runs have no namespace)", file=sys.stderr
-        )
+    given = "--namespace" if namespace is not None else "--all-namespaces" if all_namespaces else None
+    if given:
+        print(f"sluice {command}: {given} is for --cluster (local runs have no namespace)", file=sys.stderr)
         raise typer.Exit(2)
 
 

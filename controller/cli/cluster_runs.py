@@ -77,8 +77,9 @@ def resolve_run(cluster: Cluster, namespace: str, ref: str) -> dict[str, Any]:
 
 
 def list_runs(
-    cluster: Cluster, namespace: str, workflow: str | None, phase: str | None, limit: int | None
+    cluster: Cluster, namespace: str | None, workflow: str | None, phase: str | None, limit: int | None
 ) -> list[dict[str, Any]]:
+    """The runs of `namespace` (None: of every namespace), newest first, filtered."""
     runs = newest_first(cluster.list_sluice("workflowruns", namespace))
     if workflow:
         runs = [r for r in runs if workflow_of(r) == workflow]
@@ -105,16 +106,19 @@ def run_summary(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def print_runs(
-    runs: Sequence[dict[str, Any]], json_out: bool, namespace: str = "", filtered: bool = False
+    runs: Sequence[dict[str, Any]], json_out: bool, namespace: str | None = "", filtered: bool = False
 ) -> None:
+    """A table of runs; with `namespace` None (all namespaces) a NAMESPACE column first, as kubectl's."""
     if json_out:
         print(json.dumps([run_summary(r) for r in runs], indent=2))
         return
     if not runs:
-        print(f"no{' matching' if filtered else ''} WorkflowRuns in namespace {namespace}")
+        where = "in any namespace" if namespace is None else f"in namespace {namespace}"
+        print(f"no{' matching' if filtered else ''} WorkflowRuns {where}")
         return
     rows = [
         (
+            *(() if namespace is not None else (str(s["namespace"]),)),
             str(s["run"]),
             s["workflow"],
             s["phase"],
@@ -123,7 +127,14 @@ def print_runs(
         )
         for s in map(run_summary, runs)
     ]
-    header = ("RUN", "WORKFLOW", "PHASE", "STARTED", "FINISHED")
+    header = (
+        *(() if namespace is not None else ("NAMESPACE",)),
+        "RUN",
+        "WORKFLOW",
+        "PHASE",
+        "STARTED",
+        "FINISHED",
+    )
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
@@ -273,12 +284,23 @@ def runs_command(
     phase: str | None = None,
     limit: int | None = None,
     json_out: bool = False,
+    all_namespaces: bool = False,
 ) -> None:
-    """`sluice runs --cluster [RUN]`: the WorkflowRuns of a namespace, newest first, or one in detail."""
+    """`sluice runs --cluster [RUN]`: the WorkflowRuns of a namespace (`-A`: of all), newest first,
+    or one in detail."""
+    if all_namespaces and run_ref is not None:
+        import typer
+
+        # kubectl refuses `get -A NAME` too: a name (let alone a prefix) means one namespace's object
+        print(
+            "sluice runs --cluster: a RUN is looked up in one namespace: give --namespace, not -A",
+            file=sys.stderr,
+        )
+        raise typer.Exit(2)
     try:
         cluster = Cluster()
-        ns = namespace or cluster.namespace
-        if run_ref is not None:
+        ns = None if all_namespaces else namespace or cluster.namespace
+        if run_ref is not None and ns is not None:
             print_run(resolve_run(cluster, ns, run_ref), json_out)
             return
         print_runs(list_runs(cluster, ns, workflow, phase, limit), json_out, ns, bool(workflow or phase))

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 import typer.core
 
-from controller.cli.cluster import ClusterOption, NamespaceOption, local_only
+from controller.cli.cluster import AllNamespacesOption, ClusterOption, NamespaceOption, local_only
 from controller.cli.home import fail, local_home, resolve_run
 
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Cancelled")
@@ -56,15 +56,16 @@ def runs(
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     cluster: ClusterOption = False,
     namespace: NamespaceOption = None,
+    all_namespaces: AllNamespacesOption = False,
 ) -> None:
     """List local runs, newest first (the default), or show one: steps, timings, results, lineage.
-    With --cluster: the WorkflowRuns of a namespace of the cluster in KUBECONFIG."""
+    With --cluster: the WorkflowRuns of a namespace (or, -A, of all) of the cluster in KUBECONFIG."""
     if cluster:
         from controller.cli.cluster_runs import runs_command
 
-        runs_command(namespace, run_ref, workflow, _phase(phase), limit, json_out)
+        runs_command(namespace, run_ref, workflow, _phase(phase), limit, json_out, all_namespaces)
         return
-    local_only("runs", namespace)
+    local_only("runs", namespace, all_namespaces)
     from controller.executors.local.store import list_runs
 
     home = local_home()

@@ -234,6 +234,44 @@ async def test_runs_cluster_lists_filters_and_resolves_prefixes_and_latest(
     )
 
 
+async def test_runs_cluster_all_namespaces_lists_every_namespace_with_its_column(api: Api) -> None:
+    for name, namespace in (("train-a1", NAMESPACE), ("train-b1", "team-b"), ("train-a2", NAMESPACE)):
+        run = workflow_run(name)
+        run["metadata"]["namespace"] = namespace
+        await api.apply(run)
+        await asyncio.sleep(1.05)  # creation times a second apart: the order is theirs
+
+    listed, ignored_ns, as_json, none, by_name, local = await asyncio.gather(
+        sluice(api, "runs", "--cluster", "-A"),
+        sluice(api, "runs", "--cluster", "--all-namespaces", "-n", "team-b"),
+        sluice(api, "runs", "--cluster", "-A", "--json"),
+        sluice(api, "runs", "--cluster", "-A", "--workflow", "nothing-like-it"),
+        sluice(api, "runs", "--cluster", "-A", "train-a1"),
+        sluice(api, "runs", "-A"),
+    )
+    assert listed[0] == 0, listed[2]
+    rows = [line.split()[:4] for line in listed[1].splitlines()]
+    assert rows == [
+        ["NAMESPACE", "RUN", "WORKFLOW", "PHASE"],
+        [NAMESPACE, "train-a2", "sum-of-two", "Pending"],
+        ["team-b", "train-b1", "sum-of-two", "Pending"],
+        [NAMESPACE, "train-a1", "sum-of-two", "Pending"],
+    ]
+    assert ignored_ns[0] == 0 and ignored_ns[1] == listed[1]  # -A wins over -n, as with kubectl
+    assert [(r["namespace"], r["run"]) for r in json.loads(as_json[1])] == [
+        (NAMESPACE, "train-a2"),
+        ("team-b", "train-b1"),
+        (NAMESPACE, "train-a1"),
+    ]
+    assert none[0] == 0 and none[1] == "no matching WorkflowRuns in any namespace\n"
+    assert by_name[0] == 2 and one_line(by_name[2]) == (
+        "sluice runs --cluster: a RUN is looked up in one namespace: give --namespace, not -A"
+    )
+    assert local[0] == 2 and one_line(local[2]) == (
+        "sluice runs: --all-namespaces is for --cluster (local runs have no namespace)"
+    )
+
+
 async def test_logs_cluster_reads_each_step_container_with_secrets_masked(
     api: Api, operator: RunningOperator
 ) -> None:
