@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 TOPS = ("controller", "stages", "benchmarks", "testsupport", "tests")
@@ -418,130 +419,30 @@ def tree(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-FINE = {
-    "controller/settings.py": "import os\n",
-    "controller/spec/model.py": "from controller import settings\n",
-    "controller/compiler/run.py": "from controller.spec.model import x\nfrom . import naming\n",
-    "controller/compiler/naming.py": "",
-    "controller/executors/local/engine.py": "from controller.executors.local import artifacts\n",
-    "controller/executors/local/artifacts.py": "from controller.executors.local.cache import Cache\n",
-    "controller/executors/local/cache.py": "",
-    "controller/cli/main.py": (
-        "def run():\n    from controller.executors.local import engine\n    import stages.endpoints\n"
-    ),
-    "stages/endpoints.py": "from controller.settings import x\n",
-    "stages/deploy.py": "from controller.serving import serving_manifest\n",
-    "benchmarks/bench.py": "from testsupport.emulator import ApiServer\nimport controller.compiler.run\n",
-    "testsupport/emulator.py": "import controller.operator\n",
-    "tests/test_x.py": "from testsupport import emulator\nimport tests.helpers\n",
-}
+# the throwaway trees, as the code they hold: a clean tree and cases that break it
+CASES = yaml.safe_load((REPO / "tests" / "data" / "layering_cases.yaml").read_text(encoding="utf-8"))
+FINE: dict[str, str] = CASES["fine_tree"]
+
+
+def cases(group: str) -> list[tuple[str, str, str]]:
+    return [(case["file"], case["code"], case["reported"]) for case in CASES[group]]
 
 
 def test_a_tree_whose_arrows_point_one_way_passes(tmp_path: Path) -> None:
     assert layering_violations(tree(tmp_path, FINE)) == []
 
 
-@pytest.mark.parametrize(
-    ("name", "text", "reported"),
-    [
-        # the throwaway wrong-way import the issue asks for: the spec importing the compiler
-        (
-            "controller/spec/x.py",
-            "import controller.compiler\n",
-            "controller.spec.x:1 imports controller.compiler",
-        ),
-        ("controller/spec/x.py", "from controller.compiler.run import f\n", "spec must not import compiler"),
-        ("controller/spec/x.py", "from ..compiler import run\n", "spec must not import compiler"),
-        ("controller/compiler/x.py", "def f():\n    from controller.cli import main\n", "(lazily)"),
-        (
-            "controller/compiler/x.py",
-            "from typing import TYPE_CHECKING\n"
-            "if TYPE_CHECKING:\n    from controller.executors.local import engine\n",
-            "compiler must not import executors",
-        ),
-        (
-            "controller/executors/local/x.py",
-            "import controller.operator\n",
-            "executors must not import operator",
-        ),
-        ("controller/operator/x.py", "import controller.cli.main\n", "operator must not import cli"),
-        ("controller/settings.py", "from controller.spec import model\n", "base must not import spec"),
-        ("controller/compiler/x.py", "import stages.deploy\n", "controller imports stages only in the CLI"),
-        ("controller/cli/x.py", "import stages.deploy\n", "controller imports stages only in the CLI"),
-        ("controller/operator/x.py", "import testsupport.emulator\n", "controller never imports testsupport"),
-        ("controller/cli/x.py", "from tests.operator import conftest\n", "only tests import tests"),
-        ("controller/newthing.py", "", "controller.newthing is in no layer"),
-        ("stages/x.py", "from controller.compiler.tasks import t\n", "stages import only the shared base"),
-        (
-            "stages/x.py",
-            "def f():\n    from controller.spec import stages\n",
-            "stages import only the shared base",
-        ),
-        (
-            "benchmarks/x.py",
-            "from tests.codesets.conftest import CodesetOperator\n",
-            "only tests import tests",
-        ),
-        ("testsupport/x.py", "import tests.operator.conftest\n", "only tests import tests"),
-        (
-            "controller/executors/local/cache.py",
-            "def f():\n    from controller.executors.local.engine import LocalRun\n",
-            "import cycle in controller.executors.local: controller.executors.local.artifacts -> "
-            "controller.executors.local.cache -> controller.executors.local.engine",
-        ),
-    ],
-)
+# the first case is the issue's throwaway wrong-way import: the spec importing the compiler
+@pytest.mark.parametrize(("name", "text", "reported"), cases("wrong_way_arrows"))
 def test_a_wrong_way_arrow_is_reported(tmp_path: Path, name: str, text: str, reported: str) -> None:
     files = {**FINE, name: FINE.get(name, "") + text}
     problems = layering_violations(tree(tmp_path, files))
     assert any(reported in p for p in problems), problems
 
 
-@pytest.mark.parametrize(
-    ("name", "text", "reported"),
-    [
-        (
-            "controller/compiler/x.py",
-            "import os\nIMAGE = os.environ.get('X')\n",
-            "reads the environment (os.environ)",
-        ),
-        ("controller/compiler/x.py", "from os import getenv\n", "imports os.getenv"),
-        ("controller/spec/x.py", "import os\ndef f():\n    return os.getenv('X')\n", "os.getenv"),
-        (
-            "controller/compiler/x.py",
-            "from controller import settings\nI = settings.stages_image()\n",
-            "edge's",
-        ),
-        ("controller/compiler/x.py", "def f(p):\n    return open(p).read()\n", "file system access (open)"),
-        (
-            "controller/compiler/x.py",
-            "def f(p):\n    return p.read_text()\n",
-            "file system access (p.read_text)",
-        ),
-        ("controller/spec/model.py", "def f(p):\n    return p.read_bytes()\n", "outside the loader"),
-        ("controller/compiler/x.py", "import time\n", "imports time (clock)"),
-        ("controller/spec/x.py", "from datetime import datetime\n", "imports datetime (clock)"),
-        ("controller/compiler/x.py", "import random\n", "randomness"),
-        (
-            "controller/settings.py",
-            "import os\nIMAGE = os.environ.get('X', 'i')\n",
-            "reads the environment at import",
-        ),
-        (
-            "controller/compiler/x.py",
-            "from controller.gitsafe import validate_url\nvalidate_url(u)\n",
-            "allow_local",
-        ),
-    ],
-)
+@pytest.mark.parametrize(("name", "text", "reported"), cases("impure"))
 def test_an_impure_compiler_or_spec_is_reported(tmp_path: Path, name: str, text: str, reported: str) -> None:
-    pure = {
-        "controller/spec/yamlload.py": (
-            "def read_limited(path):\n    with open(path, 'rb') as f:\n        return f.read()\n"
-        ),
-        "controller/compiler/values.py": "from controller.gitsafe import validate_url\n"
-        "def f(u, a):\n    return validate_url(u, allow_local=a)\n",
-    }
+    pure: dict[str, str] = CASES["pure_tree"]
     root = tree(tmp_path, pure)
     assert purity_violations(root) == []
     problems = purity_violations(tree(tmp_path, {name: text}))
