@@ -107,7 +107,8 @@ class _Cluster:
 
 async def _measure(quick: bool) -> list[dict[str, Any]]:
     from controller.api.crds import all_crds
-    from testsupport.emulator import ApiServer, write_kubeconfig
+    from testsupport.apihttp import write_kubeconfig
+    from testsupport.emulator import ApiServer
     from testsupport.gitserver import Repo, SmartHTTP
     from testsupport.kubeapi import Api
     from testsupport.operators import CodesetOperator

@@ -113,7 +113,8 @@ def _phase(server: Any, name: str) -> str | None:
 
 async def _measure(quick: bool) -> list[dict[str, Any]]:
     from controller.api.crds import all_crds
-    from testsupport.emulator import ApiServer, write_kubeconfig
+    from testsupport.apihttp import write_kubeconfig
+    from testsupport.emulator import ApiServer
     from testsupport.gitserver import free_port
     from testsupport.processes import start_operator_process
 

@@ -13,7 +13,7 @@ pytest.importorskip("testsupport.emulator", reason="the operator's emulator harn
 from tests.operator.conftest import NAMESPACE, Api, path
 from tests.operator.conftest import api as api
 from tests.operator.conftest import apiserver as apiserver
-from testsupport.emulator import MAX_OBJECT_BYTES, MAX_REQUEST_BYTES
+from testsupport.apichecks import MAX_OBJECT_BYTES, MAX_REQUEST_BYTES
 
 CONFIGMAPS = path("v1", "configmaps")
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from controller.api.crds import all_crds
-from testsupport.emulator import ApiServer, http_server, write_kubeconfig
+from testsupport.apihttp import http_server, write_kubeconfig
+from testsupport.emulator import ApiServer
 
 # the client, the helpers and the operator thread live in testsupport (benchmarks use them too);
 # tests keep importing them from here
