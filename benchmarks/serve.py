@@ -22,14 +22,9 @@ MLServer only if its venv already exists (a skip row otherwise).
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import importlib.metadata
 import json
-import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,10 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks._mlserver import MLSERVER_VERSION, ensure_mlserver, mlserver_command
+from benchmarks._serve_processes import environment, exit_on_sigterm, free_port, spawn, stop
+from benchmarks._wrk import WRK_MARK, WRK_SCRIPT, Load, ensure_wrk, wrk_round
 from benchmarks.common import percentile, row
 from stages.serving_protocol import INPUT_NAME
 
-PROJECT = Path(__file__).resolve().parents[1]
 MODEL = "bench"
 INFER_PATH = f"/v2/models/{MODEL}/infer"
 # the input's name is the server's (stages/serving_protocol.INPUT_NAME); the peers take any name
@@ -51,19 +48,6 @@ BODY = json.dumps(
     {"inputs": [{"name": INPUT_NAME, "shape": [1, 2], "datatype": "FP32", "data": [12.5, 30.25]}]}
 ).encode()
 CONNECTIONS = 4
-MLSERVER_VERSION = "1.7.1"
-MLSERVER_VENV = PROJECT / ".tools" / "mlserver-venv"
-WRK_MARK = "SLUICE-WRK"
-WRK_SCRIPT = """
-wrk.method = "POST"
-wrk.body = [[%s]]
-wrk.headers["Content-Type"] = "application/json"
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("%s %%d %%d %%d %%d %%.1f %%.1f\\n", summary.requests, summary.duration,
-    e.status, e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
-end
-"""
 
 
 async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -83,15 +67,6 @@ async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 @dataclass
-class Load:
-    """One wrk round: requests/s and latency percentiles (ms)."""
-
-    rps: float
-    p50: float
-    p99: float
-
-
-@dataclass
 class Server:
     label: str
     port: int
@@ -108,16 +83,6 @@ class Server:
         return min(r.p99 for r in self.rounds)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _environment() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(PROJECT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-
-
 def _train_model(work: Path) -> Path:
     for module, args in (
         ("prepare", ["--generator", "sum-of-two", "--samples", "4000", "--artifacts-dir", str(work)]),
@@ -127,87 +92,9 @@ def _train_model(work: Path) -> Path:
             [sys.executable, "-m", f"stages.{module}", *args],
             check=True,
             capture_output=True,
-            env=_environment(),
+            env=environment(),
         )
     return work / "model"
-
-
-def ensure_wrk() -> tuple[str, str]:
-    """(path of wrk, "") or ("", why there is none)."""
-    found = shutil.which("wrk")
-    if found:
-        return found, ""
-    apt = shutil.which("apt-get")
-    if apt is None or os.geteuid() != 0:
-        return "", "wrk is not installed (Debian: apt-get install wrk, as root)"
-    for commands in ([[apt, "install", "-y", "wrk"]], [[apt, "update"], [apt, "install", "-y", "wrk"]]):
-        for command in commands:
-            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                subprocess.run(
-                    command,
-                    capture_output=True,
-                    timeout=600,
-                    env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-                )
-        found = shutil.which("wrk")
-        if found:
-            return found, ""
-    return "", "wrk is not installed and apt-get install -y wrk failed"
-
-
-def ensure_mlserver(quick: bool) -> tuple[Path | None, str]:
-    """(the venv's mlserver command, "") or (None, why not). A full run creates the venv."""
-    command = MLSERVER_VENV / "bin" / "mlserver"
-    if command.exists():
-        return command, ""
-    if quick:
-        return None, f"MLServer is not installed in {MLSERVER_VENV} (a full run installs it)"
-    try:
-        tensorflow = "tensorflow-cpu==" + importlib.metadata.version("tensorflow-cpu")
-    except importlib.metadata.PackageNotFoundError:
-        tensorflow = "tensorflow==" + importlib.metadata.version("tensorflow")
-    python = MLSERVER_VENV / "bin" / "python"
-    try:
-        subprocess.run([sys.executable, "-m", "venv", str(MLSERVER_VENV)], check=True, capture_output=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", f"mlserver=={MLSERVER_VERSION}", tensorflow],
-            check=True,
-            capture_output=True,
-            timeout=1800,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        return None, f"could not install mlserver=={MLSERVER_VERSION} in {MLSERVER_VENV}: {exc}"
-    return (command, "") if command.exists() else (None, f"no {command} after installing MLServer")
-
-
-def _spawn(command: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            command,
-            cwd=str(cwd),
-            env=_environment(),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # stopped as a group (MLServer has worker processes)
-        )
-
-
-def _stop(process: subprocess.Popen[bytes] | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
-
-
-def _exit_on_sigterm(signum: int, _frame: Any) -> None:
-    raise SystemExit(128 + signum)
 
 
 def _post(port: int, path: str) -> int:
@@ -241,53 +128,6 @@ def _wait_answering(server: Server, path: str, deadline: float, log: Path) -> No
         time.sleep(0.3)
     tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:]) if log.exists() else ""
     server.failure = f"{server.label} did not answer the request ({last or 'exited'}): {tail[-300:]}"
-
-
-def _mlserver_command(mlserver: Path, work: Path, model_dir: Path, port: int) -> list[str]:
-    folder = work / "mlserver"
-    (folder / MODEL).mkdir(parents=True, exist_ok=True)
-    settings = {
-        "host": "127.0.0.1",
-        "http_port": port,
-        "grpc_port": _free_port(),
-        "metrics_port": _free_port(),
-        "parallel_workers": 0,  # the model in the server process, as Sluice and KServe have it
-        "debug": False,
-    }
-    model = {
-        "name": MODEL,
-        "implementation": "benchmarks._mlserver_runtime.KerasRuntime",
-        "parameters": {"uri": str(model_dir)},
-    }
-    (folder / "settings.json").write_text(json.dumps(settings))
-    (folder / MODEL / "model-settings.json").write_text(json.dumps(model))
-    return [str(mlserver), "start", str(folder)]
-
-
-def wrk_round(wrk: str, script: Path, port: int, path: str, connections: int, seconds: float) -> Load:
-    done = subprocess.run(
-        [
-            wrk,
-            "-t1",
-            f"-c{connections}",
-            f"-d{max(1, round(seconds))}s",
-            "--timeout",
-            "5s",
-            "-s",
-            str(script),
-            f"http://127.0.0.1:{port}{path}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 60,
-    )
-    line = next((x for x in done.stdout.splitlines() if x.startswith(WRK_MARK)), None)
-    if done.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
-    requests, micros, bad_status, socket_errors, p50, p99 = line.split()[1:]
-    if int(bad_status) or int(socket_errors):
-        raise RuntimeError(f"port {port}: {bad_status} non-2xx answers, {socket_errors} socket errors")
-    return Load(int(requests) / (int(micros) / 1e6), float(p50) / 1000, float(p99) / 1000)
 
 
 def skip_row(metric: str, unit: str, goal: str, reason: str) -> dict[str, Any]:
@@ -338,11 +178,11 @@ def run(quick: bool) -> list[dict[str, Any]]:
         direct_p50 = _direct_p50(model_dir, 300 if quick else 2000)
         serve = [sys.executable, "-m", "stages.serve", "--model-dir", str(model_dir), "--name", MODEL]
         servers = {
-            "echo": Server("echo", _free_port()),
-            "sluice": Server("Sluice", _free_port()),
-            "sluice-no-guard": Server("Sluice --no-guard", _free_port()),
-            "mlserver": Server(f"MLServer {MLSERVER_VERSION}", _free_port(), failure=mlserver_why),
-            "kserve": Server("kserve.Model", _free_port()),
+            "echo": Server("echo", free_port()),
+            "sluice": Server("Sluice", free_port()),
+            "sluice-no-guard": Server("Sluice --no-guard", free_port()),
+            "mlserver": Server(f"MLServer {MLSERVER_VERSION}", free_port(), failure=mlserver_why),
+            "kserve": Server("kserve.Model", free_port()),
         }
         commands = {
             "echo": [
@@ -374,12 +214,14 @@ def run(quick: bool) -> list[dict[str, Any]]:
             ],
         }
         if mlserver is not None:
-            commands["mlserver"] = _mlserver_command(mlserver, work, model_dir, servers["mlserver"].port)
+            commands["mlserver"] = mlserver_command(
+                mlserver, work, model_dir, servers["mlserver"].port, MODEL
+            )
         # a SIGTERM (timeout, CI) still stops the servers this run started
-        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        previous = signal.signal(signal.SIGTERM, exit_on_sigterm)
         try:
             for key, command in commands.items():  # start them all, then wait: they load in parallel
-                servers[key].process = _spawn(command, work, work / f"{key}.log")
+                servers[key].process = spawn(command, work, work / f"{key}.log")
             deadline = time.monotonic() + 180
             for key, server in servers.items():
                 if not server.failure:
@@ -405,7 +247,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
                 single.append(wrk_round(wrk, script, servers["sluice"].port, INFER_PATH, 1, seconds))
         finally:
             for server in servers.values():
-                _stop(server.process)
+                stop(server.process)
             signal.signal(signal.SIGTERM, previous)
     return _rows(servers, single, direct_p50)
 
