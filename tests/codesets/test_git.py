@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.operator.codesets.git import Credentials, Git, GitError, GitLimits, classify
+from controller.operator.codesets.git import Git, GitLimits
+from controller.operator.codesets.gitcredentials import Credentials
+from controller.operator.codesets.giterrors import GitError, classify
 from controller.operator.codesets.spec import GitRef
 from testsupport.gitserver import GitDaemon, HangingServer, LocalListener, Repo, SmartHTTP, free_port
 

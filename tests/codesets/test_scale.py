@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from controller.operator.codesets.git import Credentials, Git
+from controller.operator.codesets.git import Git
+from controller.operator.codesets.gitcredentials import Credentials
 from controller.operator.codesets.poller import Key, Poller, PollResult
 from controller.operator.codesets.snapshots import Snapshots
 from controller.operator.codesets.spec import GitRef, Source

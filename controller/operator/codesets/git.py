@@ -3,37 +3,25 @@
 Every call runs `git` with `controller.gitsafe.git_env` (no prompts, no global config, allowed
 protocols only, hooks off, submodules off), `--end-of-options` before any user-given value, in its
 own process group so a timeout kills git's transport helpers too. Credentials from a Codeset's
-Secret reach git only through a GIT_ASKPASS script that reads them from this call's environment
-(or, for ssh, through an identity file in a private temporary folder): never argv, never a log line.
-Error text from git is scrubbed of URL credentials and of the Secret's own values before it is kept.
+Secret reach git only through its environment (`gitcredentials`); error text from git is scrubbed
+of URL credentials and of the Secret's own values before it is kept (`giterrors`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import os
-import shlex
 import signal
-import stat
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from controller import gitsafe
 from controller.api.codeset import GitRef
-from controller.api.conditions import AUTHENTICATION_FAILED, FETCH_FAILED, REF_NOT_FOUND
-
-ASKPASS_SCRIPT = """#!/bin/sh
-# Sluice's GIT_ASKPASS: answers git's prompt from this process's environment, never from argv.
-case "$1" in
-  Username*|username*) printf '%s\\n' "$SLUICE_GIT_USERNAME" ;;
-  *) printf '%s\\n' "$SLUICE_GIT_PASSWORD" ;;
-esac
-"""
-TOKEN_USERNAME = "x-access-token"  # accepted with a token as password by GitHub, GitLab and Gitea
+from controller.api.conditions import FETCH_FAILED, REF_NOT_FOUND
+from controller.operator.codesets.gitcredentials import Credentials, credential_env
+from controller.operator.codesets.giterrors import GitError, classify, scrub
 
 
 @dataclass(frozen=True)
@@ -54,140 +42,6 @@ class GitLimits:
 
 
 @dataclass(frozen=True)
-class Credentials:
-    """What a Codeset's Secret holds; `repr` never shows a value."""
-
-    username: str | None = field(default=None, repr=False)
-    password: str | None = field(default=None, repr=False)
-    identity: bytes | None = field(default=None, repr=False)
-    known_hosts: bytes | None = field(default=None, repr=False)
-
-    @classmethod
-    def from_secret(cls, secret: Mapping[str, object]) -> Credentials:
-        """From a Secret object as the API returns it (base64 `data`, or `stringData`)."""
-        raw: dict[str, bytes] = {}
-        data = secret.get("data")
-        for key, value in (data if isinstance(data, Mapping) else {}).items():
-            with contextlib.suppress(ValueError, TypeError):
-                raw[str(key)] = base64.b64decode(str(value), validate=True)
-        string_data = secret.get("stringData")
-        if isinstance(string_data, Mapping):
-            raw.update({str(k): str(v).encode() for k, v in string_data.items()})
-
-        def text(key: str) -> str | None:
-            value = raw.get(key)
-            return value.decode("utf-8", "replace").strip("\r\n") if value else None
-
-        if raw.get("identity"):
-            return cls(identity=raw["identity"], known_hosts=raw.get("known_hosts"))
-        if text("token"):
-            return cls(username=text("username") or TOKEN_USERNAME, password=text("token"))
-        return cls(username=text("username"), password=text("password"))
-
-    @property
-    def empty(self) -> bool:
-        return not (self.password or self.identity)
-
-    def secret_values(self) -> list[str]:
-        values = [self.password or ""]
-        if self.identity:
-            values.extend(
-                line for line in self.identity.decode("utf-8", "replace").splitlines() if len(line) > 8
-            )
-        return [v for v in values if len(v) >= 4]
-
-
-class GitError(Exception):
-    """A failed git call: `reason` for the Codeset condition, `kind` for metrics, scrubbed `message`."""
-
-    def __init__(self, reason: str, kind: str, message: str):
-        self.reason = reason
-        self.kind = kind
-        self.message = message
-        super().__init__(message)
-
-
-_AUTH_HINTS = (
-    "authentication failed",
-    "could not read username",
-    "could not read password",
-    "terminal prompts disabled",
-    "permission denied (publickey",
-    "access denied",
-    "returned error: 401",
-    "returned error: 403",
-    "invalid username or password",
-    "host key verification failed",
-)
-_UNREACHABLE_HINTS = (
-    "could not resolve host",
-    "connection refused",
-    "failed to connect",
-    "couldn't connect",
-    "connection timed out",
-    "unable to connect",
-    "connection reset",
-    "unable to look up",
-    "empty reply from server",
-    "the remote end hung up",
-)
-# what a port that is open but speaks no Git over HTTP(S)/SSH makes git and curl say
-_TRANSPORT_HINTS = (
-    "ssl",
-    "tls",
-    "gnutls",
-    "rpc failed",
-    "http/2",
-    "unexpected disconnect",
-    "protocol error",
-    "bad line length",
-    "invalid server response",
-    "weird server reply",
-    "received http code",
-    "the requested url returned error",
-    "unable to access",  # any other curl error
-    "http/0.9",
-    "kex_exchange_identification",
-    "connection closed",
-    "closed by remote host",
-    "recv failure",
-    "send failure",
-    "no route to host",
-    "network is unreachable",
-)
-UNREACHABLE_MESSAGE = "cannot reach the Git repository (connection failed)"
-_NOT_FOUND_HINTS = ("not found", "does not appear to be a git repository", "returned error: 404")
-
-
-def classify(stderr: str, secrets: Sequence[str] = ()) -> tuple[str, str, str]:
-    """(reason, metric kind, one scrubbed line) for git's stderr."""
-    text = scrub(stderr, secrets)
-    lower = text.lower()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    fatal = [line for line in lines if line.lower().startswith(("fatal:", "error:", "remote:"))]
-    line = (fatal or lines or ["git failed without a message"])[-1][:300]
-    if any(hint in lower for hint in _AUTH_HINTS):
-        return AUTHENTICATION_FAILED, "auth", line
-    # one message whatever went wrong on the way (refused, reset, hung up, not TLS, not Git): the
-    # Codeset status must not tell an open port from a closed one (issue 16)
-    if any(hint in lower for hint in _UNREACHABLE_HINTS):
-        return FETCH_FAILED, "unreachable", UNREACHABLE_MESSAGE
-    if any(hint in lower for hint in _NOT_FOUND_HINTS):
-        return FETCH_FAILED, "not_found", line
-    if any(hint in lower for hint in _TRANSPORT_HINTS):
-        return FETCH_FAILED, "unreachable", UNREACHABLE_MESSAGE
-    return FETCH_FAILED, "other", line
-
-
-def scrub(text: str, secrets: Sequence[str] = ()) -> str:
-    """gitsafe's scrubbing plus the exact values of this call's Secret."""
-    for value in sorted(secrets, key=len, reverse=True):
-        if value:
-            text = text.replace(value, "***")
-    return gitsafe.scrub(text)
-
-
-@dataclass(frozen=True)
 class TreeEntry:
     mode: str  # 100644, 100755, 120000 (symlink), 160000 (submodule), ...
     kind: str  # blob | commit
@@ -202,46 +56,6 @@ class TreeEntry:
     @property
     def is_file(self) -> bool:
         return self.kind == "blob" and not self.is_symlink
-
-
-def _askpass_path() -> str:
-    """One static askpass script per process (holds no secret), in a private folder."""
-    folder = Path(tempfile.gettempdir()) / f"sluice-askpass-{os.getuid()}"
-    script = folder / "askpass.sh"
-    if not script.exists() or script.read_text() != ASKPASS_SCRIPT:
-        folder.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(folder, 0o700)
-        partial = folder / f".askpass.{os.getpid()}"
-        partial.write_text(ASKPASS_SCRIPT)
-        os.chmod(partial, stat.S_IRWXU)
-        os.replace(partial, script)
-    return str(script)
-
-
-@contextlib.contextmanager
-def credential_env(credentials: Credentials | None) -> Iterator[dict[str, str]]:
-    """git's environment for one call; an ssh identity lives in a 0700 folder removed afterwards."""
-    if credentials is None or credentials.empty:
-        yield gitsafe.git_env()
-        return
-    if credentials.identity:
-        with tempfile.TemporaryDirectory(prefix="sluice-ssh-") as folder:
-            key = Path(folder) / "identity"
-            key.touch(mode=0o600)
-            key.write_bytes(credentials.identity)
-            known = Path(folder) / "known_hosts"
-            known.touch(mode=0o600)
-            known.write_bytes(credentials.known_hosts or b"")
-            ssh = (
-                f"ssh -i {shlex.quote(str(key))} -o IdentitiesOnly=yes -o BatchMode=yes"
-                f" -o StrictHostKeyChecking=yes -o UserKnownHostsFile={shlex.quote(str(known))}"
-            )
-            yield gitsafe.git_env(ssh_command=ssh)
-        return
-    env = gitsafe.git_env(askpass=_askpass_path())
-    env["SLUICE_GIT_USERNAME"] = credentials.username or TOKEN_USERNAME
-    env["SLUICE_GIT_PASSWORD"] = credentials.password or ""
-    yield env
 
 
 @dataclass

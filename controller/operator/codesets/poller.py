@@ -19,7 +19,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from controller.api.conditions import FETCH_FAILED
-from controller.operator.codesets.git import Credentials, Git, GitError
+from controller.operator.codesets.git import Git
+from controller.operator.codesets.gitcredentials import Credentials
+from controller.operator.codesets.giterrors import GitError
 from controller.operator.codesets.spec import Source
 from controller.operator.conditions import now_rfc3339
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 import pathspec
 
-from controller.operator.codesets.git import Credentials, Git, TreeEntry
+from controller.operator.codesets.git import Git, TreeEntry
+from controller.operator.codesets.gitcredentials import Credentials
 from controller.operator.codesets.spec import Source
 
 CredentialsFor = Callable[[Source], Awaitable[Credentials | None]]

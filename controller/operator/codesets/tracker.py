@@ -31,7 +31,9 @@ from controller.api.conditions import (
 )
 from controller.api.meta import CODESET, GROUP, VERSION, object_stub
 from controller.operator import conditions as cond
-from controller.operator.codesets.git import Credentials, Git, GitError, GitLimits
+from controller.operator.codesets.git import Git, GitLimits
+from controller.operator.codesets.gitcredentials import Credentials
+from controller.operator.codesets.giterrors import GitError
 from controller.operator.codesets.metrics import CodesetMetrics
 from controller.operator.codesets.poller import Key, Poller, PollResult
 from controller.operator.codesets.snapshots import Snapshots
