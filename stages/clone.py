@@ -5,9 +5,11 @@
 
 Shallow (depth 1), no submodules, no tags, git options ended with
 `--end-of-options` so a URL or ref can never be read as an option. The URL and
-ref are checked by `controller.gitsafe` first. Credentials come only from a
-mounted Secret folder (`username`+`password`, or `token`, or
-`identity`+`known_hosts`), reach git through GIT_ASKPASS or GIT_SSH_COMMAND,
+ref are checked by `controller.gitsafe` first (in-cluster hosts such as
+`gitea.ml.svc` only with SLUICE_ALLOW_CLUSTER_GIT_HOSTS=1, which the compiled
+task sets when the operator has it; loopback and private addresses never).
+Credentials come only from a mounted Secret folder (`username`+`password`, or
+`token`, or `identity`+`known_hosts`), reach git through GIT_ASKPASS or GIT_SSH_COMMAND,
 and never appear in argv, the environment or the output.
 """
 
@@ -145,7 +147,8 @@ def clone(url: str, revision: str, dest: Path, credentials: Path | None) -> str:
     """Check out `revision` of `url` into `dest`; return the commit SHA checked out."""
     allow_local = settings.allow_local_git()
     try:
-        validate_url(url, allow_local=allow_local)
+        # the operator's SLUICE_ALLOW_CLUSTER_GIT_HOSTS, which the compiler gives this step's env
+        validate_url(url, allow_local=allow_local, allow_cluster=settings.allow_cluster_git_hosts())
         validate_ref(revision)
     except GitSafetyError as exc:
         raise StageError(str(exc)) from None

@@ -76,7 +76,8 @@ NO_CYCLES_IN = ("controller.executors.local",)
 # --- purity -----------------------------------------------------------------------------------
 PURE = ("controller.compiler", "controller.spec")
 ENV_CALLS = {"os.environ", "os.getenv", "os.putenv", "os.unsetenv", "environ", "getenv"}
-EDGE_SETTINGS = {"allow_local_git", "stages_image", "sluice_home"}  # controller.settings readers
+# controller.settings readers
+EDGE_SETTINGS = {"allow_local_git", "allow_cluster_git_hosts", "stages_image", "sluice_home"}
 IMPURE_MODULES = {
     "time": "clock",
     "datetime": "clock",
@@ -113,7 +114,8 @@ SPEC_MAY_READ_FILES = {
     "controller.spec.schema": {"workflow_schema", "generated_validator_code"},
     "controller.spec.extension_files": {"read_extension_files", "_description_files", "_read"},
 }
-GITSAFE_SWITCHED = {"validate_url", "git_env"}  # default to the environment without allow_local=
+# gitsafe functions that default to the environment without these keywords
+GITSAFE_SWITCHED = {"validate_url": ("allow_local", "allow_cluster"), "git_env": ("allow_local",)}
 
 
 @dataclass(frozen=True)
@@ -367,11 +369,10 @@ def purity_violations(root: Path) -> list[str]:
                 reads_files = name in ("open", "io.open", "Path", "pathlib.Path") or method in FILE_METHODS
                 if reads_files and (compiler or function not in may_read):
                     problems.append(f"{at}: file system access ({ast.unparse(node.func)}) outside the loader")
-                switched = compiler and name.split(".")[-1] in GITSAFE_SWITCHED
-                if switched and not any(k.arg == "allow_local" for k in node.keywords):
-                    problems.append(
-                        f"{at}: {name}() without allow_local= reads SLUICE_ALLOW_LOCAL_GIT itself"
-                    )
+                switches = GITSAFE_SWITCHED.get(name.split(".")[-1], ()) if compiler else ()
+                given = {k.arg for k in node.keywords}
+                for switch in (s for s in switches if s not in given):
+                    problems.append(f"{at}: {name}() without {switch}= reads the environment itself")
     return sorted(set(problems))
 
 

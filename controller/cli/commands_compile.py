@@ -143,6 +143,7 @@ def compile_command(
             # the command line is an edge: the environment's switches are read here, once
             stages_image=settings.stages_image(),
             allow_local_git=settings.allow_local_git(),
+            allow_cluster_git_hosts=settings.allow_cluster_git_hosts(),
             model_store=_model_store(),
             mlflow=mlflow,
         )

@@ -38,13 +38,21 @@ def credentials_workspace(plan: CodesetPlan) -> str:
     return f"{CREDENTIALS}-{plan.subdir}"
 
 
-def _container(name: str, run: RunInfo, module: str, args: list[str]) -> dict[str, Any]:
+# The operator's setting the clone step needs too: a Codeset on an in-cluster Git server admitted by
+# the operator must not be refused by its own clone step (stages.clone reads it with
+# `settings.allow_cluster_git_hosts()`; loopback and private addresses stay refused).
+CLUSTER_GIT_HOSTS_ENV = {"name": "SLUICE_ALLOW_CLUSTER_GIT_HOSTS", "value": "1"}
+
+
+def _container(
+    name: str, run: RunInfo, module: str, args: list[str], env: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "name": name,
         "image": run.stages_image,
         "command": ["python", "-m", f"stages.{module}"],
         "args": args,
-        "env": sluice_env(run),
+        "env": [*sluice_env(run), *env],
         "computeResources": internal_resources(),
         "securityContext": security_context(),
     }
@@ -59,14 +67,17 @@ def _internal_task(
     *,
     description: str,
     result: tuple[str, str],
+    env: list[dict[str, Any]] | None = None,
     **options: Any,
 ) -> TaskPlan:
     """A task of its own running `stages.<module>` with `args`, then `--result` for its one string
-    result (name, description); labelled internal, after nothing but what its params name."""
+    result (name, description), and `env` after the run's SLUICE_* variables; labelled internal,
+    after nothing but what its params name."""
     name, meaning = result
+    argv = [*args, "--result", f"{name}=$(results.{name}.path)"]
     return pipeline_task(
         task_name,
-        _container(task_name, run, module, [*args, "--result", f"{name}=$(results.{name}.path)"]),
+        _container(task_name, run, module, argv, env or []),
         renderer,
         labels={LABEL_INTERNAL: module},
         description=description,
@@ -108,6 +119,7 @@ def clone_task(plan: CodesetPlan, task_name: str, scope: RunScope, run: RunInfo)
         TaskRenderer(scope, None),
         description=f"Check out codeset {plan.input!r} at {plan.revision}",
         result=(CLONE_RESULT, "the commit checked out"),
+        env=[CLUSTER_GIT_HOSTS_ENV] if run.allow_cluster_git_hosts else [],
         extra_workspaces=workspaces,
         retries=1,  # network blips; the checkout is idempotent
         timeout_seconds=CLONE_TIMEOUT_SECONDS,

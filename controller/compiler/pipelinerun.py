@@ -199,6 +199,7 @@ def compile_run(
     run_name: str | None = None,
     stages_image: str | None = None,
     allow_local_git: bool = False,
+    allow_cluster_git_hosts: bool = False,
     model_store: ModelStore | None = None,
     mlflow: MlflowTracking | None = None,
     service_account: str | None = None,
@@ -206,9 +207,11 @@ def compile_run(
 ) -> dict[str, Any]:
     """Compile a validated workflow into a `tekton.dev/v1` PipelineRun; CompileError lists every problem.
 
-    Everything it depends on is an argument: `stages_image` (default `settings.DEFAULT_STAGES_IMAGE`)
-    and `allow_local_git` (admit file:// and loopback codeset URLs) are read from the environment
-    by the caller (`sluice compile`/`sluice run`, the operator's configuration), never here;
+    Everything it depends on is an argument: `stages_image` (default `settings.DEFAULT_STAGES_IMAGE`),
+    `allow_local_git` (admit file:// and loopback codeset URLs) and `allow_cluster_git_hosts`
+    (admit in-cluster Git hosts such as `gitea.ml.svc`; the clone steps are given the same
+    setting, `SLUICE_ALLOW_CLUSTER_GIT_HOSTS=1`) are read from the environment by the caller
+    (`sluice compile`/`sluice run`, the operator's configuration), never here;
     so is `model_store`, the durable model storage deployed models are served from
     (`controller.compiler.modelstore`), and `mlflow`, the MLflow tracking every built-in stage
     logs to (`controller.serving.tracking`).
@@ -219,7 +222,14 @@ def compile_run(
     problems = Problems(workflow)
     given = dict(inputs or {})
     values = check_inputs(workflow, given, problems)
-    plans = plan_codesets(workflow, values, codesets or {}, problems, allow_local_git=allow_local_git)
+    plans = plan_codesets(
+        workflow,
+        values,
+        codesets or {},
+        problems,
+        allow_local_git=allow_local_git,
+        allow_cluster_git_hosts=allow_cluster_git_hosts,
+    )
     resolved = resolve_extensions(workflow, extensions, problems)
     problems.raise_if_any()
 
@@ -233,6 +243,7 @@ def compile_run(
         stages_image=stages_image or settings.DEFAULT_STAGES_IMAGE,
         model_store=model_store,
         mlflow=mlflow,
+        allow_cluster_git_hosts=allow_cluster_git_hosts,
     )
     names = UniqueNames()
     step_tasks = {s.name: names.claim(dns_label(s.name)) for s in workflow.steps}

@@ -47,6 +47,7 @@ class RunInfo:
     stages_image: str
     model_store: ModelStore | None = None  # durable model storage, for the deploy step
     mlflow: MlflowTracking | None = None  # MLflow tracking, for every built-in stage (docs/mlflow.md)
+    allow_cluster_git_hosts: bool = False  # clone steps may fetch from in-cluster Git hosts
 
 
 @dataclass

@@ -95,9 +95,11 @@ def plan_codesets(
     problems: Problems,
     *,
     allow_local_git: bool = False,
+    allow_cluster_git_hosts: bool = False,
 ) -> dict[str, CodesetPlan]:
     """One plan per codeset input, with its URL and revision checked by `controller.gitsafe`
-    (file:// and loopback URLs only with `allow_local_git`)."""
+    (file:// and loopback URLs only with `allow_local_git`, cluster-internal and single-label hosts
+    only with `allow_cluster_git_hosts`)."""
     plans: dict[str, CodesetPlan] = {}
     for name in sources:
         declared = workflow.input(name)
@@ -117,7 +119,7 @@ def plan_codesets(
             )
             continue
         try:
-            url = validate_url(source.url, allow_local=allow_local_git)
+            url = validate_url(source.url, allow_local=allow_local_git, allow_cluster=allow_cluster_git_hosts)
             validate_ref(source.revision)
         except GitSafetyError as exc:
             problems.error(path, "codeset.unsafe", f"codeset {declared.name!r}: {exc}", at=at)

@@ -66,11 +66,14 @@ class OperatorConfig:
     # /metrics and /healthz; port 0 picks a free port (tests).
     metrics_host: str = "0.0.0.0"
     metrics_port: int = 8080
-    # The compiler's two switches, read from the environment here (the operator's edge), never by
-    # the compiler: the image built-in stages run in (None: the default) and whether codesets may
-    # use file:// and loopback Git URLs (SLUICE_STAGES_IMAGE, SLUICE_ALLOW_LOCAL_GIT).
+    # The compiler's switches, read from the environment here (the operator's edge), never by
+    # the compiler: the image built-in stages run in (None: the default), whether codesets may
+    # use file:// and loopback Git URLs, and in-cluster Git hosts - which the clone steps of
+    # compiled runs are then given too (SLUICE_STAGES_IMAGE, SLUICE_ALLOW_LOCAL_GIT,
+    # SLUICE_ALLOW_CLUSTER_GIT_HOSTS: the chart's `operator.git.allowClusterHosts`).
     stages_image: str | None = None
     allow_local_git: bool = False
+    allow_cluster_git_hosts: bool = False
     # Durable model storage deployed models are served from (the chart's `modelStorage`, as
     # SLUICE_MODEL_STORE* variables); None: the run's temporary volume, as before.
     model_store: ModelStore | None = None
@@ -131,6 +134,7 @@ def _compiler_switches() -> dict[str, Any]:
     return {
         "stages_image": sluice_settings.stages_image(),
         "allow_local_git": sluice_settings.allow_local_git(),
+        "allow_cluster_git_hosts": sluice_settings.allow_cluster_git_hosts(),
         "model_store": ModelStore.from_env(os.environ),
         "mlflow": MlflowTracking.from_env(os.environ),
     }

@@ -162,6 +162,7 @@ async def _compile(rt: Runtime, info: RunInfo, body: Mapping[str, Any]) -> tuple
             run_name=info.name,
             stages_image=rt.config.stages_image,
             allow_local_git=rt.config.allow_local_git,
+            allow_cluster_git_hosts=rt.config.allow_cluster_git_hosts,
             model_store=rt.config.model_store,
             mlflow=rt.config.mlflow,
             service_account=rt.config.step_service_account,

@@ -99,7 +99,7 @@ def prepare_run(
 
     `sluice run`'s edge: the stages image and the local-Git switch not given are read from the
     environment here, once (`SLUICE_STAGES_IMAGE`, `SLUICE_ALLOW_LOCAL_GIT`), and passed to the
-    compiler as arguments.
+    compiler as arguments; so is `SLUICE_ALLOW_CLUSTER_GIT_HOSTS`, which the clone steps then get.
     """
     if path.is_dir() or is_kubernetes_input(path):
         runs = prepare_runs(path, inputs, codesets, extensions, containers=containers)
@@ -132,7 +132,8 @@ def prepare_run(
         stages_image = settings.stages_image(LOCAL_STAGES_IMAGE if containers else None)
     if allow_local_git is None:
         allow_local_git = settings.allow_local_git()
-    compiled = _compile(workflow, values, local, extensions, stages_image, allow_local_git)
+    cluster_hosts = settings.allow_cluster_git_hosts()
+    compiled = _compile(workflow, values, local, extensions, stages_image, (allow_local_git, cluster_hosts))
     return PreparedRun(compiled, workflow.name, local)
 
 
@@ -180,8 +181,9 @@ def _compile(
     local: dict[str, LocalCodeset],
     extensions: Path | None,
     stages_image: str,
-    allow_local_git: bool,
+    git_switches: tuple[bool, bool],
 ) -> dict[str, Any]:
+    """The compiled PipelineRun; `git_switches` are (allow_local_git, allow_cluster_git_hosts)."""
     from controller.compiler import CodesetSource, compile_run
     from controller.compiler.errors import CompileError
 
@@ -196,6 +198,7 @@ def _compile(
             raise RunError(f"{extensions}: {exc}") from None
     sources = {name: CodesetSource(c.url, c.revision) for name, c in local.items()}
     # a local folder is the user's own: its path is a Git URL only for this local compile
+    allow_local_git, allow_cluster_git_hosts = git_switches
     allow_local = allow_local_git or any(c.folder is not None for c in local.values())
     try:
         compiled: dict[str, Any] = compile_run(
@@ -206,6 +209,7 @@ def _compile(
             extensions=registry,
             stages_image=stages_image,
             allow_local_git=allow_local,
+            allow_cluster_git_hosts=allow_cluster_git_hosts,
         )
     except CompileError as exc:
         raise RunError("\n".join(d.format() for d in exc.diagnostics)) from None
