@@ -49,21 +49,29 @@ def clone_env(pipelinerun: dict[str, Any]) -> dict[str, str]:
     return {e["name"]: e.get("value", "") for s in clone["taskSpec"]["steps"] for e in s.get("env", [])}
 
 
-async def test_the_clone_step_carries_the_operators_setting(
-    api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(SETTING, "1")  # as the chart sets it on the operator's Deployment
+async def run_from_gitea(api: Api, monkeypatch: pytest.MonkeyPatch, setting: bool, phase: str) -> Any:
+    """Start the operator as the chart would (with or without the setting), submit a run of the
+    Workflow on the gitea Codeset; its PipelineRun (phase "") or its status once in `phase`."""
     monkeypatch.delenv("SLUICE_ALLOW_LOCAL_GIT", raising=False)
+    if setting:
+        monkeypatch.setenv(SETTING, "1")  # as the chart sets it on the operator's Deployment
+    else:
+        monkeypatch.delenv(SETTING, raising=False)
     operator = await start_operator()
     try:
         for document in documents():
             await api.apply(document)
         await api.apply(workflow_run("run-gitea", "from-gitea", codesetRevisions={"source": SHA}))
-        pipelinerun = await pipelinerun_of(api, "run-gitea")
+        return await (wait_phase(api, "run-gitea", phase) if phase else pipelinerun_of(api, "run-gitea"))
     finally:
         await operator.stop()
-    env = clone_env(pipelinerun)
-    assert env[SETTING] == "1"
+
+
+async def test_the_clone_step_carries_the_operators_setting(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipelinerun = await run_from_gitea(api, monkeypatch, setting=True, phase="")
+    assert clone_env(pipelinerun)[SETTING] == "1"
     steps = [t for t in pipelinerun["spec"]["pipelineSpec"]["tasks"] if not t["name"].startswith("clone-")]
     assert all(SETTING not in str(task) for task in steps), "only the clone step gets it"
 
@@ -71,16 +79,7 @@ async def test_the_clone_step_carries_the_operators_setting(
 async def test_without_the_setting_the_run_stalls_and_no_pipelinerun_is_made(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(SETTING, raising=False)
-    monkeypatch.delenv("SLUICE_ALLOW_LOCAL_GIT", raising=False)
-    operator = await start_operator()
-    try:
-        for document in documents():
-            await api.apply(document)
-        await api.apply(workflow_run("run-gitea", "from-gitea", codesetRevisions={"source": SHA}))
-        status = await wait_phase(api, "run-gitea", "Failed")
-    finally:
-        await operator.stop()
+    status = await run_from_gitea(api, monkeypatch, setting=False, phase="Failed")
     stalled = cond.condition(status["conditions"], "Stalled")
     assert stalled is not None and stalled["reason"] == "CompileFailed"
     assert "cluster-internal" in stalled["message"] and SETTING in stalled["message"]
