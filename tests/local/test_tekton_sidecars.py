@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from controller.executors.local.tekton import UnsupportedError, check_pipelinerun
+from controller.executors.local.pipelinerun_check import check_pipelinerun
+from controller.executors.local.tekton import UnsupportedError
 from tests.local.helpers import alive, pipelinerun, run_local, script_task
 
 

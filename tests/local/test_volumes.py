@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from controller.executors.local.pipelinerun_check import check_pipelinerun
 from controller.executors.local.process import Mount
 from controller.executors.local.resolve import resolve_task
-from controller.executors.local.tekton import UnsupportedError, check_pipelinerun
+from controller.executors.local.tekton import UnsupportedError
 from controller.executors.local.variables import Scope
 from tests.local.helpers import pipelinerun, run_local
 

@@ -29,13 +29,14 @@ from controller.executors.local.engines import Engine
 from controller.executors.local.objects import ClusterObjects
 from controller.executors.local.params import pipeline_params
 from controller.executors.local.pipeline_results import pipeline_results
+from controller.executors.local.pipelinerun_check import check_pipelinerun
 from controller.executors.local.refcheck import check_references
 from controller.executors.local.resolve import RunContext, pipeline_name, resolve_task, run_context_of
 from controller.executors.local.secrets import LocalSecrets, Redactor, SecretError
 from controller.executors.local.store import RunRecord, TaskRecord
 from controller.executors.local.taskrun import TASKRUN_LABEL
 from controller.executors.local.taskruns import TaskRunFailure, read_results
-from controller.executors.local.tekton import UnsupportedError, check_pipelinerun, timeout_seconds
+from controller.executors.local.tekton import UnsupportedError, timeout_seconds
 from controller.executors.local.tracking import RunLogger
 from controller.executors.local.variables import Value, VariableError
 from controller.executors.local.workspaces import bind_workspaces

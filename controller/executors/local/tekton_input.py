@@ -23,10 +23,11 @@ from controller.executors.local.objects import (
     missing_config_map,
     secret_data,
 )
+from controller.executors.local.pipelinerun_check import check_pipelinerun
 from controller.executors.local.references import Provenance, resolve_pipelinerun
 from controller.executors.local.secrets import LocalSecrets, SecretError
 from controller.executors.local.taskrun import wrap_taskrun
-from controller.executors.local.tekton import UnsupportedError, check_pipelinerun
+from controller.executors.local.tekton import UnsupportedError
 
 
 @dataclass
