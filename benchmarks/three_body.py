@@ -32,9 +32,10 @@ def run(quick: bool) -> list[dict[str, Any]]:
     quiet_tensorflow()
     from stages.datasets import three_body
     from stages.datasets.store import read_dataset, write_dataset
+    from stages.keras_network import TrainConfig
     from stages.model_dir import load_model_dir
     from stages.predictor import Predictor
-    from stages.train_keras import TrainConfig, train
+    from stages.train_keras import train
 
     simulations, steps, epochs = (30, 40, 5) if quick else (300, 100, 40)
     duration = 3.9

@@ -27,7 +27,8 @@ from pathlib import Path
 
 from controller import settings
 from controller.gitsafe import GitSafetyError, git_env, is_commit_sha, scrub, validate_ref, validate_url
-from stages.common import StageError, add_contract_arguments, run_stage, stage_parser
+from stages import arguments
+from stages.common import StageError, run_stage
 
 OUTPUTS = ("commit",)
 GIT_TIMEOUT_SECONDS = 540
@@ -44,14 +45,14 @@ esac
 
 
 def build_parser():  # type: ignore[no-untyped-def]
-    parser = stage_parser(
+    parser = arguments.stage_parser(
         "stages.clone", "Check out a codeset at a pinned revision (shallow, no submodules)."
     )
     parser.add_argument("--url", required=True, help="repository URL (https, ssh or user@host:path)")
     parser.add_argument("--revision", required=True, help="commit SHA (or a branch or tag name)")
     parser.add_argument("--dest", required=True, type=Path, help="directory to check out into")
     parser.add_argument("--credentials-dir", type=Path, help="mounted Secret with git credentials")
-    add_contract_arguments(parser, OUTPUTS)
+    arguments.add_contract_arguments(parser, OUTPUTS)
     return parser
 
 

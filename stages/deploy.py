@@ -37,16 +37,8 @@ from controller.serving import (
     target_for_kind,
 )
 from controller.serving import TARGETS as SERVING_TARGETS
-from stages.common import (
-    Results,
-    StageError,
-    add_contract_arguments,
-    json_object,
-    non_negative_int,
-    positive_int,
-    run_stage,
-    stage_parser,
-)
+from stages import arguments
+from stages.common import Results, StageError, run_stage
 from stages.publish import publish, store_from_env
 
 PROG = "sluice/deploy"
@@ -59,7 +51,7 @@ SERVING_IMAGE_ENV = "SLUICE_SERVING_IMAGE"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = stage_parser(
+    parser = arguments.stage_parser(
         PROG, "Serve a model: KServe, Seldon Core 2, Seldon Core 1, or a local KServe server."
     )
     parser.add_argument(
@@ -69,10 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--target", choices=TARGETS, default="kserve", help="[kserve]")
     parser.add_argument("--name", help="served model name [workflow name, or 'model']")
-    parser.add_argument("--min-replicas", type=non_negative_int, help="cluster targets")
-    parser.add_argument("--max-replicas", type=positive_int, help="cluster targets")
+    parser.add_argument("--min-replicas", type=arguments.non_negative_int, help="cluster targets")
+    parser.add_argument("--max-replicas", type=arguments.positive_int, help="cluster targets")
     parser.add_argument(
-        "--canary-traffic-percent", type=non_negative_int, help="kserve: traffic to the new revision"
+        "--canary-traffic-percent",
+        type=arguments.non_negative_int,
+        help="kserve: traffic to the new revision",
     )
     parser.add_argument("--timeout", help="how long to wait for Ready: 90, 90s, 10m, 1h [10m; local 2m]")
     parser.add_argument("--model-uri", help="serve this storage URI instead of the run's artifacts PVC")
@@ -82,9 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="kserve: the model server, Triton or Sluice's own (the stages image) [triton]",
     )
     parser.add_argument(
-        "--resources", type=json_object, help='model server resources {"requests":{...},"limits":{...}}'
+        "--resources",
+        type=arguments.json_object,
+        help='model server resources {"requests":{...},"limits":{...}}',
     )
-    add_contract_arguments(parser, OUTPUTS)
+    arguments.add_contract_arguments(parser, OUTPUTS)
     return parser
 
 

@@ -19,17 +19,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from stages.common import (
-    Results,
-    StageError,
-    add_contract_arguments,
-    json_list,
-    quiet_tensorflow,
-    read_json,
-    run_stage,
-    stage_parser,
-    write_json,
-)
+from stages import arguments
+from stages.common import Results, StageError, quiet_tensorflow, read_json, run_stage, write_json
 
 PROG = "sluice/evaluate"
 OUTPUTS = ("mae", "mse", "r2", "probe-mae", "skew")
@@ -37,19 +28,21 @@ ARTICLE_PROBE = [[2000.0, 3000.0], [10.0, 10000.0], [0.1, 0.1]]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = stage_parser(PROG, "Score a model on the held-out split, probe out-of-range inputs, check skew.")
+    parser = arguments.stage_parser(
+        PROG, "Score a model on the held-out split, probe out-of-range inputs, check skew."
+    )
     parser.add_argument("--model", type=Path, required=True, help="model directory (sluice/train-keras)")
     parser.add_argument("--dataset", type=Path, required=True, help="dataset directory (sluice/prepare)")
     parser.add_argument(
         "--probe",
-        type=json_list,
+        type=arguments.json_list,
         help='JSON rows [[x1, x2], ...] (truth from the generator) or [{"x": [...], "y": [...]}, ...]',
     )
     parser.add_argument(
         "--serving-stats",
         help="serving-time feature statistics: JSON (stats or rows), a JSON file, or a dataset directory",
     )
-    add_contract_arguments(parser, OUTPUTS)
+    arguments.add_contract_arguments(parser, OUTPUTS)
     return parser
 
 

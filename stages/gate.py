@@ -13,7 +13,8 @@ import operator
 import sys
 from collections.abc import Callable
 
-from stages.common import StageError, add_contract_arguments, run_stage, stage_parser
+from stages import arguments
+from stages.common import StageError, run_stage
 
 OUTPUTS = ("pass",)
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -27,11 +28,11 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 
 
 def build_parser():  # type: ignore[no-untyped-def]
-    parser = stage_parser("stages.gate", "Compare two numbers; write `pass` = true|false.")
+    parser = arguments.stage_parser("stages.gate", "Compare two numbers; write `pass` = true|false.")
     parser.add_argument("--left", required=True, help="left operand (a number)")
     parser.add_argument("--op", required=True, choices=sorted(OPERATORS), help="comparison")
     parser.add_argument("--right", required=True, help="right operand (a number)")
-    add_contract_arguments(parser, OUTPUTS)
+    arguments.add_contract_arguments(parser, OUTPUTS)
     return parser
 
 

@@ -23,7 +23,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from stages.common import StageError, run_stage, stage_parser
+from stages import arguments
+from stages.common import StageError, run_stage
 
 
 def _pair(text: str) -> tuple[str, Path]:
@@ -34,7 +35,9 @@ def _pair(text: str) -> tuple[str, Path]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = stage_parser("stages.outputs", "Prepare and check a container step's declared outputs.")
+    parser = arguments.stage_parser(
+        "stages.outputs", "Prepare and check a container step's declared outputs."
+    )
     parser.add_argument("action", choices=("prepare", "check"))
     parser.add_argument("--step", default="", help="the step's name, for messages")
     parser.add_argument(

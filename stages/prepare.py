@@ -11,17 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from controller.protocol import progress_line
-from stages.common import (
-    Results,
-    StageError,
-    add_contract_arguments,
-    json_list,
-    json_number,
-    non_negative_int,
-    positive_int,
-    run_stage,
-    stage_parser,
-)
+from stages import arguments
+from stages.common import Results, StageError, run_stage
 
 PROG = "sluice/prepare"
 OUTPUTS = ("dataset", "rows")
@@ -30,29 +21,38 @@ DEFAULT_SPLIT = [0.8, 0.1, 0.1]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = stage_parser(PROG, "Generate or ingest a dataset, split it and write its manifest.")
+    parser = arguments.stage_parser(PROG, "Generate or ingest a dataset, split it and write its manifest.")
     parser.add_argument("--generator", choices=GENERATORS, help="synthetic data generator")
     parser.add_argument("--source", type=Path, help="CSV or NPZ file to ingest (e.g. in a codeset)")
     parser.add_argument("--target", help="CSV label column(s), comma-separated (default: the last column)")
     parser.add_argument(
         "--samples",
-        type=positive_int,
+        type=arguments.positive_int,
         help="rows to generate (three-body: simulations) [10000; three-body 100]",
     )
-    parser.add_argument("--low", type=json_number, default=0.0, help="sum-of-two: smallest addend [0]")
-    parser.add_argument("--high", type=json_number, default=1000.0, help="sum-of-two: largest addend [1000]")
+    parser.add_argument(
+        "--low", type=arguments.json_number, default=0.0, help="sum-of-two: smallest addend [0]"
+    )
+    parser.add_argument(
+        "--high", type=arguments.json_number, default=1000.0, help="sum-of-two: largest addend [1000]"
+    )
     parser.add_argument(
         "--split",
-        type=json_list,
+        type=arguments.json_list,
         default=DEFAULT_SPLIT,
         help="train/validation/test fractions as JSON [[0.8,0.1,0.1]]",
     )
-    parser.add_argument("--seed", type=non_negative_int, default=42, help="random seed [42]")
+    parser.add_argument("--seed", type=arguments.non_negative_int, default=42, help="random seed [42]")
     parser.add_argument(
-        "--time-steps", type=positive_int, default=100, help="three-body: samples per trajectory [100]"
+        "--time-steps",
+        type=arguments.positive_int,
+        default=100,
+        help="three-body: samples per trajectory [100]",
     )
-    parser.add_argument("--duration", type=json_number, default=3.9, help="three-body: simulated time [3.9]")
-    add_contract_arguments(parser, OUTPUTS)
+    parser.add_argument(
+        "--duration", type=arguments.json_number, default=3.9, help="three-body: simulated time [3.9]"
+    )
+    arguments.add_contract_arguments(parser, OUTPUTS)
     return parser
 
 

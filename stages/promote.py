@@ -17,7 +17,8 @@ import argparse
 import re
 from pathlib import Path
 
-from stages.common import Results, StageError, add_contract_arguments, run_stage, stage_parser
+from stages import arguments
+from stages.common import Results, StageError, run_stage
 
 PROG = "sluice/promote"
 OUTPUTS = ("version",)
@@ -34,11 +35,11 @@ def check_alias(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = stage_parser(PROG, "Point an MLflow registered-model alias at a trained model.")
+    parser = arguments.stage_parser(PROG, "Point an MLflow registered-model alias at a trained model.")
     parser.add_argument("--model", type=Path, required=True, help="model directory (sluice/train-keras)")
     parser.add_argument("--alias", required=True, help="e.g. champion")
     parser.add_argument("--name", help="registered model name [the one train-keras registered]")
-    add_contract_arguments(parser, OUTPUTS)
+    arguments.add_contract_arguments(parser, OUTPUTS)
     return parser
 
 

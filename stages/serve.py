@@ -40,7 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from stages.common import quiet_tensorflow, stage_parser
+from stages import arguments
+from stages.common import quiet_tensorflow
 from stages.predictor import SMALL_BATCH_LIMIT
 from stages.serving_guard import SkewGuard, load_reference, register_metrics
 from stages.serving_http import BodyLimit, FastInfer
@@ -57,7 +58,9 @@ TURNS_BEFORE_A_CALL = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = stage_parser(PROG, "Serve a Sluice model directory with the KServe model server (v2 protocol).")
+    parser = arguments.stage_parser(
+        PROG, "Serve a Sluice model directory with the KServe model server (v2 protocol)."
+    )
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--name", required=True, help="model name in the v2 URLs")
     parser.add_argument("--port", type=int, required=True)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from stages.common import StageError, add_contract_arguments, run_stage, stage_parser, write_json
+from stages import arguments
+from stages.common import StageError, run_stage, write_json
 
 OUTPUTS = ("status",)
 
@@ -26,12 +27,12 @@ def _task(text: str) -> tuple[str, str]:
 
 
 def build_parser():  # type: ignore[no-untyped-def]
-    parser = stage_parser("stages.summary", "Record the run summary (the finally task).")
+    parser = arguments.stage_parser("stages.summary", "Record the run summary (the finally task).")
     parser.add_argument("--workflow", required=True)
     parser.add_argument("--run", required=True)
     parser.add_argument("--status", required=True, help="aggregate status of the run's tasks")
     parser.add_argument("--task", action="append", default=[], type=_task, metavar="NAME=STATUS")
-    add_contract_arguments(parser, OUTPUTS)
+    arguments.add_contract_arguments(parser, OUTPUTS)
     return parser
 
 

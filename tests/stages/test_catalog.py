@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from controller.spec.stages import STAGES
-from stages.common import param_names
+from stages.arguments import param_names
 
 CONTRACT_OPTIONS = {"--help", "--result", "--artifacts-dir"}
 
