@@ -57,3 +57,8 @@ def shorten(value: Any, limit: int = 40) -> str:
     text = value if isinstance(value, str) else repr(value)
     text = text.replace("\n", "\\n")
     return repr(text) if len(text) <= limit else repr(text[: limit - 1] + "…")
+
+
+def with_article(kind: str) -> str:
+    """`a string`, `an integer`: a type name as a message says it."""
+    return ("an " if kind[0] in "aeiou" else "a ") + kind

@@ -1,4 +1,5 @@
-"""Checks the schema cannot express: names, references, types, the DAG."""
+"""Checks the schema cannot express: names, types, stage parameters and outputs, the DAG; what each
+`{{ }}` reference may name is `references.ReferenceChecker`'s."""
 
 from __future__ import annotations
 
@@ -7,16 +8,9 @@ from collections.abc import Iterable
 
 from controller.protocol import MODEL_URI_PREFIX, parse_model_uri
 from controller.spec.diagnose import Collector
-from controller.spec.errors import shorten
-from controller.spec.model import (
-    ExtensionRef,
-    InputRef,
-    OutputPathRef,
-    Step,
-    StepOutputRef,
-    Template,
-    Workflow,
-)
+from controller.spec.errors import shorten, with_article
+from controller.spec.model import Step, StepOutputRef, Template, Workflow
+from controller.spec.references import ReferenceChecker
 from controller.spec.shelltext import check_code_texts
 from controller.spec.stages import STAGES
 from controller.spec.suggest import close_match, did_you_mean
@@ -24,9 +18,6 @@ from controller.spec.templates import Site
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _NUMERIC = {"integer", "number"}
-_STEP_FIELD = re.compile(r"^\$(?:\.spec)?\.steps\[\d+\]\.([A-Za-z]+)")
-# where `{{ outputs.NAME.path }}` may appear: what the step's container runs and its environment
-OUTPUT_PATH_FIELDS = ("script", "command", "args", "env")
 _TYPE_CHECKS = {
     "string": lambda v: isinstance(v, str),
     "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -45,6 +36,7 @@ class Checker:
         self.out = out
         self.base = "$.spec" if workflow.dialect == "native" else "$"
         self.index = {s.name: i for i, s in enumerate(workflow.steps)}
+        self.refs = ReferenceChecker(workflow, out)
 
     def step_path(self, name: str) -> str:
         return f"{self.base}.steps[{self.index[name]}]"
@@ -55,7 +47,7 @@ class Checker:
         for step in self.wf.steps:
             self.step(step)
         for site in self.sites:
-            self.references(site)
+            self.refs.references(site)
         self.dag()
 
     def names(self) -> None:
@@ -158,7 +150,9 @@ class Checker:
                 )
             elif not (isinstance(value, str) and "{{" in value) and not _param_ok(param.type, value):
                 self.out.error(
-                    f"{path}.with.{key}", "spec.param-type", f"parameter {key!r} must be {_a(param.type)}"
+                    f"{path}.with.{key}",
+                    "spec.param-type",
+                    f"parameter {key!r} must be {with_article(param.type)}",
                 )
             elif (
                 param.type == "model"
@@ -189,136 +183,9 @@ class Checker:
                 self.out.error(
                     f"{path}.outputs[{index}].type",
                     "spec.output-type",
-                    f"output {output.name!r} of sluice/{stage.name} is {_a(produced)}, not {_a(output.type)}",
+                    f"output {output.name!r} of sluice/{stage.name} is {with_article(produced)}, "
+                    f"not {with_article(output.type)}",
                 )
-
-    def references(self, site: Site) -> None:
-        for ref in site.template.refs:
-            if isinstance(ref, InputRef):
-                self.input_ref(ref, site)
-            elif isinstance(ref, StepOutputRef):
-                self.step_ref(ref, site)
-            elif isinstance(ref, ExtensionRef):
-                self.extension_ref(ref, site)
-            elif isinstance(ref, OutputPathRef):
-                self.output_path_ref(ref, site)
-        if site.expects == "when":
-            return
-        single = site.template.single_ref
-        if site.expects in ("dataset", "model"):
-            kind = self.ref_type(single) if single else None
-            # a reference to an unknown input or output is already reported; its type is not a second error
-            unresolved = isinstance(single, InputRef | StepOutputRef | OutputPathRef) and kind is None
-            if kind != site.expects and not unresolved:
-                self.out.error(
-                    site.path,
-                    "ref.type",
-                    f"needs a reference to {_a(site.expects)} (such as "
-                    f"'{{{{ steps.STEP.outputs.{site.expects} }}}}')",
-                )
-
-    def ref_type(self, ref: object) -> str | None:
-        if isinstance(ref, InputRef):
-            item = self.wf.input(ref.name)
-            return None if item is None else ("string" if ref.attr else item.type)
-        if isinstance(ref, StepOutputRef):
-            step = self.wf.step(ref.step)
-            output = step.output(ref.output) if step else None
-            return output.type if output else None
-        return None
-
-    def input_ref(self, ref: InputRef, site: Site) -> None:
-        item = self.wf.input(ref.name)
-        if item is None:
-            known = ", ".join(i.name for i in self.wf.inputs) or "none declared"
-            self.out.error(
-                site.path,
-                "ref.unknown-input",
-                f"unknown input {shorten(ref.name)} (inputs: {known})"
-                + did_you_mean(ref.name, (i.name for i in self.wf.inputs)),
-            )
-        elif ref.attr is not None and item.type != "codeset":
-            self.out.error(
-                site.path,
-                "ref.input-attr",
-                f"'.{ref.attr}' is only for codeset inputs; {ref.name!r} is {_a(item.type)}",
-            )
-        elif ref.attr is None and item.type == "codeset" and self.wf.dialect == "native":
-            self.out.error(
-                site.path,
-                "ref.codeset-attr",
-                f"use '{{{{ inputs.{ref.name}.path }}}}' (or .revision, .url) for codeset {ref.name!r}",
-            )
-
-    def step_ref(self, ref: StepOutputRef, site: Site) -> None:
-        step = self.wf.step(ref.step)
-        if step is None:
-            self.out.error(
-                site.path,
-                "ref.unknown-step",
-                f"unknown step {shorten(ref.step)}" + did_you_mean(ref.step, (s.name for s in self.wf.steps)),
-            )
-        elif ref.step == site.step:
-            self.out.error(
-                site.path, "ref.self", f"step {ref.step!r} cannot use its own output {shorten(ref.output)}"
-            )
-        elif step.output(ref.output) is None:
-            declared = ", ".join(o.name for o in step.outputs) or "none"
-            self.out.error(
-                site.path,
-                "ref.unknown-output",
-                f"step {ref.step!r} does not declare output {shorten(ref.output)} (declared: {declared})"
-                + did_you_mean(ref.output, (o.name for o in step.outputs)),
-            )
-
-    def output_path_ref(self, ref: OutputPathRef, site: Site) -> None:
-        """`{{ outputs.O.path }}`: only in what a native container step runs, for an output it declares."""
-        name = ref.output if len(ref.output) <= 40 else ref.output[:39] + "…"
-        shown = f"'{{{{ outputs.{name}.path }}}}'"
-        step = self.wf.step(site.step) if site.step else None
-        match = _STEP_FIELD.match(site.path)
-        field = match.group(1) if match else ""
-        if step is None:
-            message = (
-                f"{shown} is where a step writes its own output; a workflow output names a step's "
-                f"output as '{{{{ steps.STEP.outputs.{name} }}}}'"
-            )
-        elif self.wf.dialect == "fuseml":
-            message = f"{shown} is for native steps; a FuseML step writes /tekton/results/$TASK_RESULT"
-        elif step.uses is not None:
-            message = f"{shown} is for container steps; sluice/{step.uses} writes its outputs itself"
-        elif field not in OUTPUT_PATH_FIELDS:
-            message = (
-                f"{shown} can be used only in {', '.join(OUTPUT_PATH_FIELDS)} of the step that declares "
-                f"the output, not in '{field}'"
-            )
-        elif step.output(ref.output) is None:
-            declared = ", ".join(o.name for o in step.outputs) or "none"
-            others = [s.name for s in self.wf.steps if s.name != step.name and s.output(ref.output)]
-            hint = (
-                f"; to read step {others[0]!r}'s, use '{{{{ steps.{others[0]}.outputs.{name} }}}}'"
-                if others
-                else ""
-            )
-            self.out.error(
-                site.path,
-                "ref.unknown-output",
-                f"step {step.name!r} does not declare output {shorten(ref.output)} "
-                f"(declared: {declared}){hint}",
-            )
-            return
-        else:
-            return
-        self.out.error(site.path, "ref.output-path", message)
-
-    def extension_ref(self, ref: ExtensionRef, site: Site) -> None:
-        step = self.wf.step(site.step) if site.step else None
-        if step is None or not any(e.name == ref.extension for e in step.extensions):
-            self.out.error(
-                site.path,
-                "ref.unknown-extension",
-                f"extension {shorten(ref.extension)} is not required by this step",
-            )
 
     def when_types(self) -> None:
         for step in self.wf.steps:
@@ -326,7 +193,7 @@ class Checker:
             if when is None or not when.numeric:
                 continue
             for side in (when.left, *when.right):
-                if not _numeric(side, self.ref_type):
+                if not _numeric(side, self.refs.ref_type):
                     self.out.error(
                         f"{self.step_path(step.name)}.when",
                         "when.type",
@@ -352,10 +219,6 @@ class Checker:
                 "dag.cycle",
                 "steps form a cycle: " + " -> ".join([*cycle, cycle[0]]),
             )
-
-
-def _a(kind: str) -> str:
-    return ("an " if kind[0] in "aeiou" else "a ") + kind
 
 
 def _param_ok(kind: str, value: object) -> bool:
