@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from controller.executors.local.process import Mount
 from controller.executors.local.resolve import resolve_task
 from controller.executors.local.tekton import UnsupportedError
 from controller.executors.local.variables import Scope
+from controller.executors.local.volumes import memory_root, remove_volumes
 from tests.local.helpers import pipelinerun, run_local
 
 
@@ -45,6 +47,37 @@ def test_a_volume_at_tmp_is_the_steps_tmpdir_shared_by_the_tasks_steps_and_remov
     tmpdir = Path(record.tasks["scratch"].results["dir"])
     assert tmpdir == home / "runs/volumes/tasks/scratch/volumes/tmp"
     assert not tmpdir.exists(), "an emptyDir ends with its pod"
+
+
+def test_a_memory_volume_is_one_folder_in_memory_shared_by_the_steps_and_removed_after(home: Path) -> None:
+    """As in a pod, a `medium: Memory` emptyDir is one tmpfs all the task's steps see (here: a
+    private folder on /dev/shm, the step's TMPDIR), gone when the task ends."""
+    steps = [
+        _step("write", 'printf kept > "$TMPDIR/note"'),
+        _step("read", 'cat "$TMPDIR/note" > $(results.note.path); printf %s "$TMPDIR" > $(results.dir.path)'),
+    ]
+    memory = [{"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}}]
+    task = _task("scratch", steps, memory, results=[{"name": "note"}, {"name": "dir"}])
+    record = run_local(pipelinerun("in-memory", [task]), home)
+    assert record.phase == "Succeeded", record.tasks["scratch"].message
+    assert record.tasks["scratch"].results["note"] == "kept"
+    tmpdir = Path(record.tasks["scratch"].results["dir"])
+    root = memory_root()
+    assert root is not None and tmpdir == root / "in-memory" / "in-memory-scratch" / "tmp"
+    assert not (root / "in-memory").exists(), "an emptyDir ends with its pod, memory given back"
+
+
+def test_the_memory_root_is_the_callers_own_and_private(tmp_path: Path) -> None:
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    root = memory_root(shm)
+    assert root == shm / f"sluice-{os.getuid()}" and root.stat().st_mode & 0o777 == 0o700
+    root.chmod(0o755)  # readable by other users of the machine: not used
+    assert memory_root(shm) is None
+    root.rmdir()
+    root.symlink_to(tmp_path)  # planted by someone else: not followed
+    assert memory_root(shm) is None
+    assert memory_root(tmp_path / "no-shm") is None  # no /dev/shm (macOS): folders on disk
 
 
 def test_each_attempt_starts_with_an_empty_volume(home: Path) -> None:
@@ -114,7 +147,15 @@ def test_resolved_steps_record_what_the_pod_mounts(home: Path, tmp_path: Path) -
         Mount("/tekton/results", task_dir / "results"),
         Mount("/tmp", task_dir / "volumes/tmp"),
     ]
-    assert a.tmpfs == [] and a.env["TMPDIR"] == str(task_dir / "volumes/tmp")
-    assert b.mounts[-1] == Mount("/tekton/results", task_dir / "results") and b.tmpfs == ["/cache"]
+    assert a.env["TMPDIR"] == str(task_dir / "volumes/tmp")
+    memory = memory_root()
+    assert memory is not None, "Linux has /dev/shm"
+    assert b.mounts[-2:] == [
+        Mount("/tekton/results", task_dir / "results"),
+        Mount("/cache", memory / "r" / "r-t" / "mem"),  # one folder in memory for every step
+    ]
     assert b.env.get("TMPDIR") != str(task_dir / "volumes/tmp")
     assert resolved.volumes_dir == task_dir / "volumes"
+    assert resolved.memory_dir == memory / "r" / "r-t"
+    remove_volumes(resolved.volumes_dir, resolved.memory_dir)
+    assert not (memory / "r").exists()

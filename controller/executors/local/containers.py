@@ -11,7 +11,8 @@ What the container gets, as the task's pod would on Kubernetes:
   the engine's default seccomp profile (RuntimeDefault) unless the step asks for Unconfined;
 - `computeResources.limits` as `--memory` / `--cpus`;
 - Tekton's mounts (`Step.mounts`: workspaces at their mountPath, /tekton/results, emptyDir
-  volumes) and tmpfs at /tekton/home and for `medium: Memory` volumes;
+  volumes, a `medium: Memory` one from a folder in memory shared by the task's steps) and a tmpfs
+  at /tekton/home;
 - no network (`--network none`) unless the step needs one (`Sandbox.network`: the built-in stages
   the catalog marks, see `controller.spec.stages.module_needs_network`);
 - never the local secrets file (`$SLUICE_HOME/secrets.yaml`): where a mount would show it (a
@@ -149,7 +150,6 @@ def run_argv(
     if not box.network:
         argv += ["--network", "none"]
     argv += ["--tmpfs", f"{TEKTON_HOME}:rw,exec,mode=1777"]
-    argv += [item for path in step.tmpfs for item in ("--tmpfs", f"{path}:rw,exec,mode=1777")]
     for mount in step.mounts:
         argv += ["-v", f"{mount.host}:{mount.path}{':ro' if mount.read_only else ''}"]
     argv += masks(step.mounts, hidden)

@@ -39,6 +39,7 @@ from controller.executors.local.taskruns import TaskRunFailure, read_results
 from controller.executors.local.tekton import UnsupportedError, timeout_seconds
 from controller.executors.local.tracking import RunLogger
 from controller.executors.local.variables import Value, VariableError
+from controller.executors.local.volumes import remove_run_memory
 from controller.executors.local.workspaces import bind_workspaces
 
 
@@ -209,6 +210,7 @@ class LocalRun(TaskDecisions):
             await self._run_sections()
         finally:
             shutil.rmtree(self.secret_dir, ignore_errors=True)
+            remove_run_memory(self.name)  # `medium: Memory` volumes of attempts cut short
             if self.tracker is not None:
                 if self.cancelled:
                     self.tracker.stop()

@@ -59,10 +59,10 @@ class Sandbox:
 class Step:
     """A step ready to run: every variable substituted, secrets resolved into `env`.
 
-    `mounts` and `tmpfs` say what the step's pod would mount, for a runner that starts containers:
+    `mounts` says what the step's pod would mount, for a runner that starts containers:
     the task's workspaces (at their `mountPath`, default `/workspace/<name>`), its results folder
     (`/tekton/results`) and its emptyDir volumes (one folder per task attempt, shared by its steps as
-    in a pod); `tmpfs` lists the mount paths of `emptyDir: {medium: Memory}` volumes. Host processes
+    in a pod; in memory for `medium: Memory`). Host processes
     cannot mount: they run in `cwd` with `env`, where a volume mounted at /tmp is `TMPDIR`.
     `sandbox` is set when the step runs in a container; `stop` is the command that removes the
     step's container when the step is killed (the engine client's death alone does not stop it).
@@ -75,7 +75,6 @@ class Step:
     timeout: float | None = None
     continue_on_error: bool = False
     mounts: list[Mount] = field(default_factory=list)
-    tmpfs: list[str] = field(default_factory=list)
     sandbox: Sandbox | None = None
     stop: list[str] = field(default_factory=list)
     exit_code_file: Path | None = None  # where its exit code is written: $(steps.step-<name>.exitCode.path)

@@ -33,7 +33,13 @@ from controller.executors.local.steptemplate import merge_step
 from controller.executors.local.tekton import UnsupportedError, timeout_seconds
 from controller.executors.local.typed import parse_result
 from controller.executors.local.variables import TEKTON_ROOTS, Scope, Value, substitute, substitute_list
-from controller.executors.local.volumes import RESULTS_MOUNT, volume_mounts, workspace_mounts
+from controller.executors.local.volumes import (
+    RESULTS_MOUNT,
+    is_memory,
+    memory_root,
+    volume_mounts,
+    workspace_mounts,
+)
 from controller.executors.local.workspaces import Workspace, propagate_workspaces, task_workspaces
 
 SERVE_MOUNT = "/tekton/serve"  # where a containerised deploy step writes its serve request
@@ -160,6 +166,8 @@ class ResolvedTask:
     pod: dict[str, Any] = field(default_factory=dict)  # its pod template (podtemplate.py), params substituted
     views: list[Mount] = field(default_factory=list)  # host steps: read-only workspace views (readonly.py)
     spec_results: list[dict[str, Any]] = field(default_factory=list)  # declared: the types to check
+    # the attempt's `medium: Memory` emptyDirs, in memory (volumes.memory_root): gone when it ends
+    memory_dir: Path | None = None
 
 
 def resolve_task(
@@ -226,6 +234,7 @@ def resolve_task(
     volumes_dir = task_dir / "volumes"
     shutil.rmtree(volumes_dir, ignore_errors=True)  # each attempt is a new pod: its emptyDirs start empty
     volumes = {v["name"]: v for v in spec.get("volumes") or []}
+    memory_dir = _memory_dir(ctx.run, taskrun, volumes_dir, volumes)
     secret_values: list[str] = []
     template = resolved_spec.get("stepTemplate") or {}
     pod = ctx.pod_templates.get(name, {})
@@ -239,7 +248,7 @@ def resolve_task(
         step_where = f"{where}.taskSpec.steps[{j}]"
         step_name = step.get("name") or f"unnamed-{j}"
         step = merge_step(template, step)
-        binds, tmpfs, tmpdir = volume_mounts(step.get("volumeMounts") or [], volumes, volumes_dir)
+        binds, tmpdir = volume_mounts(step.get("volumeMounts") or [], volumes, volumes_dir, memory_dir)
         base = (
             dict(CONTAINER_ENV)
             if ctx.containers
@@ -288,7 +297,6 @@ def resolve_task(
                 timeout,
                 on_error(step, step_where) == "continue",
                 mounts=[*shared, *binds],
-                tmpfs=tmpfs,
                 sandbox=box,
                 exit_code_file=steps_dir / step_dir / "exitCode",
             )
@@ -324,4 +332,16 @@ def resolve_task(
         pod,
         [Mount(str(view), real) for real, view in read_only],
         list(spec.get("results") or []),
+        memory_dir if memory_dir != volumes_dir else None,
     )
+
+
+def _memory_dir(run: str, taskrun: str, volumes_dir: Path, volumes: dict[str, dict[str, Any]]) -> Path:
+    """The attempt's folder for its `medium: Memory` volumes, emptied (each attempt is a new pod):
+    `<memory root>/<run>/<taskrun>`, or `volumes_dir` where this machine has no memory root."""
+    root = memory_root() if any(is_memory(v) for v in volumes.values()) else None
+    if root is None:
+        return volumes_dir
+    folder = root / run / taskrun
+    shutil.rmtree(folder, ignore_errors=True)
+    return folder

@@ -26,6 +26,7 @@ from controller.executors.local.store import TaskRecord
 from controller.executors.local.tekton import UnsupportedError, timeout_seconds
 from controller.executors.local.typed import check_results
 from controller.executors.local.variables import Scope, Value, VariableError
+from controller.executors.local.volumes import remove_volumes
 from controller.protocol import MAX_RESULTS_BYTES, parse_progress
 
 
@@ -112,8 +113,9 @@ class TaskRuns:
                 outcome.message = f"TaskRun {resolved.taskrun} failed to finish within {_limit_text(limit)}"
             elif outcome.reason == "TimedOut":  # a step's own timeout fails the TaskRun (reason Failed)
                 outcome.reason = "Failed"
-            if resolved.volumes_dir is not None:  # the pod is gone, and its emptyDir volumes with it
-                shutil.rmtree(resolved.volumes_dir, ignore_errors=True)
+            remove_volumes(
+                resolved.volumes_dir, resolved.memory_dir
+            )  # the pod is gone, and its emptyDir volumes with it
             if outcome.ok:
                 break
         assert outcome is not None

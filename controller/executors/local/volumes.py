@@ -3,13 +3,22 @@
 Host processes cannot mount anything: they see workspaces and results through substituted host
 paths, and a task volume mounted at /tmp through `TMPDIR` (`check_pipelinerun` refuses a volume
 mounted anywhere else unless steps run in containers). A container runner mounts `Step.mounts`
-(`-v host:path[:ro]`) and `Step.tmpfs` (`--tmpfs path`).
+(`-v host:path[:ro]`).
+
+An emptyDir lives as long as its pod and every container of the pod that mounts it sees the same
+files, whatever its `medium`: so each volume is one folder of the task attempt, bind-mounted into
+every step. A `medium: Memory` one is a folder in memory (`memory_root`, on /dev/shm), not a
+`--tmpfs` per container, which would give each step an empty one of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import posixpath
 import re
+import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -31,25 +40,62 @@ def workspace_mounts(spec: dict[str, Any], paths: dict[str, Path | None], result
     return mounts
 
 
+def is_memory(volume: dict[str, Any]) -> bool:
+    return (volume.get("emptyDir") or {}).get("medium") == "Memory"
+
+
+def memory_root(shm: Path = Path("/dev/shm")) -> Path | None:
+    """Where `medium: Memory` volumes live: the caller's own folder on /dev/shm (a tmpfs), made
+    private (0700: another user of this machine cannot read what a step keeps in memory). None
+    where there is no /dev/shm or the folder is not safely the caller's (a symbolic link, another
+    owner, open to others): then Memory volumes are ordinary folders of the task, on disk."""
+    if not shm.is_dir():
+        return None
+    root = shm / f"sluice-{os.getuid()}"
+    try:
+        root.mkdir(mode=0o700, exist_ok=True)
+        info = root.lstat()
+    except OSError:
+        return None
+    private = stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
+    return root if private else None
+
+
 def volume_mounts(
-    mounts: list[dict[str, Any]], volumes: dict[str, dict[str, Any]], volumes_dir: Path
-) -> tuple[list[Mount], list[str], Path | None]:
+    mounts: list[dict[str, Any]], volumes: dict[str, dict[str, Any]], volumes_dir: Path, memory_dir: Path
+) -> tuple[list[Mount], Path | None]:
     """A step's `volumeMounts` of the task's emptyDir volumes: one folder per volume and attempt, shared
-    by the task's steps as in a pod. Returns (bind mounts, tmpfs mount paths, the folder at /tmp)."""
+    by the task's steps as in a pod (in `memory_dir` for `medium: Memory`, else in `volumes_dir`).
+    Returns (bind mounts, the folder at /tmp)."""
     binds: list[Mount] = []
-    tmpfs: list[str] = []
     tmpdir = None
     for mount in mounts:
-        host = volumes_dir / mount["name"] / mount.get("subPath", "")
+        folder = memory_dir if is_memory(volumes[mount["name"]]) else volumes_dir
+        host = folder / mount["name"] / mount.get("subPath", "")
         host.mkdir(parents=True, exist_ok=True)
         path = mount["mountPath"]
-        if (volumes[mount["name"]].get("emptyDir") or {}).get("medium") == "Memory":
-            tmpfs.append(path)
-        else:
-            binds.append(Mount(path, host, bool(mount.get("readOnly"))))
+        binds.append(Mount(path, host, bool(mount.get("readOnly"))))
         if path.rstrip("/") == HOST_TMP:
             tmpdir = host
-    return binds, tmpfs, tmpdir
+    return binds, tmpdir
+
+
+def remove_volumes(volumes_dir: Path | None, memory_dir: Path | None) -> None:
+    """An attempt's emptyDir volumes, gone with its pod (and its run's memory folder, once empty)."""
+    for folder in (volumes_dir, memory_dir):
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+    if memory_dir is not None:
+        with contextlib.suppress(OSError):
+            memory_dir.parent.rmdir()
+
+
+def remove_run_memory(run: str) -> None:
+    """Whatever a run still holds in memory when it ends, however it ends (a cancelled attempt's
+    volumes are not removed by the attempt): memory is not given back until the folder goes."""
+    root = memory_root()
+    if root is not None and run and "/" not in run and run not in (".", ".."):
+        shutil.rmtree(root / run, ignore_errors=True)
 
 
 def host_path(path: str, mounts: list[Mount]) -> Path | None:

@@ -1,0 +1,49 @@
+"""`sluice run --containers`: a task's `emptyDir: {medium: Memory}` volume is one in-memory folder
+every step container of the task mounts, as the one tmpfs of a pod is, and is gone when the task
+ends. Real containers, through the engine tests/local/test_containers.py finds (skipped with it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controller.executors.local.engines import Engine
+from controller.executors.local.volumes import memory_root
+from tests.local.test_containers import engine, run_contained, stages_image
+from testsupport.pipelineruns import one_task_run, restricted_step
+
+__all__ = ["engine", "stages_image"]  # the fixtures, shared with the container tests
+
+pytestmark = pytest.mark.slow
+
+WRITE = """\
+printf 'in memory' > /mem/note
+awk '$2 == "/mem" { printf "%s", $3 }' /proc/mounts > $(results.fstype.path)
+"""
+READ = """\
+cat /mem/note > $(results.seen.path)
+ls -A /mem | tr '\\n' ' ' > $(results.listing.path)
+"""
+
+
+def test_steps_share_one_memory_volume_which_is_gone_after_the_task(
+    tmp_path: Path, engine: Engine, stages_image: str
+) -> None:
+    write = restricted_step("write", stages_image, script=WRITE)
+    read = restricted_step("read", stages_image, script=READ)
+    for step in (write, read):
+        step["volumeMounts"] = [*step["volumeMounts"], {"name": "mem", "mountPath": "/mem"}]
+    run = one_task_run("memory-volume", "scratch", [write, read], results=("fstype", "seen", "listing"))
+    spec = run["spec"]["pipelineSpec"]["tasks"][0]["taskSpec"]
+    spec["volumes"].append({"name": "mem", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}})
+
+    data = run_contained(tmp_path, engine, run)
+    outputs = data["steps"][0]["results"]
+    assert outputs["seen"] == "in memory", "the second step sees what the first wrote"
+    assert outputs["fstype"] == "tmpfs", "the volume is in memory"
+    assert outputs["listing"].split() == ["note"]
+    root = memory_root()
+    assert root is not None
+    assert not (root / data["run"]).exists(), "gone with the task: its memory is given back"
+    assert not list((tmp_path / "runs" / data["run"]).rglob("note")), "never written to disk"
