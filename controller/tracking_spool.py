@@ -86,3 +86,66 @@ def logger_alive(spool: Path) -> bool:
     except (OSError, ValueError):
         return False
     return True
+
+
+# ---- records of container steps: their paths, as the host sees them ----
+# A container step's records name paths as its container sees them (/workspace/artifacts/...).
+# In a `sluice run --containers` run the executor writes each step's mounts, container path ->
+# folder of this machine, into a folder the containers do not see (MOUNTS_ENV names it to the
+# logger), and the logger maps every path of a record through them. A path outside the step's
+# mounts, or a folder with a link leading out of them, is refused: a step in a container must not
+# make the logger on the host read (and upload) files the container could not see.
+MOUNTS_ENV = "SLUICE_MLFLOW_MOUNTS"
+MOUNTS_DIR = "mlflow-mounts"  # in a local run's folder, beside the spool
+PATH_FIELDS = ("model_dir", "directory")  # the record fields that name a folder (Recorder reads them)
+
+
+def write_mounts(folder: Path, step: str, mounts: dict[str, str]) -> None:
+    """Where the container of `step` (the name its records carry) sees each folder of this machine."""
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{step}.tmp"
+    partial.write_text(json.dumps(mounts, sort_keys=True), encoding="utf-8")
+    os.replace(partial, folder / f"{step}.json")
+
+
+def on_host(folder: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """`record` with its paths (PATH_FIELDS) mapped through its step's mounts; ValueError when a
+    path is not inside one of them."""
+    paths = {field: record[field] for field in PATH_FIELDS if isinstance(record.get(field), str)}
+    if not paths:
+        return record
+    step = str(record.get("step", ""))
+    try:
+        if Path(step).name != step or step.startswith("."):
+            raise ValueError
+        mounts: dict[str, str] = json.loads((folder / f"{step}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ValueError(f"no mounts are known for step {step!r}") from None
+    mapped = dict(record)
+    for field, inside in paths.items():
+        mapped[field] = str(_host_path(inside, mounts))
+    return mapped
+
+
+def _host_path(inside: str, mounts: dict[str, str]) -> Path:
+    for path in sorted(mounts, key=len, reverse=True):  # the innermost mount wins, as in the container
+        where = path.rstrip("/")
+        if inside == where or inside.startswith(where + "/"):
+            root = Path(mounts[path]).resolve()
+            host = (root / inside[len(where) :].lstrip("/")).resolve()
+            if (host != root and root not in host.parents) or _links_out(host, root):
+                break
+            return host
+    raise ValueError(f"{inside} is not inside a folder mounted into the step's container")
+
+
+def _links_out(folder: Path, root: Path) -> bool:
+    """Whether a symbolic link under `folder` leads outside `root`."""
+    if not folder.is_dir():
+        return False
+    for current, dirs, files in os.walk(folder):
+        for name in [*dirs, *files]:
+            entry = Path(current) / name
+            if entry.is_symlink() and root not in entry.resolve().parents:
+                return True
+    return False

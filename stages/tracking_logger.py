@@ -46,11 +46,14 @@ def serve(spool: Path, parent: int) -> int:
     except Exception as exc:
         warn(f"tracking is off for this run: {type(exc).__name__}: {first_line(exc)}")
         recorder = None
+    mounts = os.environ.get(tracking_spool.MOUNTS_ENV)  # the steps run in containers
     while True:
         orphaned = os.getppid() != parent  # killed without closing the spool: log what came, stop
         closed = tracking_spool.is_closed(spool) or orphaned  # read before listing the records
         for path in tracking_spool.pending(spool):
             record = tracking_spool.read_record(path)
+            if record is not None and mounts:
+                record = _on_host(Path(mounts), record)
             if recorder is not None and record is not None and not _apply(recorder, record):
                 # the store never answered (no experiment, no run): the rest would only fail slowly
                 warn("tracking is off for the rest of this run")
@@ -61,6 +64,16 @@ def serve(spool: Path, parent: int) -> int:
                 _end_run(recorder, tracking_spool.closing_status(spool))
             return 0
         time.sleep(POLL_SECONDS)
+
+
+def _on_host(mounts: Path, record: dict[str, object]) -> dict[str, object] | None:
+    """A container step's record with its paths as this machine sees them; None (and a warning)
+    when one is not inside the step's mounts."""
+    try:
+        return tracking_spool.on_host(mounts, record)
+    except ValueError as exc:
+        warn(f"{record.get('step')}: the {record.get('kind')} is not logged: {exc}")
+        return None
 
 
 def _apply(recorder: Recorder, record: dict[str, object]) -> bool:

@@ -155,25 +155,32 @@ class Recorder:
             return self._parent
         experiment = self.experiment()
         run = os.environ.get("SLUICE_RUN", "")
-        query = f"tags.`{RUN_TAG}` = '{run}' and tags.`{ROLE_TAG}` = 'run'"
-
-        def oldest() -> str | None:
-            found = self.client.search_runs(
-                [experiment], query, order_by=["attributes.start_time ASC"], max_results=1
-            )
-            return str(found[0].info.run_id) if found else None
-
-        existing = oldest()
+        existing = self._oldest(experiment)
         if existing is None:
             created = self.client.create_run(
                 experiment, tags={**run_tags(), ROLE_TAG: "run"}, run_name=run or "sluice-run"
             ).info.run_id
-            existing = oldest() or created
+            existing = self._oldest(experiment) or created
             if existing != created:  # two first steps raced: keep the older run
                 self.client.delete_run(created)
             self._remember(run, existing, experiment)
         self._parent = existing
         return existing
+
+    def _oldest(self, experiment: str) -> str | None:
+        """The oldest parent run of this Sluice run (the one two racing first steps keep)."""
+        query = f"tags.`{RUN_TAG}` = '{os.environ.get('SLUICE_RUN', '')}' and tags.`{ROLE_TAG}` = 'run'"
+        found = self.client.search_runs(
+            [experiment], query, order_by=["attributes.start_time ASC"], max_results=1
+        )
+        return str(found[0].info.run_id) if found else None
+
+    def existing_parent(self) -> str | None:
+        """The parent run a step of this Sluice run created, or None (creates nothing)."""
+        if self._parent is None:
+            found = self.client.get_experiment_by_name(os.environ.get("SLUICE_WORKFLOW") or "sluice")
+            self._parent = None if found is None else self._oldest(str(found.experiment_id))
+        return self._parent
 
     def _remember(self, run: str, run_id: str, experiment: str) -> None:
         """`$SLUICE_HOME/mlflow/runs/<run>.json`, which `sluice runs RUN` reads (no mlflow import)."""

@@ -1,6 +1,7 @@
-"""Tasks the compiler adds: codeset checkout, numeric gates and the run summary (finally).
+"""Tasks the compiler adds: codeset checkout, numeric gates, the run summary (finally) and, when
+MLflow tracking is configured, the end of the run's MLflow run (finally).
 
-They run stage programs (`stages.clone`, `stages.gate`, `stages.summary`) so the
+They run stage programs (`stages.clone`, `stages.gate`, `stages.summary`, `stages.tracking_end`) so the
 local executor runs them exactly like the cluster does.
 """
 
@@ -24,6 +25,7 @@ from controller.spec.model import Step, When
 CLONE_TIMEOUT_SECONDS = 600
 GATE_TIMEOUT_SECONDS = 120
 SUMMARY_TIMEOUT_SECONDS = 300
+TRACKING_END_TIMEOUT_SECONDS = 120  # finally tasks run side by side: within the summary's time
 CREDENTIALS = "git-credentials"
 GATE_RESULT = "pass"
 # A gate's taskSpec description: the condition as the user wrote it, read back by the local
@@ -180,4 +182,23 @@ def summary_task(task_name: str, tasks: list[tuple[str, str]], scope: RunScope, 
         description="Record the run summary",
         result=(SUMMARY_RESULT, "the run's aggregate status"),
         timeout_seconds=SUMMARY_TIMEOUT_SECONDS,
+    )
+
+
+def tracking_end_task(task_name: str, scope: RunScope, run: RunInfo) -> TaskPlan:
+    """The `finally` task that ends the run's MLflow parent run, FINISHED or FAILED after the
+    aggregate status of the run's tasks (`stages.tracking_end`); only when `run.mlflow` is set."""
+    assert run.mlflow is not None
+    renderer = TaskRenderer(scope, None)
+    status = renderer.add_param("status", "$(tasks.status)", "aggregate status of the run's tasks")
+    return _internal_task(
+        task_name,
+        run,
+        "tracking_end",
+        ["--status", f"$(params.{status})"],
+        renderer,
+        description="End the run's MLflow run",
+        result=(SUMMARY_RESULT, "the status the MLflow run was ended with (empty: ended elsewhere)"),
+        env=run.mlflow.step_env(),
+        timeout_seconds=TRACKING_END_TIMEOUT_SECONDS,
     )

@@ -22,6 +22,7 @@ from controller.compiler.internal import (
     clone_task,
     credentials_workspace,
     summary_task,
+    tracking_end_task,
 )
 from controller.compiler.modelstore import durable_run_volume
 from controller.compiler.naming import (
@@ -254,6 +255,7 @@ def compile_run(
         if s.when is not None and s.when.numeric
     }
     summary_name = names.claim("summary")
+    tracking_end_name = names.claim("mlflow-end") if mlflow is not None else None
     param_names = UniqueNames(max_length=255)
     input_params = {
         i.name: param_names.claim(param_name(i.name)) for i in workflow.inputs if i.type != "codeset"
@@ -317,6 +319,8 @@ def compile_run(
     pipeline_spec["workspaces"] = workspaces
     pipeline_spec["tasks"] = [p.task for p in plans_out]
     pipeline_spec["finally"] = [summary.task]
+    if tracking_end_name is not None:  # the MLflow parent run the steps created ends with the run
+        pipeline_spec["finally"].append(tracking_end_task(tracking_end_name, scope, run).task)
     if results:
         pipeline_spec["results"] = results
 

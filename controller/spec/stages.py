@@ -152,8 +152,9 @@ STAGES: dict[str, StageSpec] = {
     ]
 }
 
-# Internal stages the compiler emits that need a network: clone fetches the codeset.
-INTERNAL_NETWORK_MODULES = frozenset({"clone"})
+# Internal stages the compiler emits that need a network: clone fetches the codeset, tracking_end
+# ends the run's MLflow run on the tracking server.
+INTERNAL_NETWORK_MODULES = frozenset({"clone", "tracking_end"})
 
 
 def module_needs_network(module: str) -> bool:

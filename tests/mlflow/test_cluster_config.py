@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from controller.serving.tracking import CREDENTIAL_VARIABLES, MlflowTracking
-from tests.compiler.conftest import compile_example, registry  # noqa: F401  (fixture)
+from tests.compiler.conftest import compile_example, registry, upstream  # noqa: F401  (fixtures)
 from tests.helm.conftest import Render, helm, helm_env, render, run_helm  # noqa: F401  (fixtures)
 from tests.helm.test_render import env_of as operator_env
 
@@ -126,3 +126,26 @@ def test_built_in_steps_are_told_the_pinned_codeset_commits() -> None:
     assert _env(tracked["prepare"])["SLUICE_CODESET_REVISIONS"]["value"] == f"src={PINNED}"
     untracked = compile_run(workflow, codesets=codesets_for(workflow))
     assert "SLUICE_CODESET_REVISIONS" not in json.dumps(untracked), "only when tracking is on"
+
+
+def test_a_tracked_run_ends_its_mlflow_run_in_a_finally_task(registry, upstream) -> None:  # noqa: F811
+    """The parent MLflow run the steps create is ended by a `finally` task (stages.tracking_end)
+    given `$(tasks.status)`; only when tracking is configured, so untracked runs compile as before."""
+    plain = compile_example("sum-of-two", registry)
+    assert [t["name"] for t in plain["spec"]["pipelineSpec"]["finally"]] == ["summary"]
+    run = compile_example("sum-of-two", registry, mlflow=TRACKING)
+    final = run["spec"]["pipelineSpec"]["finally"]
+    assert [t["name"] for t in final] == ["summary", "mlflow-end"]
+    assert final[0] == plain["spec"]["pipelineSpec"]["finally"][0], "the summary task is unchanged"
+    end = final[1]
+    assert end["params"] == [{"name": "status", "value": "$(tasks.status)"}]
+    (step,) = end["taskSpec"]["steps"]
+    assert step["command"] == ["python", "-m", "stages.tracking_end"]
+    assert step["args"][:2] == ["--status", "$(params.status)"]
+    assert step["securityContext"]["readOnlyRootFilesystem"] and step["securityContext"]["runAsNonRoot"]
+    env = _env(end)
+    assert env["MLFLOW_TRACKING_URI"]["value"] == "http://mlflow.mlflow:5000"
+    assert env["SLUICE_RUN"]["value"] == run["metadata"]["name"]
+    assert env["MLFLOW_TRACKING_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "mlflow-credentials"
+    assert "workspaces" not in end, "it reads no artifacts"
+    assert upstream.errors(run) == []

@@ -199,11 +199,12 @@ class LocalRun(TaskDecisions):
                 shutil.rmtree(self.secret_dir, ignore_errors=True)
             raise
         record.save()
-        if self.engine is None:  # host steps spool their MLflow records to the run's logger
-            try:
-                self.tracker = RunLogger.prepare(self.home, self.name, self.workflow, record.namespace)
-            except OSError as exc:  # tracking observes the run: without it the run still goes on
-                record.warnings.append(f"mlflow: warning: the logger did not start: {exc}")
+        try:  # steps spool their MLflow records to the run's logger (containers: tracking.container_spool)
+            self.tracker = RunLogger.prepare(
+                self.home, self.name, self.workflow, record.namespace, containers=self.engine is not None
+            )
+        except OSError as exc:  # tracking observes the run: without it the run still goes on
+            record.warnings.append(f"mlflow: warning: the logger did not start: {exc}")
         if runprocess.cancel_requested(self.run_dir) is not None:  # asked before the handlers existed
             self.cancel_as_requested()
         try:

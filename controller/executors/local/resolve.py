@@ -31,6 +31,7 @@ from controller.executors.local.stepcommand import step_argv, step_workdir
 from controller.executors.local.stepenv import CONTAINER_ENV, host_env, step_env
 from controller.executors.local.steptemplate import merge_step
 from controller.executors.local.tekton import UnsupportedError, timeout_seconds
+from controller.executors.local.tracking import container_spool
 from controller.executors.local.typed import parse_result
 from controller.executors.local.variables import TEKTON_ROOTS, Scope, Value, substitute, substitute_list
 from controller.executors.local.volumes import (
@@ -272,6 +273,9 @@ def resolve_task(
             box = sandbox(step, template, pod.get("securityContext", ctx.pod), argv)
             cwd = task_dir / "work"  # the engine client's; the step's own is box.workdir
             cwd.mkdir(parents=True, exist_ok=True)
+            spool = container_spool(ctx.home, ctx.run, argv, [*shared, *binds], env)
+            if spool is not None:  # a stage that logs to MLflow: through the run's logger
+                binds.append(spool)
             if "stages.deploy" in argv:  # its model server is started by the executor (serving.py)
                 env["SLUICE_SERVE_REQUEST"] = f"{SERVE_MOUNT}/request.json"
                 (task_dir / "serve").mkdir(parents=True, exist_ok=True)

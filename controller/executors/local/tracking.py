@@ -19,16 +19,44 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from controller import tracking_spool
-from controller.executors.local.stepenv import host_env
+from controller.executors.local.process import Mount
+from controller.executors.local.stepenv import host_env, mlflow_env
 
 FLUSH_SECONDS = 600.0  # what is left to log when the last step ends: a model, a few records
 WARNING = "mlflow: warning: "
 CLONE_TASK = "clone-"  # the compiler's name for a codeset's checkout task: clone-<codeset>
 # the step programs that log to MLflow: a task running one starts the run's logger
 LOGGING_STAGES = ("stages.prepare", "stages.train_keras", "stages.evaluate")
+# the step programs a container runs with the spool: those that only write records to it (clone:
+# its commit; tracking_end: it leaves ending the parent run to the logger). promote and a deploy of
+# models:/ need the registry itself, which a container does not reach here: they run untracked.
+SPOOLING_STAGES = (*LOGGING_STAGES, "stages.clone", "stages.tracking_end")
+SPOOL_MOUNT = "/tekton/mlflow-spool"  # where a container step sees the run's spool
+
+
+def container_spool(
+    home: Path, run: str, argv: list[str], mounts: list[Mount], env: dict[str, str]
+) -> Mount | None:
+    """The run's spool for a container step of a stage that spools (SPOOLING_STAGES) when the run
+    has one: `env` gets SLUICE_MLFLOW_SPOOL (SPOOL_MOUNT) and, unless the step's own env names one,
+    the logger's tracking URI (the step only checks that there is one: the logger logs). The
+    step's `mounts` are written down for the logger, which reads the step's records on this
+    machine (`tracking_spool.on_host`). Returns the spool's mount, or None for any other step."""
+    run_dir = home / "runs" / run
+    spool = run_dir / tracking_spool.SPOOL_DIR
+    uri = mlflow_env(home).get("MLFLOW_TRACKING_URI")
+    if not uri or not spool.is_dir() or not any(module in argv for module in SPOOLING_STAGES):
+        return None
+    env.setdefault("MLFLOW_TRACKING_URI", uri)
+    env[tracking_spool.SPOOL_ENV] = SPOOL_MOUNT
+    if "--artifacts-dir" in argv[:-1]:  # the stage contract: its records carry this folder's name as `step`
+        step = PurePosixPath(argv[argv.index("--artifacts-dir") + 1]).name
+        seen = {mount.path: str(mount.host) for mount in mounts}
+        tracking_spool.write_mounts(run_dir / tracking_spool.MOUNTS_DIR, step, seen)
+    return Mount(SPOOL_MOUNT, spool)
 
 
 class RunLogger:
@@ -41,15 +69,22 @@ class RunLogger:
         self.process: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def prepare(cls, home: Path, run: str, workflow: str, namespace: str) -> RunLogger | None:
-        """The run's spool (steps find it through host_env), or None when tracking is off."""
+    def prepare(
+        cls, home: Path, run: str, workflow: str, namespace: str, containers: bool = False
+    ) -> RunLogger | None:
+        """The run's spool (host steps find it through host_env, container steps through
+        `container_spool`), or None when tracking is off. With `containers`, the logger maps the
+        paths of every record through the mounts of the step that wrote it."""
         env = host_env(home, workflow, run, namespace, f"{run}-mlflow", None)
         if not env.get("MLFLOW_TRACKING_URI"):
             return None
         run_dir = home / "runs" / run
         spool = run_dir / tracking_spool.SPOOL_DIR
         spool.mkdir(parents=True, exist_ok=True)
-        return cls(spool, {**env, tracking_spool.SPOOL_ENV: str(spool)}, run_dir / "logs" / "mlflow.log")
+        env[tracking_spool.SPOOL_ENV] = str(spool)
+        if containers:
+            env[tracking_spool.MOUNTS_ENV] = str(run_dir / tracking_spool.MOUNTS_DIR)
+        return cls(spool, env, run_dir / "logs" / "mlflow.log")
 
     def task_starting(self, argvs: list[list[str]]) -> bool:
         """Before a task runs (or the cache answers it): whether it is a logging stage's, and if
