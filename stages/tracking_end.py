@@ -20,7 +20,8 @@ import os
 from pathlib import Path
 
 from controller import tracking_spool
-from stages.common import Results, add_contract_arguments, run_stage, stage_parser
+from stages import arguments
+from stages.common import Results, run_stage
 
 PROG = "sluice/mlflow-end"
 OUTPUTS = ("status",)
@@ -55,9 +56,9 @@ def end_parent_run(status: str) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(PROG, "End the run's MLflow run (the finally task of a tracked run).")
+    parser = arguments.stage_parser(PROG, "End the run's MLflow run (the finally task of a tracked run).")
     parser.add_argument("--status", required=True, help="$(tasks.status): the run's tasks' aggregate status")
-    add_contract_arguments(parser, OUTPUTS)
+    arguments.add_contract_arguments(parser, OUTPUTS)
     args = parser.parse_args(argv)
     results = Results(args.result, args.artifacts_dir)
 
