@@ -142,7 +142,7 @@ def test_a_result_not_of_its_declared_type_fails_the_task(
     task = script_task("w", f"printf '{written}' > $(results.r.path)", results=[{"name": "r", **declared}])
     record = run_local(pipelinerun("typed", [task]), home)
     assert record.phase == "Failed"
-    assert record.tasks["w"].reason == "InvalidResults"
+    assert record.tasks["w"].reason == "FailedValidation"  # Tekton's reason (validateTaskRunResults)
     assert why in record.tasks["w"].message
 
 
@@ -253,8 +253,9 @@ def test_deprecated_inputs_params_form_is_substituted(home: Path) -> None:
     [
         ("$(artifacts.path)", "Tekton artifacts"),
         ("$(credentials.path)", "service account"),
-        ("$(steps.step-nope.exitCode.path)", "step results are not implemented"),
-        ("$(step.results.r.path)", "step results are not implemented"),
+        ("$(steps.step-nope.exitCode.path)", "unknown variable"),
+        ("$(step.results.r.path)", "this step declares no result 'r'"),
+        ("$(steps.main.results.r)", "step results can be used only in a step's env, command and args"),
         ("$(inputs.params.nope)", "unknown variable"),
         ("$(inputs.resources.src.path)", "PipelineResources were removed"),
         ("$(tasks.status)", "only in a pipeline task's params, when and displayName"),

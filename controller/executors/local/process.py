@@ -78,6 +78,9 @@ class Step:
     sandbox: Sandbox | None = None
     stop: list[str] = field(default_factory=list)
     exit_code_file: Path | None = None  # where its exit code is written: $(steps.step-<name>.exitCode.path)
+    # applied as the step starts (what only earlier steps make known: step results); ValueError
+    # fails the step with its message
+    on_start: Callable[[Step], Step] | None = None
 
 
 @dataclass
@@ -251,6 +254,12 @@ async def run_steps(
         for step in steps:
             log.write(f"--- step {step.name}\n")
             log.flush()
+            if step.on_start is not None:
+                try:
+                    step = step.on_start(step)
+                except ValueError as exc:
+                    log.write(f"--- step {step.name} cannot start: {exc}\n")
+                    return Outcome("Failed", f"step {step.name} cannot start: {exc}", codes)
             reason, code = await run_step(step, sink, deadline)
             codes[step.name] = code
             if step.exit_code_file is not None:  # as Tekton's entrypoint does, for later steps to read

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from controller.executors.local import stepresults
 from controller.executors.local.params import is_referenced, pipeline_is_referenced
 from controller.executors.local.resolve import step_dirs
 from controller.executors.local.tekton import UnsupportedError
@@ -29,7 +30,6 @@ _NOT_HERE: list[tuple[str, str]] = [
     ),
     (r"credentials\.path", "credentials come from a cluster service account's secrets; none exist locally"),
     (r"(inputs|outputs)\.resources\..*|resources\..*", "PipelineResources were removed from Tekton v1"),
-    (r"steps?\..*", "step results are not implemented by the local executor (a step's exit code is)"),
     (
         r"tasks\.status|tasks\.[^.]+\.(status|reason)|context\.pipelineTask\.retries",
         "Tekton substitutes this only in a pipeline task's params, when and displayName (status ones in "
@@ -177,6 +177,19 @@ def check_references(run: dict[str, Any]) -> None:
         )
 
 
+def _step_names(inner: _Names, steps: list[Any], j: int) -> _Names:
+    """What step `j` may refer to: the task's names, its own result paths and earlier steps' results."""
+    names = _Names()
+    names.exact = inner.exact | set(stepresults.own_paths(steps[j], ""))
+    names.values, names.lengths, names.whole = set(inner.values), inner.lengths, set(inner.whole)
+    for before in steps[:j]:
+        name = stepresults.step_name(before)
+        known = {f"steps.{name}.results.{r['name']}": r for r in stepresults.declared(before)}
+        names.values |= set(known)
+        names.whole |= {ref for ref, decl in known.items() if declared_type(decl) != "string"}
+    return names
+
+
 def _check_task(
     task: dict[str, Any], path: str, base: _Names, dag: set[str] | None, workspaces: set[str]
 ) -> None:
@@ -239,5 +252,8 @@ def _check_task(
             "a default sees params and context",
         )
     inside = "a taskSpec sees its params, results, workspaces, context.task*/taskRun* and what propagates"
-    for key in ("steps", "stepTemplate", "sidecars", "volumes", "workspaces"):
+    stepresults.check_task(spec, f"{path}.taskSpec")  # where step results are used, and which
+    for j, step in enumerate(steps):
+        _check(step, f"{path}.taskSpec.steps[{j}]", _step_names(inner, steps, j), inside)
+    for key in ("stepTemplate", "sidecars", "volumes", "workspaces"):
         _check(spec.get(key), f"{path}.taskSpec.{key}", inner, inside)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.executors.local import readonly
+from controller.executors.local import readonly, stepresults
 from controller.executors.local.containers import SCRIPTS_MOUNT, sandbox
 from controller.executors.local.kubeexpand import expand_step
 from controller.executors.local.objects import ClusterObjects, env_from
@@ -50,6 +50,10 @@ STEPS_MOUNT = "/tekton/steps"  # each step's folder: step-<name>/exitCode, as Te
 def step_dirs(steps: list[dict[str, Any]]) -> list[str]:
     """Each step's folder under /tekton/steps: `step-<name>`, or `step-unnamed-<index>`."""
     return [f"step-{s.get('name') or f'unnamed-{j}'}" for j, s in enumerate(steps)]
+
+
+def _paths(where: str, steps: list[Any]) -> list[str]:
+    return [f"{where}.taskSpec.steps[{j}]" for j in range(len(steps))]
 
 
 def on_error(step: dict[str, Any], where: str) -> str:
@@ -169,6 +173,7 @@ class ResolvedTask:
     spec_results: list[dict[str, Any]] = field(default_factory=list)  # declared: the types to check
     # the attempt's `medium: Memory` emptyDirs, in memory (volumes.memory_root): gone when it ends
     memory_dir: Path | None = None
+    step_results: stepresults.StepResultReader | None = None  # what its steps wrote (stepresults.py)
 
 
 def resolve_task(
@@ -220,10 +225,19 @@ def resolve_task(
         values[f"workspaces.{ws_name}.claim"] = ws.claim
         values[f"workspaces.{ws_name}.volume"] = ws.name
     steps_at = STEPS_MOUNT if ctx.containers else str(task_dir / "steps")
-    values.update({f"steps.{s}.exitCode.path": f"{steps_at}/{s}/exitCode" for s in step_dirs(spec["steps"])})
+    dirs = step_dirs(spec["steps"])
+    values.update({f"steps.{s}.exitCode.path": f"{steps_at}/{s}/exitCode" for s in dirs})
     values.update(task_context)
+    # each step's own $(step.results.r.path) first; $(steps.s.results.r) waits for the step to start
+    own = [
+        substitute(
+            step, Scope(stepresults.own_paths(step, f"{steps_at}/{d}/results"), ("step.results",), (), at)
+        )
+        for step, d, at in zip(spec["steps"], dirs, _paths(where, spec["steps"]), strict=True)
+    ]
+    spec = {**spec, "steps": own}
     # the last phase: any Tekton variable still unknown is an error (refcheck.py names it before the run)
-    scope = Scope(values, TEKTON_ROOTS, (), f"{where}.taskSpec")
+    scope = Scope(values, TEKTON_ROOTS, stepresults.pending(spec["steps"]), f"{where}.taskSpec")
     resolved_spec = {
         k: substitute(v, scope) for k, v in spec.items() if k in ("steps", "stepTemplate", "sidecars")
     }
@@ -244,6 +258,7 @@ def resolve_task(
     steps_dir.mkdir(parents=True)
     if ctx.containers:
         shared.append(Mount(STEPS_MOUNT, steps_dir, read_only=True))
+    reader = stepresults.StepResultReader(steps_dir, spec["steps"], dirs, lambda: ctx.secrets.used)
     steps = []
     for j, (step, step_dir) in enumerate(zip(resolved_spec["steps"], step_dirs(spec["steps"]), strict=True)):
         step_where = f"{where}.taskSpec.steps[{j}]"
@@ -269,6 +284,9 @@ def resolve_task(
         step = expand_step(step, declared, env, secret_values, step_where)  # the kubelet's, after Tekton's
         argv = step_argv(step, task_dir / "scripts", f"{j}-{step_name}", ctx.containers)
         timeout = timeout_seconds(step["timeout"], f"{step_where}.timeout") if "timeout" in step else None
+        if stepresults.declared(step):  # its own results folder, writable by it alone
+            (steps_dir / step_dir / "results").mkdir(parents=True)
+            binds.append(Mount(f"{STEPS_MOUNT}/{step_dir}/results", steps_dir / step_dir / "results"))
         if ctx.containers:
             box = sandbox(step, template, pod.get("securityContext", ctx.pod), argv)
             cwd = task_dir / "work"  # the engine client's; the step's own is box.workdir
@@ -303,6 +321,7 @@ def resolve_task(
                 mounts=[*shared, *binds],
                 sandbox=box,
                 exit_code_file=steps_dir / step_dir / "exitCode",
+                on_start=reader.start if reader.used else None,
             )
         )
     sidecars = []  # host processes only (check_pipelinerun refuses them in containers)
@@ -337,6 +356,7 @@ def resolve_task(
         [Mount(str(view), real) for real, view in read_only],
         list(spec.get("results") or []),
         memory_dir if memory_dir != volumes_dir else None,
+        reader if reader.used else None,
     )
 
 

@@ -8,7 +8,9 @@ the array's items), `$(params.p[i])` and `$(params.p.key)` are its own params. A
 value is left for the task phase: `$(params.x)` there is the task's param, so a value that is a
 whole task param (`$(params.x[*])`) stays a reference to it, by item or key.
 
-Step results (`$(step.results.r.path)`, `$(steps.s.results.r)`) are refused: not run locally yet.
+The StepAction's `results` become the step's (step results, stepresults.py); a step param given
+a step result (`$(steps.s.results.r)`, `[*]`) stands for it where the StepAction uses the param,
+with `[i]` and `.key`, as Tekton's replacements do; the result is read when the step starts.
 """
 
 from __future__ import annotations
@@ -48,15 +50,8 @@ def inline_step_action(
     spec = action.body.get("spec")
     if not isinstance(spec, dict):
         raise action.error("$.spec", "a StepAction needs a spec")
-    if spec.get("results"):
-        raise action.error("$.spec.results", "StepAction results (step results) are not run locally yet")
     values = _values(step.get("params"), spec.get("params"), action, doc, path)
     _merge_objects(values, spec.get("params"), task_params, given or {})
-    for name, value in values.items():
-        if "$(steps." in str(value):
-            raise doc.error(
-                f"{path}.params", f"param {name!r}: step results ($(steps...)) are not run locally yet"
-            )
     # the StepAction's own params, by the executor's one substitution engine; other references
     # (a task param a step param's value names, results, workspaces) are left for the task phase
     known = {f"params.{name}": value for name, value in values.items()}
@@ -68,6 +63,8 @@ def inline_step_action(
             raise action.error("$.spec.script", "params cannot be used in a StepAction's script (use env)")
         scope = Scope(known, ("params",), (), f"$.spec.{key}", forward=True)
         inlined[key] = _in(action, substitute, spec[key], scope)
+    if "results" in spec:  # the step's results (stepresults.py), as Tekton copies them
+        inlined["results"] = spec["results"]
     return inlined
 
 

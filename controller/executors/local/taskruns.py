@@ -24,7 +24,7 @@ from controller.executors.local.secrets import LocalSecrets, Redactor, SecretErr
 from controller.executors.local.sidecars import Sidecar, Sidecars
 from controller.executors.local.store import TaskRecord
 from controller.executors.local.tekton import UnsupportedError, timeout_seconds
-from controller.executors.local.typed import check_results
+from controller.executors.local.typed import ResultTypeError, check_results
 from controller.executors.local.variables import Scope, Value, VariableError
 from controller.executors.local.volumes import remove_volumes
 from controller.protocol import MAX_RESULTS_BYTES, parse_progress
@@ -132,6 +132,8 @@ class TaskRuns:
                 raise TaskRunFailure("ServeFailed", str(exc)) from None
         try:
             return read_results(resolved, Redactor(self.secrets.used))
+        except ResultTypeError as exc:
+            raise TaskRunFailure("FailedValidation", str(exc)) from None
         except ValueError as exc:
             raise TaskRunFailure("InvalidResults", str(exc)) from None
 
@@ -224,6 +226,8 @@ def read_results(resolved: ResolvedTask, redactor: Redactor | None = None) -> di
         path = resolved.results_dir / name
         if path.is_file():
             results[name] = path.read_text(encoding="utf-8", errors="replace")
+    if resolved.step_results is not None:  # `value: $(steps.s.results.r)`, each step's checked first
+        results.update(resolved.step_results.task_results(resolved.spec_results))
     check_results(results, resolved.spec_results)
     size = sum(len(v.encode()) for v in results.values())
     if size > MAX_RESULTS_BYTES:

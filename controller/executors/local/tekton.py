@@ -75,6 +75,7 @@ FIELDS: dict[str, set[str]] = {
         "timeout",
         "onError",
         "volumeMounts",
+        "results",  # step results: checked by stepresults.py
     }
     | _CLUSTER_ONLY,
     "sidecar": {
@@ -112,7 +113,7 @@ FIELDS: dict[str, set[str]] = {
     "secretRef": {"name", "optional"},
     "paramSpec": {"name", "type", "default", "description", "properties"},
     "param": {"name", "value"},
-    "resultSpec": {"name", "type", "description", "properties"},
+    "resultSpec": {"name", "type", "description", "properties", "value"},  # value: a step result
     "pipelineResult": {"name", "type", "description", "value"},
     "taskWorkspace": {"name", "description", "mountPath", "readOnly", "optional"},
     "pipelineWorkspace": {"name", "description", "optional"},

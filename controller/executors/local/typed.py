@@ -17,6 +17,11 @@ from controller.executors.local.variables import Value
 TYPES = ("string", "array", "object")
 
 
+class ResultTypeError(ValueError):
+    """A result not of its declared type, or without a key its properties declare: Tekton fails the
+    TaskRun with reason FailedValidation (pkg/reconciler/taskrun validateTaskRunResults)."""
+
+
 def declared_type(decl: dict[str, Any]) -> str:
     """A param or result declaration's type: explicit, or implied by `properties` or the default."""
     if "type" in decl:
@@ -82,7 +87,7 @@ def parse_result(text: Value) -> Value:
 
 
 def check_results(texts: dict[str, str], declared: list[dict[str, Any]]) -> None:
-    """Raise ValueError when a written result is not of its declared type, or an object result
+    """Raise ResultTypeError when a written result is not of its declared type, or an object result
     lacks a key its `properties` list (Tekton fails the TaskRun on both)."""
     for decl in declared:
         name = decl["name"]
@@ -90,13 +95,13 @@ def check_results(texts: dict[str, str], declared: list[dict[str, Any]]) -> None
             continue
         value, kind = parse_result(texts[name]), declared_type(decl)
         if value_type(value) != kind:
-            raise ValueError(
+            raise ResultTypeError(
                 f"result {name!r} is declared {kind} but was written as {value_type(value)} "
                 f"(an array or object result is JSON: {_example(kind)})"
             )
         missing = sorted(set(decl.get("properties") or {}) - set(value)) if isinstance(value, dict) else []
         if missing:
-            raise ValueError(f"object result {name!r} has no key {missing[0]!r} its properties declare")
+            raise ResultTypeError(f"object result {name!r} has no key {missing[0]!r} its properties declare")
 
 
 def _example(kind: str) -> str:
