@@ -27,6 +27,7 @@ webhooks = pytest.importorskip(
 )
 from controller.operator.codesets.metrics import CodesetMetrics  # noqa: E402
 from controller.operator.codesets.spec import GitRef  # noqa: E402
+from controller.operator.codesets.webhooklimits import RefreshLimiter, TokenCache  # noqa: E402
 from tests.adversarial.conftest import REPO  # noqa: E402
 
 TOKEN = b"hook-secret-9f8e"
@@ -259,7 +260,7 @@ async def test_replays_with_new_or_no_delivery_ids_are_rate_limited(receiver: Re
 
 async def test_refresh_limiter_coalesces_instead_of_dropping() -> None:
     refreshes: list[float] = []
-    limiter = webhooks.RefreshLimiter(lambda ns, name: refreshes.append(1.0) is None, interval=0.3, burst=1)
+    limiter = RefreshLimiter(lambda ns, name: refreshes.append(1.0) is None, interval=0.3, burst=1)
     assert limiter.request(NAMESPACE, CODESET) == "accepted"
     assert [limiter.request(NAMESPACE, CODESET) for _ in range(20)] == ["coalesced"] * 20
     assert len(refreshes) == 1
@@ -287,7 +288,7 @@ async def test_rotated_token_is_read_again_after_the_reread_interval() -> None:
         reads += 1
         return tokens[-1]
 
-    cache = webhooks.TokenCache(read, ttl=300, reread_interval=0.2)
+    cache = TokenCache(read, ttl=300, reread_interval=0.2)
     assert await cache.get(NAMESPACE, "hook") == b"old-token"
     tokens.append(b"new-token")
     assert await cache.get(NAMESPACE, "hook", fresh=True) == b"old-token"  # too soon: cached
