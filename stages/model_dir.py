@@ -11,28 +11,38 @@ serving skew guard's reference, stages/serving_guard.py), `metrics.json`, `histo
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stages.common import StageError, quiet_tensorflow, read_json, write_json
 from stages.serving_guard import REFERENCE_FILE, reference_from_training
 from stages.triton_export import SAVED_MODEL, write_triton_repository
 
+if TYPE_CHECKING:  # numpy and the network's module stay unimported for evaluate and serve
+    from stages.datasets.store import Dataset
+    from stages.keras_network import TrainConfig
+
 MODEL_FORMAT = "sluice.model/v1"
 KERAS_FILE = "model.keras"
 
 
-def save_model_dir(
-    directory: Path,
-    model: Any,
-    dataset: Any,
-    config: Any,
-    metrics: dict[str, Any],
-    history: dict[str, Any],
-) -> None:
+@dataclass(frozen=True)
+class TrainedModel:
+    """What a training run produced: the model directory saves it, the MLflow logger records it."""
+
+    model: Any  # the Keras model, compiled with the standardised loss
+    dataset: Dataset
+    config: TrainConfig
+    metrics: dict[str, Any]  # metrics.json's content
+    history: dict[str, list[float]]  # per epoch, as Keras' fit returns it
+
+
+def save_model_dir(directory: Path, trained: TrainedModel) -> None:
     import keras
     import tensorflow as tf
+
+    model, dataset, history = trained.model, trained.dataset, trained.history
 
     for stale in ("saved_model", "triton"):  # a retried step starts clean
         shutil.rmtree(directory / stale, ignore_errors=True)
@@ -46,7 +56,7 @@ def save_model_dir(
     write_json(
         directory / REFERENCE_FILE, reference_from_training(dataset.x("train"), dataset.manifest["features"])
     )
-    write_json(directory / "metrics.json", metrics)
+    write_json(directory / "metrics.json", trained.metrics)
     write_json(directory / "history.json", {k: [float(v) for v in vs] for k, vs in history.items()})
     write_json(
         directory / "model.json",
@@ -70,7 +80,7 @@ def save_model_dir(
                     t["name"]: {"mean": t["mean"], "std": t["std"]} for t in dataset.manifest["targets"]
                 },
             },
-            "training": asdict(config),
+            "training": asdict(trained.config),
             "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         },
     )

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.protocol import progress_line
 from stages import arguments, tracking
@@ -34,7 +34,10 @@ from stages.keras_network import (
     keras_metrics,
     standardised_loss,
 )
-from stages.model_dir import save_model_dir
+from stages.model_dir import TrainedModel, save_model_dir
+
+if TYPE_CHECKING:  # numpy is imported once the arguments are checked
+    from stages.datasets.store import Dataset
 
 PROG = "sluice/train-keras"
 OUTPUTS = ("model", "val-mae", "val-loss")
@@ -94,10 +97,13 @@ def _epoch_printer(epochs: int) -> Any:
 
 
 def train(
-    dataset: Any, config: TrainConfig, directory: Path, on_saved: Callable[..., None] | None = None
+    dataset: Dataset,
+    config: TrainConfig,
+    directory: Path,
+    on_saved: Callable[[TrainedModel], None] | None = None,
 ) -> dict[str, Any]:
     """Train on `dataset`, save the model directory, return metrics.json's content.
-    `on_saved(model, history, metrics)` runs once the directory is saved (MLflow logging)."""
+    `on_saved(trained)` runs once the directory is saved (MLflow logging)."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -153,30 +159,31 @@ def train(
         "parameters": int(model.count_params()),
         "seconds": round(seconds, 3),
     }
-    save_model_dir(directory, model, dataset, config, metrics, history)
+    trained = TrainedModel(model, dataset, config, metrics, history)
+    save_model_dir(directory, trained)
     if on_saved is not None:
-        on_saved(model, history, metrics)
+        on_saved(trained)
     return metrics
 
 
 def _logger(
-    log: tracking.StepLog | None, args: argparse.Namespace, config: TrainConfig, dataset: Any, directory: Path
-) -> Callable[..., None] | None:
+    log: tracking.StepLog | None, args: argparse.Namespace, directory: Path
+) -> Callable[[TrainedModel], None] | None:
     """What logs the trained model to MLflow (None when tracking is off)."""
     if log is None:
         return None
 
-    def on_saved(model: Any, history: dict[str, list[float]], metrics: dict[str, Any]) -> None:
-        params = {k: v for k, v in asdict(config).items() if v is not None}
-        params["dataset.sha256"] = dataset.manifest.get("sha256", "")
+    def on_saved(trained: TrainedModel) -> None:
+        params = {k: v for k, v in asdict(trained.config).items() if v is not None}
+        params["dataset.sha256"] = trained.dataset.manifest.get("sha256", "")
         register = args.register or os.environ.get("SLUICE_WORKFLOW") or "model"
-        sample = dataset.x("validation")[:5].tolist()  # the input example, 5 rows
-        series = {key: [float(v) for v in values] for key, values in history.items()}
+        sample = trained.dataset.x("validation")[:5].tolist()  # the input example, 5 rows
+        series = {key: [float(v) for v in values] for key, values in trained.history.items()}
         registered = log.record(
             "training",
             params=params,
             history=series,
-            metrics=metrics,
+            metrics=trained.metrics,
             model_dir=str(directory),
             sample=sample,
             register=register,
@@ -221,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         directory = results.artifact_dir("model")
         step = args.artifacts_dir.name if args.artifacts_dir else "train"
         with tracking.step_log(step, "train-keras") as log:
-            metrics = train(dataset, config, directory, _logger(log, args, config, dataset, directory))
+            metrics = train(dataset, config, directory, _logger(log, args, directory))
         print(
             f"train-keras: val_mae={metrics['val_mae']:.6g} (predict-the-mean baseline "
             f"{metrics['baseline_val_mae']:.6g}) after {metrics['epochs_run']} epochs; model in {directory}",
