@@ -98,6 +98,11 @@ def test_each_attempt_starts_with_an_empty_volume(home: Path) -> None:
         (TMP, {"subPath": "../../etc"}, "a relative path without '..' is needed"),
         ([{"name": "other", "emptyDir": {}}], {}, "the task has no volume 'tmp'"),
         ([*TMP, *TMP], {}, "duplicate volume name 'tmp'"),
+        (
+            [{"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "lots"}}],
+            {},
+            r"volumes\[0\]\.emptyDir\.sizeLimit: 'lots' is not a Kubernetes quantity",
+        ),
     ],
 )
 def test_what_host_processes_cannot_honour_is_refused_before_anything_runs(

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from controller.executors.local import matrix, podtemplate, readonly, runprocess
+from controller.executors.local import matrix, memoryvolumes, podtemplate, readonly, runprocess
 from controller.executors.local.cache import Cache
 from controller.executors.local.dag import Scheduler, build_graph
 from controller.executors.local.decisions import FAILURE_IGNORED, Listener
@@ -210,6 +210,9 @@ class LocalRun(TaskLaunches):
         finally:
             shutil.rmtree(self.secret_dir, ignore_errors=True)
             remove_run_memory(self.name)  # `medium: Memory` volumes of attempts cut short
+            if memoryvolumes.can_size(self.engine):
+                assert self.engine is not None
+                memoryvolumes.release_run(self.engine, self.name)
             if self.tracker is not None:
                 if self.cancelled:
                     self.tracker.stop()

@@ -19,6 +19,7 @@ from controller.executors.local.tekton import (
     check_items,
     timeout_seconds,
 )
+from controller.units import parse_quantity
 
 
 def _check_volumes(spec: dict[str, Any], steps: list[dict[str, Any]], path: str, containers: bool) -> None:
@@ -34,6 +35,12 @@ def _check_volumes(spec: dict[str, Any], steps: list[dict[str, Any]], path: str,
     for i, volume in enumerate(check_items(spec.get("volumes"), "volume", f"{path}.taskSpec.volumes")):
         where = f"{path}.taskSpec.volumes[{i}]"
         check_fields(volume["emptyDir"], "emptyDir", f"{where}.emptyDir")
+        size = volume["emptyDir"].get("sizeLimit")
+        try:
+            if size is not None and parse_quantity(size) < 0:
+                raise ValueError(f"{size!r} is below 0")
+        except ValueError as exc:
+            raise UnsupportedError(f"{where}.emptyDir.sizeLimit: {exc}") from None
         if volume.get("name") in names:
             raise UnsupportedError(f"{where}.name: duplicate volume name {volume.get('name')!r}")
         names.add(volume.get("name"))

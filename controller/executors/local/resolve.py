@@ -23,6 +23,7 @@ from typing import Any
 from controller.executors.local import readonly, stepresults
 from controller.executors.local.containers import SCRIPTS_MOUNT, sandbox
 from controller.executors.local.kubeexpand import expand_step
+from controller.executors.local.memoryvolumes import size_limits
 from controller.executors.local.objects import ClusterObjects, env_from
 from controller.executors.local.params import is_referenced, task_params
 from controller.executors.local.process import Mount, Step
@@ -173,6 +174,8 @@ class ResolvedTask:
     spec_results: list[dict[str, Any]] = field(default_factory=list)  # declared: the types to check
     # the attempt's `medium: Memory` emptyDirs, in memory (volumes.memory_root): gone when it ends
     memory_dir: Path | None = None
+    # their sizeLimits (bytes), honoured where the engine can (memoryvolumes.py)
+    memory_limits: dict[str, int] = field(default_factory=dict)
     step_results: stepresults.StepResultReader | None = None  # what its steps wrote (stepresults.py)
 
 
@@ -356,6 +359,7 @@ def resolve_task(
         [Mount(str(view), real) for real, view in read_only],
         list(spec.get("results") or []),
         memory_dir if memory_dir != volumes_dir else None,
+        size_limits(volumes),
         reader if reader.used else None,
     )
 

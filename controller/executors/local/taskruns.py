@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from controller.executors.local import matrix, serving
+from controller.executors.local import matrix, memoryvolumes, serving
 from controller.executors.local.containers import container_name, engine_step
 from controller.executors.local.engines import Engine
 from controller.executors.local.process import Outcome, run_steps
@@ -83,6 +83,7 @@ class TaskRuns:
             shutil.rmtree(resolved.results_dir, ignore_errors=True)
             resolved.results_dir.mkdir(parents=True)
             deadline = time.monotonic() + limit if limit else None
+            held = await self._hold_memory(resolved, attempt)  # before its user is given the folders
             steps = resolved.steps
             if self.engine is not None:  # each step in its image, under its pod's restrictions
                 engine = self.engine
@@ -113,15 +114,27 @@ class TaskRuns:
                 outcome.message = f"TaskRun {resolved.taskrun} failed to finish within {_limit_text(limit)}"
             elif outcome.reason == "TimedOut":  # a step's own timeout fails the TaskRun (reason Failed)
                 outcome.reason = "Failed"
-            remove_volumes(
-                resolved.volumes_dir, resolved.memory_dir
-            )  # the pod is gone, and its emptyDir volumes with it
+            # the pod is gone, and its emptyDir volumes with it
+            if held and self.engine is not None:
+                await memoryvolumes.release(self.engine, held)
+            remove_volumes(resolved.volumes_dir, resolved.memory_dir)
             if outcome.ok:
                 break
         assert outcome is not None
         if not outcome.ok and retries:
             outcome.message = f"{outcome.message} (after {retries} retries)"
         return outcome, resolved
+
+    async def _hold_memory(self, resolved: ResolvedTask, attempt: int) -> list[str]:
+        """The attempt's `medium: Memory` volumes with a sizeLimit as tmpfs mounts of that size,
+        where the engine can make them (memoryvolumes.py); the engine volumes to release."""
+        if self.engine is None or not resolved.memory_limits or not memoryvolumes.can_size(self.engine):
+            return []
+        base = resolved.memory_dir or resolved.volumes_dir
+        assert base is not None  # a task with volumes has a folder for them
+        folders = {n: (base / n, size) for n, size in resolved.memory_limits.items() if (base / n).is_dir()}
+        prefix = f"sluice-{resolved.taskrun}-{attempt}"
+        return await memoryvolumes.hold(self.engine, self.ctx.run, prefix, folders)
 
     async def _collect(self, resolved: ResolvedTask, log_path: Path) -> dict[str, str]:
         """A succeeded TaskRun's results (and, in containers, the model server it asked for)."""
