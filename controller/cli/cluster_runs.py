@@ -20,6 +20,7 @@ from typing import Any
 
 from controller.api.workflowrun import DEFAULT_CANCEL, TERMINAL_PHASES
 from controller.cli.cluster import Cluster, ClusterError, NotFound
+from controller.cli.runfilter import RunFilter
 from controller.runref import LATEST, RunRefError, RunWords, pick_run
 
 FOLLOW_POLL_SECONDS = 1.0
@@ -76,16 +77,9 @@ def resolve_run(cluster: Cluster, namespace: str, ref: str) -> dict[str, Any]:
 # --- sluice runs --cluster ------------------------------------------------------------------------
 
 
-def list_runs(
-    cluster: Cluster, namespace: str | None, workflow: str | None, phase: str | None, limit: int | None
-) -> list[dict[str, Any]]:
+def list_runs(cluster: Cluster, namespace: str | None, filters: RunFilter) -> list[dict[str, Any]]:
     """The runs of `namespace` (None: of every namespace), newest first, filtered."""
-    runs = newest_first(cluster.list_sluice("workflowruns", namespace))
-    if workflow:
-        runs = [r for r in runs if workflow_of(r) == workflow]
-    if phase:
-        runs = [r for r in runs if phase_of(r).lower() == phase.lower()]
-    return runs[:limit] if limit else runs
+    return filters.select(newest_first(cluster.list_sluice("workflowruns", namespace)), workflow_of, phase_of)
 
 
 def run_summary(run: dict[str, Any]) -> dict[str, Any]:
@@ -278,13 +272,7 @@ def _fail(command: str, exc: ClusterError) -> Exception:
 
 
 def runs_command(
-    namespace: str | None,
-    run_ref: str | None = None,
-    workflow: str | None = None,
-    phase: str | None = None,
-    limit: int | None = None,
-    json_out: bool = False,
-    all_namespaces: bool = False,
+    namespace: str | None, run_ref: str | None, filters: RunFilter, json_out: bool, all_namespaces: bool
 ) -> None:
     """`sluice runs --cluster [RUN]`: the WorkflowRuns of a namespace (`-A`: of all), newest first,
     or one in detail."""
@@ -303,7 +291,7 @@ def runs_command(
         if run_ref is not None and ns is not None:
             print_run(resolve_run(cluster, ns, run_ref), json_out)
             return
-        print_runs(list_runs(cluster, ns, workflow, phase, limit), json_out, ns, bool(workflow or phase))
+        print_runs(list_runs(cluster, ns, filters), json_out, ns, filters.narrows)
     except ClusterError as exc:
         raise _fail("runs", exc) from None
 

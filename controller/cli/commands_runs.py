@@ -17,8 +17,8 @@ import typer.core
 
 from controller.cli.cluster import AllNamespacesOption, ClusterOption, NamespaceOption, local_only
 from controller.cli.home import fail, local_home, resolve_run
+from controller.cli.runfilter import PHASES, RunFilter, parse_phase
 
-PHASES = ("Pending", "Running", "Succeeded", "Failed", "Cancelled")
 LIST_COMMAND = "list"
 
 
@@ -60,10 +60,11 @@ def runs(
 ) -> None:
     """List local runs, newest first (the default), or show one: steps, timings, results, lineage.
     With --cluster: the WorkflowRuns of a namespace (or, -A, of all) of the cluster in KUBECONFIG."""
+    filters = RunFilter(workflow, parse_phase(phase), limit)
     if cluster:
         from controller.cli.cluster_runs import runs_command
 
-        runs_command(namespace, run_ref, workflow, _phase(phase), limit, json_out, all_namespaces)
+        runs_command(namespace, run_ref, filters, json_out, all_namespaces)
         return
     local_only("runs", namespace, all_namespaces)
     from controller.executors.local.store import list_runs
@@ -72,15 +73,14 @@ def runs(
     if run_ref is not None:
         _show(home, resolve_run("runs", home, run_ref, workflow), json_out)
         return
-    wanted = _phase(phase)
-    records = [r for r in list_runs(home, workflow) if wanted is None or r.get("phase") == wanted]
-    records = records[:limit] if limit else records
+    records = filters.select(
+        list_runs(home), lambda r: str(r.get("workflow") or ""), lambda r: str(r.get("phase") or "")
+    )
     if json_out:
         print(json.dumps([_summary(r) for r in records], indent=2))
         return
     if not records:
-        filtered = " matching" if workflow or phase else ""
-        print(f"no{filtered} local runs in {home / 'runs'}")
+        print(f"no{' matching' if filters.narrows else ''} local runs in {home / 'runs'}")
         return
     width = max(len(str(r.get("run", ""))) for r in records)
     print(f"{'RUN':<{width}}  {'WORKFLOW':<20} {'PHASE':<10} {'STARTED':<21}DURATION")
@@ -88,16 +88,6 @@ def runs(
         s = _summary(r)
         started = s["startTime"] or ""
         print(f"{s['run']:<{width}}  {s['workflow']:<20} {s['phase']:<10} {started:<21}{s['duration']}")
-
-
-def _phase(phase: str | None) -> str | None:
-    """The phase as recorded (`--phase failed` means Failed); an unknown one is a usage error."""
-    if phase is None:
-        return None
-    for known in PHASES:
-        if known.lower() == phase.lower():
-            return known
-    raise fail(f"sluice runs: --phase {phase!r}: expected one of {', '.join(PHASES)}", 2)
 
 
 def _show(home: Path, record: dict[str, Any], json_out: bool) -> None:
