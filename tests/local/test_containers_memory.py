@@ -4,13 +4,14 @@ ends. Real containers, through the engine tests/local/test_containers.py finds (
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from controller.executors.local import memoryvolumes
 from controller.executors.local.engines import Engine
-from controller.executors.local.volumes import memory_root
+from controller.executors.local.volumes import memory_root, remove_run_memory
 from tests.local.test_containers import engine, run_contained, stages_image
 from testsupport.pipelineruns import one_task_run, restricted_step
 
@@ -60,3 +61,27 @@ def test_steps_share_one_memory_volume_which_is_gone_after_the_task(
     assert root is not None
     assert not (root / data["run"]).exists(), "gone with the task: its memory is given back"
     assert not list((tmp_path / "runs" / data["run"]).rglob("note")), "never written to disk"
+
+
+def test_the_engine_volumes_of_a_run_cut_short_are_removed_when_it_ends(engine: Engine) -> None:
+    """A cancelled attempt leaves its sized tmpfs volume mounted; the run's end removes it."""
+    if not memoryvolumes.can_size(engine):
+        pytest.skip("this engine cannot size a tmpfs (docker, rootless podman): no engine volumes")
+    run = "cut-short-run"
+    held = asyncio.run(
+        memoryvolumes.hold(engine, run, "sluice-cut-short-0", {"mem": (_folder(run), 1 << 20)})
+    )
+    assert held == ["sluice-cut-short-0-mem"]
+    assert (_folder(run) / "f").write_text("x") == 1  # the link leads into the mounted tmpfs
+    memoryvolumes.release_run(engine, run)
+    listed = engine.run("volume", "ls", "--quiet", "--filter", f"label=sluice.dev/run={run}")
+    assert listed.stdout.split() == []
+    remove_run_memory(run)
+
+
+def _folder(run: str) -> Path:
+    root = memory_root()
+    assert root is not None
+    folder = root / run / "t" / "mem"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

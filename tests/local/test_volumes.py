@@ -13,7 +13,7 @@ from controller.executors.local.process import Mount
 from controller.executors.local.resolve import resolve_task
 from controller.executors.local.tekton import UnsupportedError
 from controller.executors.local.variables import Scope
-from controller.executors.local.volumes import memory_root, remove_volumes
+from controller.executors.local.volumes import memory_root, remove_run_memory, remove_volumes
 from tests.local.helpers import pipelinerun, run_local
 
 
@@ -65,6 +65,19 @@ def test_a_memory_volume_is_one_folder_in_memory_shared_by_the_steps_and_removed
     root = memory_root()
     assert root is not None and tmpdir == root / "in-memory" / "in-memory-scratch" / "tmp"
     assert not (root / "in-memory").exists(), "an emptyDir ends with its pod, memory given back"
+
+
+def test_a_run_cut_short_gives_its_memory_back(tmp_path: Path) -> None:
+    """An attempt cancelled mid-step does not remove its volumes: the run's end does."""
+    root = memory_root()
+    assert root is not None
+    left = root / f"cut-short-{tmp_path.name}" / "cut-short-t" / "mem"
+    left.mkdir(parents=True)
+    (left / "big").write_bytes(b"x" * 4096)
+    remove_run_memory("..")  # never a path outside the run's own folder
+    assert root.is_dir()
+    remove_run_memory(left.parents[1].name)
+    assert not left.parents[1].exists()
 
 
 def test_the_memory_root_is_the_callers_own_and_private(tmp_path: Path) -> None:

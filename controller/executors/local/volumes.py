@@ -44,7 +44,7 @@ def is_memory(volume: dict[str, Any]) -> bool:
     return (volume.get("emptyDir") or {}).get("medium") == "Memory"
 
 
-def memory_root(shm: Path = Path("/dev/shm")) -> Path | None:
+def memory_root(shm: Path = Path("/dev/shm"), create: bool = True) -> Path | None:
     """Where `medium: Memory` volumes live: the caller's own folder on /dev/shm (a tmpfs), made
     private (0700: another user of this machine cannot read what a step keeps in memory). None
     where there is no /dev/shm or the folder is not safely the caller's (a symbolic link, another
@@ -53,7 +53,8 @@ def memory_root(shm: Path = Path("/dev/shm")) -> Path | None:
         return None
     root = shm / f"sluice-{os.getuid()}"
     try:
-        root.mkdir(mode=0o700, exist_ok=True)
+        if create:
+            root.mkdir(mode=0o700, exist_ok=True)
         info = root.lstat()
     except OSError:
         return None
@@ -93,7 +94,7 @@ def remove_volumes(volumes_dir: Path | None, memory_dir: Path | None) -> None:
 def remove_run_memory(run: str) -> None:
     """Whatever a run still holds in memory when it ends, however it ends (a cancelled attempt's
     volumes are not removed by the attempt): memory is not given back until the folder goes."""
-    root = memory_root()
+    root = memory_root(create=False)
     if root is not None and run and "/" not in run and run not in (".", ".."):
         shutil.rmtree(root / run, ignore_errors=True)
 
