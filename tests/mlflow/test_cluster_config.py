@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 from controller.serving.tracking import CREDENTIAL_VARIABLES, MlflowTracking
-from tests.compiler.conftest import compile_example, registry, upstream  # noqa: F401  (fixtures)
+from tests.compiler.conftest import compile_example, registry, tekton_lint, upstream  # noqa: F401  (fixtures)
+from tests.compiler.tektonlint import errors_only
 from tests.helm.conftest import Render, helm, helm_env, render, run_helm  # noqa: F401  (fixtures)
 from tests.helm.test_render import env_of as operator_env
 
@@ -128,7 +129,7 @@ def test_built_in_steps_are_told_the_pinned_codeset_commits() -> None:
     assert "SLUICE_CODESET_REVISIONS" not in json.dumps(untracked), "only when tracking is on"
 
 
-def test_a_tracked_run_ends_its_mlflow_run_in_a_finally_task(registry, upstream) -> None:  # noqa: F811
+def test_a_tracked_run_ends_its_mlflow_run_in_a_finally_task(registry, upstream, tekton_lint) -> None:  # noqa: F811
     """The parent MLflow run the steps create is ended by a `finally` task (stages.tracking_end)
     given `$(tasks.status)`; only when tracking is configured, so untracked runs compile as before."""
     plain = compile_example("sum-of-two", registry)
@@ -149,3 +150,4 @@ def test_a_tracked_run_ends_its_mlflow_run_in_a_finally_task(registry, upstream)
     assert env["MLFLOW_TRACKING_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "mlflow-credentials"
     assert "workspaces" not in end, "it reads no artifacts"
     assert upstream.errors(run) == []
+    assert errors_only(tekton_lint(run)) == []

@@ -91,7 +91,7 @@ def test_a_containers_run_logs_to_mlflow_as_a_host_run_does(
     assert container_logged["run"]["status"] == "FINISHED"
     assert {"val_mae", "mae"} <= set(container_logged["run"]["metrics"])
     assert {"loss.png", "sluice-model"} <= set(container_logged["train"]["artifacts"])
-    assert container_logged["train"]["epochs"] == 3
+    assert container_logged["train"]["epochs"] == 3 + 1, "val_mae of each epoch, then the final value"
     assert container_logged["prepare"]["datasets"] == host_logged["prepare"]["datasets"] != []
     mounts = home / "runs" / contained["run"] / tracking_spool.MOUNTS_DIR
     assert {p.name for p in mounts.iterdir()} == {"prepare.json", "train.json", "evaluate.json"}
