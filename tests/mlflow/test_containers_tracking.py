@@ -18,6 +18,7 @@ from controller.executors.local.runner import execute, prepare_run
 from controller.executors.local.store import list_runs
 from tests.local.test_containers import engine, stages_image  # noqa: F401  (fixtures)
 from tests.mlflow.conftest import Server, needs_mlflow
+from tests.mlflow.test_tracking_end import _end_step, _parents, _run_compiled
 
 WORKFLOW = Path(__file__).parent / "workflows" / "train-small.yaml"
 
@@ -67,24 +68,32 @@ def _logged(server: Server, run: str) -> dict[str, Any]:
     return shown
 
 
-@needs_mlflow
-@pytest.mark.slow
-@pytest.mark.timeout(1200)
-def test_a_containers_run_logs_to_mlflow_as_a_host_run_does(
+@pytest.fixture
+def contained(
     mlflow_server: Server,
     home: Path,
     monkeypatch: pytest.MonkeyPatch,
     engine: Engine,  # noqa: F811
     stages_image: str,  # noqa: F811
-) -> None:
+) -> tuple[str, str]:
+    """Runs log to `mlflow_server`; the engine's name and the stages image for --containers."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+    return Path(engine.command).name, stages_image
+
+
+@needs_mlflow
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_a_containers_run_logs_to_mlflow_as_a_host_run_does(
+    mlflow_server: Server, home: Path, contained: tuple[str, str]
+) -> None:
     on_host = _run(home)
-    contained = _run(home, Path(engine.command).name, stages_image)
-    assert not contained.get("warnings"), contained.get("warnings")
+    contained_run = _run(home, *contained)
+    assert not contained_run.get("warnings"), contained_run.get("warnings")
 
     host_logged, container_logged = (
         _logged(mlflow_server, on_host["run"]),
-        _logged(mlflow_server, contained["run"]),
+        _logged(mlflow_server, contained_run["run"]),
     )
     assert set(container_logged) == {"run", "prepare", "train", "evaluate", "version-tags"}
     assert container_logged == host_logged
@@ -93,8 +102,28 @@ def test_a_containers_run_logs_to_mlflow_as_a_host_run_does(
     assert {"loss.png", "sluice-model"} <= set(container_logged["train"]["artifacts"])
     assert container_logged["train"]["epochs"] == 3 + 1, "val_mae of each epoch, then the final value"
     assert container_logged["prepare"]["datasets"] == host_logged["prepare"]["datasets"] != []
-    mounts = home / "runs" / contained["run"] / tracking_spool.MOUNTS_DIR
+    mounts = home / "runs" / contained_run["run"] / tracking_spool.MOUNTS_DIR
     assert {p.name for p in mounts.iterdir()} == {"prepare.json", "train.json", "evaluate.json"}
+
+
+@needs_mlflow
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_in_containers_the_finally_task_leaves_the_parent_run_to_the_logger(
+    mlflow_server: Server, home: Path, contained: tuple[str, str]
+) -> None:
+    """`sluice run --containers` of a PipelineRun compiled with tracking (as on a cluster): the
+    steps and the `mlflow-end` finally task run in the stages image with the run's spool, so the
+    logger logs and ends the parent run, once (tests/mlflow/test_tracking_end.py)."""
+    engine_name, image = contained
+    name = "small-in-containers"
+    result = _run_compiled(
+        mlflow_server, home, "train-small.yaml", name, image, f"--containers={engine_name}"
+    )
+    assert result["exit"] == 0 and not result.get("warnings"), result.get("warnings")
+    assert _end_step(result)["results"] == {"status": ""}, "the finally task left it to the logger"
+    (parent,) = _parents(mlflow_server, "train-small", result["run"])
+    assert parent["status"] == "FINISHED"
 
 
 def test_a_container_record_is_read_only_inside_its_steps_mounts(tmp_path: Path) -> None:

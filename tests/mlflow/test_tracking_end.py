@@ -3,7 +3,8 @@
 `$(tasks.status)`. Driven through the compiled PipelineRun against a real tracking server on
 127.0.0.1: with `SLUICE_MLFLOW=off` the local executor has no logger, so every step logs by itself
 as a task pod does and only the finally task can end the run; without it the run's logger owns
-the parent run and the finally task leaves it alone, so it is ended once."""
+the parent run and the finally task leaves it alone, so it is ended once (in containers too:
+tests/mlflow/test_containers_tracking.py)."""
 
 from __future__ import annotations
 
@@ -25,15 +26,20 @@ WORKFLOWS = Path(__file__).parent / "workflows"
 pytestmark = [needs_mlflow, pytest.mark.slow]
 
 
-def _run_compiled(server: Server, home: Path, workflow: str, name: str, **env: str) -> dict[str, Any]:
+def _run_compiled(
+    server: Server, home: Path, workflow: str, name: str, image: str | None = None, *options: str, **env: str
+) -> dict[str, Any]:
     """`sluice run --json` of the PipelineRun `workflow` compiles to with tracking on `server`."""
     compiled = compile_run(
-        load_workflow(str(WORKFLOWS / workflow)), run_name=name, mlflow=MlflowTracking(server.url)
+        load_workflow(str(WORKFLOWS / workflow)),
+        run_name=name,
+        mlflow=MlflowTracking(server.url),
+        stages_image=image,
     )
     path = home / f"{name}.yaml"
     path.write_text(to_yaml(compiled), encoding="utf-8")
     environ = {**os.environ, "SLUICE_HOME": str(home), **env}
-    argv = [sys.executable, "-m", "controller.cli.main", "run", str(path), "--json"]
+    argv = [sys.executable, "-m", "controller.cli.main", "run", str(path), "--json", *options]
     done = run_captured(argv, env=environ, timeout=600)
     assert done.returncode in (0, 1), done.stderr
     return {"exit": done.returncode, **json.loads(done.stdout)}
