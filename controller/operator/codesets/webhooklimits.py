@@ -1,8 +1,9 @@
 """What bounds the webhook receiver against floods and replays (issue 16).
 
-- `RefreshLimiter`: refreshes are rate-limited per Codeset whatever the delivery id: a burst of
-  three at once, then one poll per `min_refresh_interval`; deliveries beyond are coalesced into
-  one poll when the next is allowed, so a push is never lost and replayed bodies cost no git call;
+- `RefreshLimiter`: a push announcing the same commit as the Codeset's last refresh is a replay
+  (or a redelivery) and costs nothing; other refreshes are rate-limited per Codeset whatever the
+  delivery id: a burst of five at once, then one poll per `min_refresh_interval`; deliveries beyond
+  are coalesced into one poll when the next is allowed, so a push is never lost;
 - `TokenCache`: the token is cached; a signature that fails against the cached token re-reads the
   Secret at most once per `reread_interval` (a rotated token takes effect within it). The operator
   may only `get` Secrets (never list or watch them, see the chart's RBAC), so the cache expires
@@ -18,8 +19,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-MIN_REFRESH_INTERVAL = 20.0  # seconds per webhook-triggered poll of one Codeset, after a burst of
-REFRESH_BURST = 3
+# One webhook-triggered poll of a Codeset per second once a burst of five is spent: people and CI
+# push one branch far slower, and a replayed body never gets this far (`announced` below). Only a
+# holder of the token can send distinct signed pushes; a second apart, their `git ls-remote`s
+# (tens of ms each) stay a small load.
+MIN_REFRESH_INTERVAL = 1.0
+REFRESH_BURST = 5
 TOKEN_TTL = 300.0
 TOKEN_REREAD_INTERVAL = 30.0
 
@@ -86,7 +91,10 @@ class TokenCache:
 class RefreshLimiter:
     """Refreshes of one Codeset through a token bucket: `burst` at once (pushes in quick succession
     are each picked up at once), then one per `interval`. A request without a token is coalesced
-    into one refresh when the next token comes (never dropped: the push it announces is picked up)."""
+    into one refresh when the next token comes (never dropped: the push it announces is picked up).
+    A request announcing the commit the last accepted or coalesced one announced is a `duplicate`:
+    that refresh reads it already. Only the last is compared, so a branch pushed back to an older
+    commit is still refreshed."""
 
     def __init__(
         self, refresh: Refresher, interval: float = MIN_REFRESH_INTERVAL, burst: int = REFRESH_BURST
@@ -96,20 +104,33 @@ class RefreshLimiter:
         self._burst = burst
         self._buckets: dict[tuple[str, str], tuple[float, float]] = {}  # key -> (tokens, at)
         self._deferred: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._announced: dict[tuple[str, str], str] = {}  # key -> commit its last refresh was for
 
     def _tokens(self, key: tuple[str, str], now: float) -> float:
         tokens, at = self._buckets.get(key, (float(self._burst), now))
         return min(float(self._burst), tokens + (now - at) / self._interval)
 
-    def request(self, namespace: str, name: str) -> str:
-        """`accepted` (polled now), `coalesced` (polled when a token comes) or `untracked`."""
+    def request(self, namespace: str, name: str, announced: str | None = None) -> str:
+        """`accepted` (polled now), `coalesced` (polled when a token comes), `duplicate` (the commit
+        `announced` is the one the last refresh was for) or `untracked`."""
         key = (namespace, name)
+        if announced is not None and self._announced.get(key) == announced:
+            return "duplicate"
+        outcome = self._request(key)
+        if outcome != "untracked":
+            if announced is None:
+                self._announced.pop(key, None)
+            else:
+                self._announced[key] = announced
+        return outcome
+
+    def _request(self, key: tuple[str, str]) -> str:
         now = time.monotonic()
         tokens = self._tokens(key, now)
         if key in self._deferred:
             return "coalesced"
         if tokens >= 1.0:
-            if not self._refresh(namespace, name):
+            if not self._refresh(*key):
                 return "untracked"
             self._buckets[key] = (tokens - 1.0, now)
             return "accepted"

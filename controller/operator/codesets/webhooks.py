@@ -9,7 +9,7 @@ The body is read up to `max_body` bytes (413 beyond). A bad or missing signature
 metric, nothing else. The payload is never trusted for a commit: at most its `ref` says the push was
 to another branch (then nothing happens); otherwise the Codeset's source is polled at once and the
 commit comes from Git. A delivery id seen before (GitHub, Gitea and GitLab send one) is not acted on
-twice.
+twice, nor is a push announcing (`after`) the commit the Codeset's last refresh was asked for.
 
 Bounded against floods and replays (issue 16):
 - refreshes are rate-limited per Codeset, the token is cached and delivery ids are remembered
@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,7 @@ from controller.operator.codesets.webhooklimits import (
 logger = logging.getLogger("sluice.operator.codesets.webhooks")
 
 MAX_BODY_BYTES = 1024 * 1024
+COMMIT = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")  # SHA-1 or SHA-256 object names
 DELIVERY_HEADERS = ("X-GitHub-Delivery", "X-Gitea-Delivery", "X-Gitlab-Event-UUID", "X-Gitlab-Webhook-UUID")
 EVENT_HEADERS = ("X-GitHub-Event", "X-Gitea-Event", "X-Forgejo-Event", "X-Gitlab-Event")
 PUSH_EVENTS = frozenset({"push", "create", "push hook", "tag push hook", "system hook"})
@@ -97,13 +99,20 @@ def _raw(header: str) -> bytes:
     return header.encode("utf-8", "surrogateescape")
 
 
-def _pushed_ref(body: bytes) -> str | None:
+def _pushed(body: bytes) -> tuple[str | None, str | None]:
+    """The ref a push moved and the commit it announces (`after`: GitHub, Gitea, GitLab), if the
+    payload says. The commit is only compared with the last refresh's, never read as a revision."""
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: nesting deeper than json can follow
-        return None
-    ref = payload.get("ref") if isinstance(payload, dict) else None
-    return ref if isinstance(ref, str) else None
+        return None, None
+    if not isinstance(payload, dict):
+        return None, None
+    ref, after = payload.get("ref"), payload.get("after")
+    return (
+        ref if isinstance(ref, str) else None,
+        after.lower() if isinstance(after, str) and COMMIT.fullmatch(after) else None,
+    )
 
 
 def _concerns(target: GitRef, pushed: str | None) -> bool:
@@ -243,11 +252,14 @@ class WebhookReceiver:
             return self._answer(namespace, provider, "ping", 200, "pong")
         if event is not None and event.lower() not in PUSH_EVENTS:
             return self._answer(namespace, provider, "ignored", 202, "not a push event")
-        if not _concerns(target.ref, _pushed_ref(body)):
+        ref, announced = _pushed(body)
+        if not _concerns(target.ref, ref):
             return self._answer(
                 namespace, provider, "ignored", 202, "push to a ref this Codeset does not track"
             )
-        outcome = self._limiter.request(namespace, name)
+        outcome = self._limiter.request(namespace, name, announced)
+        if outcome == "duplicate":
+            return self._answer(namespace, provider, "duplicate", 200, "commit already refreshed")
         if outcome == "untracked":
             return self._answer(namespace, provider, "error", 503, "Codeset is not being tracked yet")
         if outcome == "coalesced":
