@@ -103,8 +103,10 @@ def logs(
             record = load_run(home, name)
         except FileNotFoundError:
             raise fail(f"sluice logs: run {name} was deleted") from None
-    if step is not None and not readers[step].path.is_file():
-        print(f"sluice logs: step {step} has no log: {_state(steps[step])}", file=sys.stderr)
+    # every step asked for that printed nothing says why, also among all steps (a cached run has no logs)
+    for task, reader in readers.items():
+        if not reader.path.is_file():
+            print(f"sluice logs: step {task} has no log: {_state(steps[task])}", file=sys.stderr)
 
 
 def _state(step: dict[str, Any]) -> str:

@@ -53,6 +53,27 @@ def test_logs_of_a_step_and_of_all_steps(home: Path) -> None:
     assert sluice(home, "logs").returncode == 2
 
 
+def test_logs_of_all_steps_say_why_a_step_has_none(home: Path) -> None:
+    """docs/local-runs.md: a step that has no log says why on stderr, when all steps are asked for
+    too; a run answered wholly by the cache would otherwise print nothing at all."""
+    run_fixture(home, "gated.yaml")
+    cached = run_fixture(home, "gated.yaml")
+    every = sluice(home, "logs", cached)
+    assert every.returncode == 0 and every.stdout == ""
+    cache = "restored from the cache (its log is in the run that computed it)"
+    skipped = "skipped (WhenExpressionsFalse)"
+    assert every.stderr.splitlines() == [
+        f"sluice logs: step {step} has no log: {why}"
+        for step, why in [
+            ("evaluate", cache),
+            ("deploy-gate", cache),
+            ("deploy", skipped),
+            ("tag", skipped),
+            ("summary", cache),
+        ]
+    ]
+
+
 def test_logs_are_redacted_on_disk_and_when_read(home: Path, tmp_path: Path) -> None:
     """The executor writes logs redacted; `sluice logs` redacts again with the secrets known now."""
     (home / "secrets.yaml").write_text("creds: {token: s3cr3t-token-value}\n")
