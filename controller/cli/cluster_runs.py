@@ -20,6 +20,7 @@ from typing import Any
 
 from controller.api.workflowrun import DEFAULT_CANCEL, TERMINAL_PHASES
 from controller.cli.cluster import Cluster, ClusterError, NotFound
+from controller.cli.columns import print_columns
 from controller.cli.runfilter import RunFilter
 from controller.runref import LATEST, RunRefError, RunWords, pick_run
 
@@ -129,9 +130,7 @@ def print_runs(
         "STARTED",
         "FINISHED",
     )
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print_columns(header, rows)
 
 
 def print_run(run: dict[str, Any], json_out: bool) -> None:

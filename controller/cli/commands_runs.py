@@ -82,12 +82,13 @@ def runs(
     if not records:
         print(f"no{' matching' if filters.narrows else ''} local runs in {home / 'runs'}")
         return
-    width = max(len(str(r.get("run", ""))) for r in records)
-    print(f"{'RUN':<{width}}  {'WORKFLOW':<20} {'PHASE':<10} {'STARTED':<21}DURATION")
-    for r in records:
-        s = _summary(r)
-        started = s["startTime"] or ""
-        print(f"{s['run']:<{width}}  {s['workflow']:<20} {s['phase']:<10} {started:<21}{s['duration']}")
+    from controller.cli.columns import print_columns
+
+    rows = [
+        [str(s["run"]), str(s["workflow"]), str(s["phase"]), str(s["startTime"] or ""), str(s["duration"])]
+        for s in map(_summary, records)
+    ]
+    print_columns(["RUN", "WORKFLOW", "PHASE", "STARTED", "DURATION"], rows)
 
 
 def _show(home: Path, record: dict[str, Any], json_out: bool) -> None:

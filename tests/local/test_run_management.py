@@ -170,6 +170,24 @@ def test_runs_filters_and_limits(home: Path) -> None:
     assert sluice(home, "runs", "--limit", "0").returncode == 2
 
 
+def test_runs_table_keeps_its_columns_in_line_for_long_workflow_names(home: Path, tmp_path: Path) -> None:
+    """A workflow name longer than the old fixed WORKFLOW column (the repository's own
+    sum-of-two-equal-pairs has 22 characters) pushed PHASE and what follows out of line."""
+    long_name = tmp_path / "long.yaml"
+    long_name.write_text((FIXTURES / "diamond.yaml").read_text().replace("diamond", "a-long-workflow-name-x"))
+    short = run_fixture(home, "failing.yaml")
+    long = sluice(home, "run", str(long_name), "--json")
+    assert long.returncode == 0, long.stderr
+    table = sluice(home, "runs").stdout.splitlines()
+    assert [line.split()[:3] for line in table[1:]] == [
+        [json.loads(long.stdout)["run"], "a-long-workflow-name-x", "Succeeded"],
+        [short, "failing", "Failed"],
+    ]
+    for column in ("PHASE", "STARTED", "DURATION"):
+        at = table[0].index(column)
+        assert all(line[at - 2 : at] == "  " and line[at] != " " for line in table[1:]), (column, table)
+
+
 def _cache_files(home: Path) -> tuple[set[str], set[str]]:
     entries = {p.stem for p in (home / "cache/entries").glob("*.json")}
     objects = {p.name for p in (home / "cache/objects").glob("*/*")}
