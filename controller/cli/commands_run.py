@@ -149,26 +149,35 @@ def endpoints(
         rows,
         json_out,
         "no local endpoints",
-        f"{'NAME':<30} {'URL':<52} {'PID':<8} {'STATE':<8} {'DRIFT':<9} MODEL",
+        ("NAME", "URL", "PID", "STATE", "DRIFT", "MODEL"),
         lambda row: (
-            f"{row['name']:<30} {row['url']:<52} {row['container'] or row['pid']:<8} "
-            f"{'running' if row['alive'] else 'stopped':<8} {row['drift']:<9} {row['model_dir']}"
+            row["name"],
+            row["url"],
+            str(row["container"] or row["pid"]),
+            "running" if row["alive"] else "stopped",
+            row["drift"],
+            row["model_dir"],
         ),
     )
 
 
 def _print_rows(
-    rows: list[dict[str, Any]], json_out: bool, empty: str, header: str, line: Callable[[dict[str, Any]], str]
+    rows: list[dict[str, Any]],
+    json_out: bool,
+    empty: str,
+    header: tuple[str, ...],
+    cells: Callable[[dict[str, Any]], tuple[str, ...]],
 ) -> None:
-    """Rows as JSON, or a table (`header`, then `line(row)` for each), or `empty` when there are none."""
+    """Rows as JSON, or a table (`header`, then `cells(row)` for each, columns fitted to their
+    widest cell: a container name or a long workflow name keeps the others in line), or `empty`."""
+    from controller.cli.columns import print_columns
+
     if json_out:
         print(json.dumps(rows, indent=2))
     elif not rows:
         print(empty)
     else:
-        print(header)
-        for row in rows:
-            print(line(row))
+        print_columns(header, [cells(row) for row in rows])
 
 
 def _cluster_endpoints(namespace: str | None, json_out: bool) -> None:
@@ -194,10 +203,8 @@ def _cluster_endpoints(namespace: str | None, json_out: bool) -> None:
         rows,
         json_out,
         "no deployed models",
-        f"{'NAMESPACE':<16} {'WORKFLOW':<24} {'OUTPUT':<18} {'RUN':<28} URL",
-        lambda row: (
-            f"{row['namespace']:<16} {row['workflow']:<24} {row['output']:<18} {row['run']:<28} {row['url']}"
-        ),
+        ("NAMESPACE", "WORKFLOW", "OUTPUT", "RUN", "URL"),
+        lambda row: (row["namespace"], row["workflow"], row["output"], row["run"], row["url"]),
     )
 
 

@@ -163,3 +163,40 @@ def test_endpoints_drift_column_reads_each_servers_guard(home: Path) -> None:
     by_name = {line.split()[0]: line.split() for line in table[1:]}
     assert by_name["edgy"][4] == "drifting" and by_name["calm"][3] == "stopped"
     assert os.path.exists(directory / "calm.json")
+
+
+def test_endpoints_table_keeps_its_columns_in_line_for_a_container_endpoint(home: Path) -> None:
+    """A model server in a container shows its container's name as PID (`sluice-endpoint-<name>`,
+    longer than the old fixed column): STATE, DRIFT and MODEL stay in line under their headings."""
+    endpoints_dir().mkdir(parents=True)
+    name = "a-long-model-name"
+    _register(
+        Endpoint(
+            name,
+            f"http://127.0.0.1:1/v2/models/{name}/infer",
+            0,
+            1,
+            "/m",
+            "",
+            "",
+            "",
+            f"sluice-endpoint-{name}",
+            "podman",
+        )
+    )
+    _register(Endpoint("calm", "http://127.0.0.1:1/v2/models/calm/infer", 0, 1, "/models/calm", ""))
+    table = sluice(home, "endpoints").stdout.splitlines()
+    assert [line.split() for line in table[1:]] == [
+        [
+            name,
+            f"http://127.0.0.1:1/v2/models/{name}/infer",
+            f"sluice-endpoint-{name}",
+            "stopped",
+            "unknown",
+            "/m",
+        ],
+        ["calm", "http://127.0.0.1:1/v2/models/calm/infer", "0", "stopped", "unknown", "/models/calm"],
+    ]
+    for column in ("STATE", "DRIFT", "MODEL"):
+        at = table[0].index(column)
+        assert all(line[at - 2 : at] == "  " and line[at] != " " for line in table[1:]), (column, table)
