@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from controller.executors.local import pods
+from controller.executors.local.engines import Engine
 from controller.executors.local.pipelinerun_check import check_pipelinerun
 from controller.executors.local.tekton import UnsupportedError
 from tests.local.helpers import alive, pipelinerun, run_local, script_task
@@ -122,11 +124,20 @@ def test_a_sidecar_that_cannot_start_fails_its_task_before_any_step(home: Path, 
     assert not marker.exists()
 
 
-def test_sidecars_refused_in_containers_and_probes_checked_before_the_run() -> None:
+def test_sidecar_mounts_and_probes_checked_before_the_run() -> None:
     car = {"name": "s", "image": "x", "script": "true"}
-    obj = pipelinerun("c", [_with_sidecars(script_task("t", "true"), car)])
-    with pytest.raises(UnsupportedError, match=r"sidecars\[0\]: sidecars cannot run with --containers"):
+    check_pipelinerun(pipelinerun("c", [_with_sidecars(script_task("t", "true"), car)]), containers=True)
+    stray = {**car, "volumeMounts": [{"name": "nowhere", "mountPath": "/data"}]}
+    obj = pipelinerun("c", [_with_sidecars(script_task("t", "true"), stray)])
+    with pytest.raises(
+        UnsupportedError, match=r"sidecars\[0\]\.volumeMounts\[0\]\.name: the task has no volume"
+    ):
         check_pipelinerun(obj, containers=True)
+    bare = {"name": "s", "image": "x"}  # the image's entrypoint: only in its image
+    obj = pipelinerun("c", [_with_sidecars(script_task("t", "true"), bare)])
+    check_pipelinerun(obj, containers=True)
+    with pytest.raises(UnsupportedError, match=r"sidecars\[0\]: no command or script.*use --containers"):
+        check_pipelinerun(obj)
     named = {**car, "readinessProbe": {"httpGet": {"port": "http"}}}
     obj = pipelinerun("c", [_with_sidecars(script_task("t", "true"), named)])
     with pytest.raises(UnsupportedError, match=r"readinessProbe\.httpGet\.port: a port number is needed"):
@@ -166,3 +177,12 @@ def test_a_sidecar_mounting_a_workspace_volume_at_its_path_shares_it_with_the_st
         UnsupportedError, match=r"sidecars\[0\]\.volumeMounts\[0\]: a host process can only mount"
     ):
         check_pipelinerun(obj)
+
+
+def test_sidecars_under_docker_are_refused_before_the_run_naming_the_task() -> None:
+    task = _with_sidecars(script_task("t", "true"), {"name": "s", "image": "x", "script": "true"})
+    pods.refuse_without_pods(Engine("/usr/bin/podman", {}), [("$.spec.pipelineSpec.tasks[0]", task)])
+    with pytest.raises(
+        UnsupportedError, match=r"tasks\[0\]\.taskSpec\.sidecars: .*need podman.*docker has no pods"
+    ):
+        pods.refuse_without_pods(Engine("/usr/bin/docker", {}), [("$.spec.pipelineSpec.tasks[0]", task)])

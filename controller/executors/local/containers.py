@@ -126,7 +126,9 @@ def run_argv(
     argv = engine.argv("run", "--rm", "--name", name, "--pull", "never")  # no stdin, no tty
     if box.user:
         argv += ["--user", box.user]
-        if rootless and engine.podman:  # the caller's uid is the step's, so it owns what the step writes
+        if (
+            rootless and engine.podman and not box.pod
+        ):  # the caller's uid is the step's, so it owns what the step writes
             uid, _, gid = box.user.partition(":")
             argv += ["--userns", f"keep-id:uid={uid},gid={gid or uid}"]
     for group in box.groups:
@@ -147,7 +149,9 @@ def run_argv(
         argv += ["--memory", str(box.memory)]
     if box.cpus is not None:
         argv += ["--cpus", f"{box.cpus:g}"]
-    if not box.network:
+    if box.pod:  # the pod's network namespace, shared with the task's sidecars (pods.py)
+        argv += ["--pod", box.pod]
+    elif not box.network:
         argv += ["--network", "none"]
     argv += ["--tmpfs", f"{TEKTON_HOME}:rw,exec,mode=1777"]
     for mount in step.mounts:

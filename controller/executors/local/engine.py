@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from controller.executors.local import matrix, memoryvolumes, podtemplate, readonly, runprocess
+from controller.executors.local import matrix, memoryvolumes, pods, podtemplate, readonly, runprocess
 from controller.executors.local.cache import Cache
 from controller.executors.local.dag import Scheduler, build_graph
 from controller.executors.local.decisions import FAILURE_IGNORED, Listener
@@ -114,11 +114,14 @@ class LocalRun(TaskLaunches):
         """Every step's image, found in the engine's storage (reference -> id): a missing one fails
         the run before anything runs; nothing is pulled."""
         assert self.engine is not None
+        tasks = [*self.tasks.values(), *self.finally_.values()]
+        pods.refuse_without_pods(self.engine, [(self._where(t["name"]), t) for t in tasks])
         refs = {
             str(step.get("image") or (t["taskSpec"].get("stepTemplate") or {}).get("image") or "")
-            for t in [*self.tasks.values(), *self.finally_.values()]
+            for t in tasks
             for step in t["taskSpec"].get("steps") or []
         }
+        refs |= {str(car.get("image") or "") for t in tasks for car in t["taskSpec"].get("sidecars") or []}
         found = {}
         for ref in sorted(refs):
             image_id = self.engine.image_id(ref) if ref else None

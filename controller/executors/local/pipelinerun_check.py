@@ -117,7 +117,8 @@ def _check_task(task: dict[str, Any], path: str, containers: bool = False) -> No
             )
     _check_volumes(spec, steps, path, containers)
     for j, car in enumerate(check_items(spec.get("sidecars"), "sidecar", f"{path}.taskSpec.sidecars")):
-        _check_sidecar(car, f"{path}.taskSpec.sidecars[{j}]", containers)
+        volumes = {v.get("name") for v in spec.get("volumes") or [] if isinstance(v, dict)}
+        _check_sidecar(car, f"{path}.taskSpec.sidecars[{j}]", volumes, containers)
 
 
 def _check_matrix(task: dict[str, Any], path: str) -> None:
@@ -149,27 +150,33 @@ def _check_matrix(task: dict[str, Any], path: str) -> None:
         raise UnsupportedError(matrix.too_many(n, path))
 
 
-def _check_sidecar(car: dict[str, Any], where: str, containers: bool) -> None:
-    """A sidecar runs as a host process beside the steps; its readiness probe from this machine."""
-    if containers:
-        raise UnsupportedError(
-            f"{where}: sidecars cannot run with --containers yet (they need the pod's shared network);"
-            " run without --containers"
-        )
+def _check_sidecar(car: dict[str, Any], where: str, volumes: set[Any], containers: bool) -> None:
+    """A sidecar: a host process beside the steps, or with `containers` a container of their pod
+    (pods.py); its readiness probe is checked where the kubelet would check it."""
     _check_env(car.get("env"), f"{where}.env")
     for k, mount in enumerate(check_items(car.get("volumeMounts"), "volumeMount", f"{where}.volumeMounts")):
-        # a workspace's volume at the workspace's path (how Tekton shares a workspace with a sidecar):
-        # a host process already sees the workspace's folder there
+        # a workspace's volume (how Tekton shares a workspace with a sidecar) or, in a pod, the task's
+        # own volumes: a host process already sees the workspace's folder at its path, and only there
         workspace = re.fullmatch(r"\$\(workspaces\.([^.()]+)\.path\)", str(mount.get("mountPath")))
-        if workspace is None or mount.get("name") != f"$(workspaces.{workspace.group(1)}.volume)":
+        by_name = re.fullmatch(r"\$\(workspaces\.[^.()]+\.volume\)", str(mount.get("name")))
+        if containers:
+            if not (by_name or mount.get("name") in volumes):
+                raise UnsupportedError(
+                    f"{where}.volumeMounts[{k}].name: the task has no volume {mount.get('name')!r}"
+                )
+            if not str(mount.get("mountPath")).startswith(("/", "$(workspaces.")):
+                raise UnsupportedError(f"{where}.volumeMounts[{k}].mountPath: an absolute path is needed")
+        elif workspace is None or mount.get("name") != f"$(workspaces.{workspace.group(1)}.volume)":
             raise UnsupportedError(
                 f"{where}.volumeMounts[{k}]: a host process can only mount a workspace's volume at its"
-                " path ($(workspaces.w.volume) at $(workspaces.w.path))"
+                " path ($(workspaces.w.volume) at $(workspaces.w.path)); use --containers"
             )
     if "script" in car and "command" in car:
         raise UnsupportedError(f"{where}: a sidecar has either script or command, not both")
-    if "script" not in car and "command" not in car:
-        raise UnsupportedError(f"{where}: no command or script; an image's entrypoint cannot run locally")
+    if "script" not in car and "command" not in car and not containers:
+        raise UnsupportedError(
+            f"{where}: no command or script; an image's entrypoint runs only in its image: use --containers"
+        )
     if "readinessProbe" in car:
         probe = check_fields(car["readinessProbe"], "probe", f"{where}.readinessProbe")
         kinds = [k for k in ("exec", "tcpSocket", "httpGet") if k in probe]

@@ -52,6 +52,7 @@ class Sandbox:
     memory: int | None = None  # bytes
     cpus: float | None = None
     network: bool = False
+    pod: str = ""  # the podman pod it joins (a task with sidecars, pods.py): the pod's network is its
     image_entrypoint: bool = False  # no command or script: the image's entrypoint gets the args
 
 

@@ -246,7 +246,7 @@ def resolve_task(
     }
     mounts = {mount_paths[name]: path for name, (_, path) in workspaces.items() if name in mount_paths}
     shared = workspace_mounts(spec, {name: path for name, (_, path) in workspaces.items()}, results_dir)
-    if ctx.containers and any("script" in step for step in spec["steps"]):
+    if ctx.containers and any("script" in c for c in [*spec["steps"], *(spec.get("sidecars") or [])]):
         (task_dir / "scripts").mkdir(parents=True, exist_ok=True)
         shared.append(Mount(SCRIPTS_MOUNT, task_dir / "scripts", read_only=True))
     volumes_dir = task_dir / "volumes"
@@ -327,22 +327,37 @@ def resolve_task(
                 on_start=reader.start if reader.used else None,
             )
         )
-    sidecars = []  # host processes only (check_pipelinerun refuses them in containers)
+    sidecars = []  # host processes, or containers of the TaskRun's pod (pods.py)
+    workspace_volumes = {ws.name: path for ws, path in workspaces.values() if path is not None}
     for j, car in enumerate(resolved_spec.get("sidecars") or []):
         car_where, car_name = f"{where}.taskSpec.sidecars[{j}]", car.get("name") or f"unnamed-{j}"
-        base = host_env(ctx.home, ctx.workflow, ctx.run, ctx.namespace, taskrun, None)
         env = step_env(
-            base,
+            dict(CONTAINER_ENV)
+            if ctx.containers
+            else host_env(ctx.home, ctx.workflow, ctx.run, ctx.namespace, taskrun, None),
             [*(car.get("env") or []), *pod.get("env", [])],  # a pod template's env reaches every container
             ctx.secrets,
             secret_values,
             car_where,
             ctx.objects.config_maps,
         )
-        argv = readonly.wrap(
-            step_argv(car, task_dir / "scripts", f"sidecar-{j}-{car_name}", False), read_only
-        )
-        sidecars.append(Step(car_name, argv, env, step_workdir(car.get("workingDir"), mounts, task_dir)))
+        argv = step_argv(car, task_dir / "scripts", f"sidecar-{j}-{car_name}", ctx.containers)
+        if ctx.containers:  # Tekton mounts the task's workspaces in sidecars too
+            own = [m for m in car.get("volumeMounts") or [] if m["name"] in volumes]  # emptyDirs
+            binds, _ = volume_mounts(own, volumes, volumes_dir, memory_dir)
+            binds += [  # a workspace's volume mounted by name at another path
+                Mount(m["mountPath"], workspace_volumes[m["name"]], bool(m.get("readOnly")))
+                for m in car.get("volumeMounts") or []
+                if m["name"] in workspace_volumes and m["mountPath"] not in {b.path for b in shared}
+            ]
+            box = sandbox(car, {}, pod.get("securityContext", ctx.pod), argv)
+            (task_dir / "work").mkdir(parents=True, exist_ok=True)
+            sidecars.append(
+                Step(car_name, argv, env, task_dir / "work", mounts=[*shared, *binds], sandbox=box)
+            )
+        else:
+            cwd = step_workdir(car.get("workingDir"), mounts, task_dir)
+            sidecars.append(Step(car_name, readonly.wrap(argv, read_only), env, cwd))
     return ResolvedTask(
         name,
         taskrun,

@@ -14,13 +14,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import urllib.error
-import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from controller.executors.local.process import LineSink, Step, kill_group, pump, start_in_group
+from controller.executors.local.probes import network_probe_passes
+from controller.executors.local.process import (
+    LineSink,
+    Step,
+    kill_group,
+    pump,
+    start_in_group,
+    stop_container,
+)
 
 # Kubernetes probes every periodSeconds (default 10 s); locally the first pass is seen sooner,
 # which changes when steps start, never whether they do.
@@ -35,41 +42,24 @@ class Sidecar:
     proc: asyncio.subprocess.Process | None = None
     pumping: asyncio.Future[None] | None = None
     log: TextIO | None = None
+    # in a pod: the command that runs one check of `probe` there (None: from this machine)
+    probe_argv: Callable[[dict[str, Any]], list[str]] | None = None
 
 
 async def _probe_passes(car: Sidecar) -> bool:
-    """One readiness check (a Kubernetes probe, run from this machine)."""
+    """One readiness check: an exec probe's command, or the command a pod gives its checks
+    (`probe_argv`, pods.py), exits 0; else a tcpSocket/httpGet check from this machine."""
     probe, timeout = car.probe, float(car.probe.get("timeoutSeconds", 1))
-    if "exec" in probe:
-        command = [str(a) for a in probe["exec"].get("command") or []]
-        proc = await start_in_group(car.step, command, output=False)
-        try:
-            return await asyncio.wait_for(proc.wait(), timeout) == 0
-        except TimeoutError:
-            await kill_group(proc)
-            return False
-    check = probe.get("tcpSocket") or probe.get("httpGet") or {}
-    host, port = str(check.get("host") or "127.0.0.1"), int(check["port"])
-    if "tcpSocket" in probe:
-        try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-        except (OSError, TimeoutError):
-            return False
-        writer.close()
-        return True
-    scheme = str(check.get("scheme") or "HTTP").lower()
-    url = f"{scheme}://{host}:{port}{check.get('path') or '/'}"
-    return await asyncio.to_thread(_http_ok, url, timeout)
-
-
-def _http_ok(url: str, timeout: float) -> bool:
-    """Kubernetes' httpGet: a status from 200 to 399 passes."""
+    if car.probe_argv is None and "exec" not in probe:
+        return await network_probe_passes(probe)
+    command = (
+        car.probe_argv(probe) if car.probe_argv else [str(a) for a in probe["exec"].get("command") or []]
+    )
+    proc = await start_in_group(car.step, command, output=False)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return 200 <= int(response.status) < 400
-    except urllib.error.HTTPError as exc:
-        return 200 <= exc.code < 400
-    except (OSError, ValueError):
+        return await asyncio.wait_for(proc.wait(), timeout) == 0
+    except TimeoutError:
+        await kill_group(proc)
         return False
 
 
@@ -78,7 +68,7 @@ async def _ready(car: Sidecar) -> None:
     assert car.proc is not None
     await asyncio.sleep(float(car.probe.get("initialDelaySeconds", 0)))
     while car.proc.returncode is None:
-        if not car.probe or await _probe_passes(car):
+        if (not car.probe and car.probe_argv is None) or await _probe_passes(car):
             return
         await asyncio.sleep(POLL_SECONDS)
 
@@ -126,6 +116,7 @@ class Sidecars:
         for car in self.cars:  # stopped even when the steps were cancelled or timed out
             ended = car.proc.returncode if car.proc is not None else None
             if car.proc is not None:
+                await asyncio.shield(stop_container(car.step))  # a container's client alone would not stop it
                 await asyncio.shield(kill_group(car.proc))
             if car.pumping is not None:
                 with contextlib.suppress(asyncio.TimeoutError):

@@ -9,6 +9,7 @@ their results in as arrays; a succeeded TaskRun's results are read back, checked
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import time
 from collections.abc import Callable, Mapping
@@ -18,6 +19,7 @@ from typing import Any
 from controller.executors.local import matrix, memoryvolumes, serving
 from controller.executors.local.containers import container_name, engine_step
 from controller.executors.local.engines import Engine
+from controller.executors.local.pods import Pod, PodError, needs_network, pod_containers
 from controller.executors.local.process import Outcome, run_steps
 from controller.executors.local.resolve import ResolvedTask, RunContext, resolve_task
 from controller.executors.local.secrets import LocalSecrets, Redactor, SecretError
@@ -84,28 +86,10 @@ class TaskRuns:
             resolved.results_dir.mkdir(parents=True)
             deadline = time.monotonic() + limit if limit else None
             held = await self._hold_memory(resolved, attempt)  # before its user is given the folders
-            steps = resolved.steps
-            if self.engine is not None:  # each step in its image, under its pod's restrictions
-                engine = self.engine
-                hidden = (self.secrets.path,)  # never shown to a container, whatever it mounts
-                steps = [
-                    engine_step(engine, s, container_name(resolved.taskrun, s.name, attempt), hidden)
-                    for s in steps
-                ]
-            cars = [
-                Sidecar(car, probe) for car, probe in zip(resolved.sidecars, _probes(resolved), strict=True)
-            ]
-            async with Sidecars(cars, log_path.parent, log_path.stem, sorted(self.secrets.used)) as running:
-                if await running.ready(deadline):
-                    outcome = await run_steps(
-                        steps,
-                        log_path,
-                        lambda line: self._on_line(record, line),
-                        sorted(self.secrets.used),
-                        deadline,
-                    )
-                else:  # the steps never started: their sidecars were not ready in time
-                    outcome = Outcome("TimedOut", "sidecars were not ready before the timeout")
+            try:
+                outcome = await self._attempt(resolved, attempt, log_path, record, deadline)
+            except PodError as exc:  # the engine could not make the pod: nothing of the task ran
+                outcome = Outcome("Failed", str(exc))
             if not label:
                 record.exit_codes = {}
             record.exit_codes.update({f"{label}{k}": v for k, v in outcome.exit_codes.items()})
@@ -124,6 +108,38 @@ class TaskRuns:
         if not outcome.ok and retries:
             outcome.message = f"{outcome.message} (after {retries} retries)"
         return outcome, resolved
+
+    async def _attempt(
+        self, resolved: ResolvedTask, attempt: int, log_path: Path, record: TaskRecord, deadline: float | None
+    ) -> Outcome:
+        """One attempt: its sidecars started and ready, then its steps (in containers: in their images;
+        with sidecars, all of them in one pod, pods.py)."""
+        steps, probes = resolved.steps, _probes(resolved)
+        cars = [Sidecar(car, probe) for car, probe in zip(resolved.sidecars, probes, strict=True)]
+        pod: Pod | contextlib.nullcontext[None] = contextlib.nullcontext()
+        if self.engine is not None:  # each step in its image, under its pod's restrictions
+            engine = self.engine
+            hidden = (self.secrets.path,)  # never shown to a container, whatever it mounts
+            if cars:
+                pod = Pod(
+                    engine,
+                    container_name(resolved.taskrun, "pod", attempt),
+                    needs_network([*steps, *resolved.sidecars]),
+                )
+                pairs = list(zip(resolved.sidecars, probes, strict=True))
+                steps, cars = pod_containers(engine, pod, resolved.taskrun, attempt, steps, pairs, hidden)
+            else:
+                steps = [
+                    engine_step(engine, s, container_name(resolved.taskrun, s.name, attempt), hidden)
+                    for s in steps
+                ]
+        redact = sorted(self.secrets.used)
+        async with pod, Sidecars(cars, log_path.parent, log_path.stem, redact) as running:
+            if not await running.ready(deadline):  # the steps never start: a sidecar was not ready in time
+                return Outcome("TimedOut", "sidecars were not ready before the timeout")
+            return await run_steps(
+                steps, log_path, lambda line: self._on_line(record, line), redact, deadline
+            )
 
     async def _hold_memory(self, resolved: ResolvedTask, attempt: int) -> list[str]:
         """The attempt's `medium: Memory` volumes with a sizeLimit as tmpfs mounts of that size,

@@ -1,0 +1,111 @@
+"""`sluice run --containers`: a task's sidecars and steps are containers of one podman pod, as in
+the TaskRun's Kubernetes pod: a step reaches a sidecar on localhost, they share the task's
+workspace, steps wait for the sidecars' readiness probes, the pod has only loopback, and the pod
+with its containers is gone when the task ends, however it ends. Real containers, through the
+engine tests/local/test_containers.py finds (skipped with it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.executors.local.engines import Engine
+from tests.local.test_containers import engine, run_contained, stages_image
+from testsupport.pipelineruns import one_task_run, restricted_step
+
+__all__ = ["engine", "stages_image"]  # the fixtures, shared with the container tests
+
+pytestmark = pytest.mark.slow
+
+# The server starts two seconds late: a step that did not wait for the httpGet probe would fail.
+SERVER = """\
+printf 'from the sidecar' > /workspace/data/note
+sleep 2
+exec python -m http.server 8080 --bind 127.0.0.1 --directory /workspace/data
+"""
+FETCH = """\
+python - <<'END'
+import socket, urllib.request
+def result(name, text):
+    open(f"/tekton/results/{name}", "w").write(text)
+result("served", urllib.request.urlopen("http://localhost:8080/note", timeout=5).read().decode())
+result("interfaces", ",".join(n for _, n in socket.if_nameindex()))
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=3).close()
+    result("network", "reached")
+except OSError:
+    result("network", "unreachable")
+END
+"""
+
+
+def _with_sidecar(run: dict[str, Any], image: str, **fields: Any) -> dict[str, Any]:
+    """`run` whose one task has a sidecar `server` keeping every restriction its steps have."""
+    car = restricted_step("server", image, **fields)
+    run["spec"]["pipelineSpec"]["tasks"][0]["taskSpec"]["sidecars"] = [car]
+    return run
+
+
+def _leftovers(engine: Engine, run: str) -> list[str]:
+    """Pods and containers of the run still known to the engine."""
+    pods = engine.run("pod", "ps", "--format", "{{.Name}}").stdout.split()
+    containers = engine.run("ps", "--all", "--format", "{{.Names}}").stdout.split()
+    return [name for name in [*pods, *containers] if name.startswith(f"sluice-{run}-")]
+
+
+def test_a_step_reaches_its_ready_sidecar_on_localhost_and_they_share_the_workspace(
+    tmp_path: Path, engine: Engine, stages_image: str
+) -> None:
+    steps = [restricted_step("fetch", stages_image, script=FETCH)]
+    run = one_task_run(
+        "pod-http", "fetch", steps, results=("served", "interfaces", "network"), workspace="data"
+    )
+    probe = {"httpGet": {"path": "/note", "port": 8080}, "periodSeconds": 1}
+    data = run_contained(
+        tmp_path, engine, _with_sidecar(run, stages_image, script=SERVER, readinessProbe=probe)
+    )
+    outputs = data["steps"][0]["results"]
+    assert outputs["served"] == "from the sidecar", "the sidecar's server, on the pod's localhost"
+    assert outputs["interfaces"] == "lo", "no network beyond the pod's loopback"
+    assert outputs["network"] == "unreachable"
+    log = (tmp_path / "runs" / data["run"] / "logs" / "fetch.sidecar-server.log").read_text()
+    assert '"GET /note HTTP/1.1" 200' in log, "the sidecar's own log"
+    assert _leftovers(engine, data["run"]) == [], "the pod and its containers are removed"
+
+
+def test_steps_wait_for_an_exec_probe_and_a_failing_step_still_removes_the_pod(
+    tmp_path: Path, engine: Engine, stages_image: str
+) -> None:
+    late = "sleep 2; printf ready > /workspace/data/ready; exec sleep 600"
+    probe = {"exec": {"command": ["cat", "/workspace/data/ready"]}}
+    check = "cat /workspace/data/ready > $(results.seen.path); exit 3"
+    steps = [restricted_step("check", stages_image, script=check)]
+    run = one_task_run("pod-exec", "check", steps, results=("seen",), workspace="data")
+    data = run_contained(
+        tmp_path, engine, _with_sidecar(run, stages_image, script=late, readinessProbe=probe), code=1
+    )
+    task = data["steps"][0]
+    assert task["phase"] == "Failed" and "exited with code 3" in task["message"], task
+    assert _leftovers(engine, data["run"]) == [], "the sleeping sidecar is stopped with its pod"
+
+
+def test_a_sidecar_never_ready_times_the_task_out_before_any_step_runs(
+    tmp_path: Path, engine: Engine, stages_image: str
+) -> None:
+    steps = [restricted_step("wait", stages_image, script="echo started")]
+    run = one_task_run("pod-never", "wait", steps)
+    run["spec"]["pipelineSpec"]["tasks"][0]["timeout"] = "6s"
+    probe = {"tcpSocket": {"port": 9}}  # nothing listens there
+    data = run_contained(
+        tmp_path,
+        engine,
+        _with_sidecar(run, stages_image, script="exec sleep 600", readinessProbe=probe),
+        code=1,
+    )
+    task = data["steps"][0]
+    assert (task["phase"], task["reason"]) == ("Failed", "TaskRunTimeout"), task
+    log = tmp_path / "runs" / data["run"] / "logs" / "wait.log"
+    assert "started" not in (log.read_text() if log.exists() else ""), "no step ran"
+    assert _leftovers(engine, data["run"]) == []
