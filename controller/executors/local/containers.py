@@ -14,7 +14,8 @@ What the container gets, as the task's pod would on Kubernetes:
   volumes, a `medium: Memory` one from a folder in memory shared by the task's steps) and a tmpfs
   at /tekton/home;
 - no network (`--network none`) unless the step needs one (`Sandbox.network`: the built-in stages
-  the catalog marks, see `controller.spec.stages.module_needs_network`);
+  the catalog marks, see `controller.spec.stages.module_needs_network`); in a task with sidecars,
+  the network namespace of the attempt's pod instead (`Sandbox.pod`, pods.py);
 - never the local secrets file (`$SLUICE_HOME/secrets.yaml`): where a mount would show it (a
   local folder used in place that holds `$SLUICE_HOME`), /dev/null is mounted over it;
 - exactly the step's environment: `-e NAME` for each variable, values passed through the engine

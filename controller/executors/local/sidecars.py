@@ -1,12 +1,14 @@
-"""A task's `sidecars` as host processes: started before its steps, stopped after them.
+"""A task's `sidecars`: started before its steps, stopped after them (as host processes, or under
+`--containers` as engine commands that run them in the attempt's pod, pods.py).
 
 As in a Tekton pod (pkg/pod/status.go `SidecarsReady`), the first step starts once every sidecar
-is ready: running with its `readinessProbe` passed (exec, tcpSocket or httpGet on this machine),
-running at all when it has none, or already exited (a terminated sidecar counts as ready, whatever
-its exit code, and does not fail the task: only steps decide the TaskRun's outcome). A probe that
-never passes keeps the steps waiting until the task's timeout, as on a cluster. When the steps end,
-each sidecar's process group is stopped (SIGTERM, then SIGKILL). Each sidecar's output goes to its
-own log, `logs/<task>.sidecar-<name>.log`, secrets redacted.
+is ready: running with its `readinessProbe` passed (exec, tcpSocket or httpGet, from this machine
+or in the pod), running at all when it has none (in a pod: its container runs), or already exited
+(a terminated sidecar counts as ready, whatever its exit code, and does not fail the task: only
+steps decide the TaskRun's outcome). A probe that never passes keeps the steps waiting until the
+task's timeout, as on a cluster. When the steps end, each sidecar's container is removed
+(`Step.stop`) and its process group stopped (SIGTERM, then SIGKILL). Each sidecar's output goes
+to its own log, `logs/<task>.sidecar-<name>.log`, secrets redacted.
 """
 
 from __future__ import annotations
