@@ -105,13 +105,14 @@ def _vector(values: Any) -> str:
 
 def _evaluation_html(step: str, report: dict[str, Any]) -> list[str]:
     skew = report.get("skew") or {}
+    pair = " / ".join(map(str, skew.get("correlation_pair") or []))  # none when no correlation changed
     parts = [
         f"<h3>{_e(step)}</h3><p>Held-out ({_e(report.get('split', ''))} split): "
         + ", ".join(f"{k} = <b>{_fmt(report[k])}</b>" for k in ("r2", "mae", "mse") if k in report)
         + f". Skew <b>{_fmt(skew.get('skew'))}</b> (serving statistics: {_e(report.get('serving_stats', ''))}"
         + (
             f"; largest correlation change {_fmt(skew['correlation_change'])}"
-            f" on {_e(' / '.join(map(str, skew.get('correlation_pair') or [])))}"
+            + (f" on {_e(pair)}" if pair else "")
             if "correlation_change" in skew
             else ""
         )
@@ -141,10 +142,11 @@ def _evaluation_html(step: str, report: dict[str, Any]) -> list[str]:
         parts.append("<p>No probe rows.</p>")
     features = [f for f in skew.get("features") or [] if isinstance(f, dict)]
     if features:
-        keys = [k for k in features[0] if k != "name"]
+        # stages/evaluate.py's skew_report names each feature under "feature"
+        keys = [k for k in features[0] if k != "feature"]
         parts.append("<table><tr><th>feature</th>" + "".join(f"<th>{_e(k)}</th>" for k in keys) + "</tr>")
         parts += [
-            f"<tr><td>{_e(f.get('name', ''))}</td>"
+            f"<tr><td>{_e(f.get('feature', ''))}</td>"
             + "".join(f"<td>{_fmt(f.get(k))}</td>" for k in keys)
             + "</tr>"
             for f in features
