@@ -81,7 +81,8 @@ def run(
 
     if containers is not None and containers not in ("auto", "podman", "docker"):
         raise _fail(
-            f"sluice run: --containers takes podman or docker (--containers=podman), not {containers!r}"
+            f"sluice run: --containers takes podman or docker (--containers=podman), not {containers!r}",
+            code=2,  # a bad option value is a usage error, as docs/local-runs.md's exit statuses say
         )
     try:
         prepared = prepare_runs(

@@ -74,6 +74,16 @@ def test_bad_input_is_one_line_exit_1(home: Path, tmp_path: Path) -> None:
     assert sluice(home, "run").returncode == 2
 
 
+def test_an_unknown_container_engine_is_a_usage_error(home: Path) -> None:
+    """Exit 2 as for any bad option value, before anything is read or run."""
+    done = sluice(home, "run", str(FIXTURES / "diamond.yaml"), "--containers=dockr")
+    assert done.returncode == 2 and done.stdout == ""
+    assert (
+        done.stderr == "sluice run: --containers takes podman or docker (--containers=podman), not 'dockr'\n"
+    )
+    assert not (home / "runs").exists()
+
+
 def test_ctrl_c_cancels_and_leaves_no_child(home: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "controller.cli.main", "run", str(FIXTURES / "sleeper.yaml")],
