@@ -6,10 +6,16 @@ engine tests/local/test_containers.py finds (skipped with it)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from controller.executors.local.engines import Engine
 from tests.local.test_containers import engine, run_contained, stages_image
@@ -43,8 +49,9 @@ END
 
 def _with_sidecar(run: dict[str, Any], image: str, **fields: Any) -> dict[str, Any]:
     """`run` whose one task has a sidecar `server` keeping every restriction its steps have."""
-    car = restricted_step("server", image, **fields)
-    run["spec"]["pipelineSpec"]["tasks"][0]["taskSpec"]["sidecars"] = [car]
+    run["spec"]["pipelineSpec"]["tasks"][0]["taskSpec"]["sidecars"] = [
+        restricted_step("server", image, **fields)
+    ]
     return run
 
 
@@ -63,15 +70,19 @@ def test_a_step_reaches_its_ready_sidecar_on_localhost_and_they_share_the_worksp
         "pod-http", "fetch", steps, results=("served", "interfaces", "network"), workspace="data"
     )
     probe = {"httpGet": {"path": "/note", "port": 8080}, "periodSeconds": 1}
-    data = run_contained(
-        tmp_path, engine, _with_sidecar(run, stages_image, script=SERVER, readinessProbe=probe)
-    )
+    _with_sidecar(run, stages_image, script=SERVER, readinessProbe=probe)
+    # no probe, exits at once: ready as it ends, and its exit code 4 does not fail the task
+    oneshot = restricted_step("oneshot", stages_image, script="echo done; exit 4")
+    run["spec"]["pipelineSpec"]["tasks"][0]["taskSpec"]["sidecars"].append(oneshot)
+    data = run_contained(tmp_path, engine, run)
     outputs = data["steps"][0]["results"]
     assert outputs["served"] == "from the sidecar", "the sidecar's server, on the pod's localhost"
     assert outputs["interfaces"] == "lo", "no network beyond the pod's loopback"
     assert outputs["network"] == "unreachable"
     log = (tmp_path / "runs" / data["run"] / "logs" / "fetch.sidecar-server.log").read_text()
     assert '"GET /note HTTP/1.1" 200' in log, "the sidecar's own log"
+    oneshot_log = (tmp_path / "runs" / data["run"] / "logs" / "fetch.sidecar-oneshot.log").read_text()
+    assert oneshot_log.splitlines() == ["done", "--- sidecar oneshot exited with code 4"]
     assert _leftovers(engine, data["run"]) == [], "the pod and its containers are removed"
 
 
@@ -109,3 +120,26 @@ def test_a_sidecar_never_ready_times_the_task_out_before_any_step_runs(
     log = tmp_path / "runs" / data["run"] / "logs" / "wait.log"
     assert "started" not in (log.read_text() if log.exists() else ""), "no step ran"
     assert _leftovers(engine, data["run"]) == []
+
+
+def test_a_cancelled_run_leaves_no_pod(tmp_path: Path, engine: Engine, stages_image: str) -> None:
+    steps = [restricted_step("nap", stages_image, script="sleep 120")]
+    run = _with_sidecar(one_task_run("pod-cancel", "nap", steps), stages_image, script="exec sleep 600")
+    (tmp_path / "in.yaml").write_text(yaml.safe_dump(run), encoding="utf-8")
+    argv = [sys.executable, "-m", "controller.cli.main", "run", "in.yaml", "--json"]
+    env = {**os.environ, "SLUICE_HOME": str(tmp_path)}
+    engine_name = Path(engine.command).name
+    proc = subprocess.Popen(
+        [*argv, f"--containers={engine_name}"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(_leftovers(engine, "pod-cancel")) < 3:  # the pod, its sidecar, its step
+            assert time.monotonic() < deadline and proc.poll() is None, "the pod never ran its step"
+            time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        assert proc.wait(60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _leftovers(engine, "pod-cancel") == [], "the pod, its sidecar and its step are removed"
