@@ -143,3 +143,26 @@ def test_a_cancelled_run_leaves_no_pod(tmp_path: Path, engine: Engine, stages_im
         if proc.poll() is None:
             proc.kill()
     assert _leftovers(engine, "pod-cancel") == [], "the pod, its sidecar and its step are removed"
+
+
+def test_a_sidecar_image_of_another_id_is_no_cache_hit(
+    tmp_path: Path, engine: Engine, stages_image: str
+) -> None:
+    """The cache key holds each sidecar image's id, as each step image's: what serves a step counts."""
+    tag = "localhost/sluice-test-sidecar:cache"
+    steps = [restricted_step("say", stages_image, script="echo said")]
+    run = one_task_run("pod-cache", "say", steps)
+    run["spec"]["pipelineSpec"]["tasks"][0]["taskSpec"]["sidecars"] = [{"name": "entry", "image": tag}]
+    try:  # no command: the image's own entrypoint (the stages image's exits, the pause image's waits)
+        assert engine.run("tag", stages_image, tag).returncode == 0
+        first = run_contained(tmp_path, engine, run)["steps"][0]
+        again = run_contained(tmp_path, engine, run)["steps"][0]
+        listed = engine.run(
+            "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference=*/podman-pause"
+        )
+        assert engine.run("tag", listed.stdout.split()[0], tag).returncode == 0  # the pods' own image
+        other = run_contained(tmp_path, engine, run)["steps"][0]
+    finally:
+        engine.run("untag", tag)  # that name only
+    assert (first["phase"], first.get("cached", False), again.get("cached")) == ("Succeeded", False, True)
+    assert (other["phase"], other.get("cached", False)) == ("Succeeded", False), "another image: run again"

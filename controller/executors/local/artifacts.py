@@ -192,7 +192,10 @@ def plan(area: RunArea, task: dict[str, Any], resolved: ResolvedTask) -> Plan:
     if resolved.pod:  # its env reaches every step
         content["pod"] = resolved.pod
     if mounts:  # what ran: the images themselves; and results name container paths, not host ones
-        steps = resolved.spec.get("steps") or []
+        steps = [
+            *(resolved.spec.get("steps") or []),
+            *(resolved.spec.get("sidecars") or []),
+        ]  # a sidecar serves steps
         content["images"] = {str(s.get("image")): area.images.get(str(s.get("image")), "") for s in steps}
     material = normalise(content, area.run_dir, area.name)
     digests = {str(normalise(str(p), area.run_dir, area.name)): d for p, d in inputs.items()}
