@@ -81,7 +81,7 @@ def test_report_of_a_real_run_and_the_served_model_drifting(home: Path, tmp_path
         # evaluate's probes, each with its expected answer, prediction and error; r2 and skew
         assert "<h2>Evaluation</h2>" in page and "r2 = <b>" in page and "Skew <b>" in page
         assert "500, 700</td><td>1200</td>" in page and "-40, 3</td><td>-37</td>" in page
-        assert "probe x (out of the training range)" in page and "<th>error</th>" in page
+        assert "probe x (rows the step was given)" in page and "<th>error</th>" in page
         assert "mean_shift" in page  # the skew's per-feature details, one row per named feature
         assert page.count("<th>feature</th>") == 1 and "<tr><td>x1</td>" in page
         assert " on )" not in page  # no pair named when no correlation changed

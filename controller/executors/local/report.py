@@ -121,7 +121,7 @@ def _evaluation_html(step: str, report: dict[str, Any]) -> list[str]:
     probes = report.get("probe") or []
     if probes:
         parts.append(
-            "<table><tr><th>probe x (out of the training range)</th><th>expected</th><th>predicted</th>"
+            "<table><tr><th>probe x (rows the step was given)</th><th>expected</th><th>predicted</th>"
             "<th>error</th></tr>"
         )
         for probe in probes:
