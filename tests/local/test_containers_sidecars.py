@@ -25,9 +25,13 @@ __all__ = ["engine", "stages_image"]  # the fixtures, shared with the container 
 
 pytestmark = pytest.mark.slow
 
+SECRET = "s3cr3t-token-for-the-sidecar-only"
+
 # The server starts two seconds late: a step that did not wait for the httpGet probe would fail.
 SERVER = """\
 printf 'from the sidecar' > /workspace/data/note
+{ id -u; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status | tr -d '\\t'
+  touch /probe 2>/dev/null && echo root-writable || echo root-read-only; } > /workspace/data/identity
 sleep 2
 exec python -m http.server 8080 --bind 127.0.0.1 --directory /workspace/data
 """
@@ -37,6 +41,7 @@ import socket, urllib.request
 def result(name, text):
     open(f"/tekton/results/{name}", "w").write(text)
 result("served", urllib.request.urlopen("http://localhost:8080/note", timeout=5).read().decode())
+result("sidecar", urllib.request.urlopen("http://localhost:8080/identity", timeout=5).read().decode())
 result("interfaces", ",".join(n for _, n in socket.if_nameindex()))
 try:
     socket.create_connection(("1.1.1.1", 53), timeout=3).close()
@@ -67,22 +72,35 @@ def test_a_step_reaches_its_ready_sidecar_on_localhost_and_they_share_the_worksp
 ) -> None:
     steps = [restricted_step("fetch", stages_image, script=FETCH)]
     run = one_task_run(
-        "pod-http", "fetch", steps, results=("served", "interfaces", "network"), workspace="data"
+        "pod-http", "fetch", steps, results=("served", "sidecar", "interfaces", "network"), workspace="data"
     )
     probe = {"httpGet": {"path": "/note", "port": 8080}, "periodSeconds": 1}
     _with_sidecar(run, stages_image, script=SERVER, readinessProbe=probe)
     # no probe, exits at once: ready as it ends, and its exit code 4 does not fail the task
-    oneshot = restricted_step("oneshot", stages_image, script="echo done; exit 4")
+    oneshot = restricted_step("oneshot", stages_image, script='echo "done $TOKEN"; exit 4')
+    oneshot["env"] = [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}}]
     run["spec"]["pipelineSpec"]["tasks"][0]["taskSpec"]["sidecars"].append(oneshot)
-    data = run_contained(tmp_path, engine, run)
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}}
+    data = run_contained(tmp_path, engine, {**secret, "stringData": {"token": SECRET}}, run)
     outputs = data["steps"][0]["results"]
     assert outputs["served"] == "from the sidecar", "the sidecar's server, on the pod's localhost"
+    # the restrictions of its steps: their uid, no capabilities, no-new-privileges, read-only root
+    assert outputs["sidecar"].split() == [
+        "65532",
+        "CapEff:0000000000000000",
+        "NoNewPrivs:1",
+        "root-read-only",
+    ]
     assert outputs["interfaces"] == "lo", "no network beyond the pod's loopback"
     assert outputs["network"] == "unreachable"
     log = (tmp_path / "runs" / data["run"] / "logs" / "fetch.sidecar-server.log").read_text()
     assert '"GET /note HTTP/1.1" 200' in log, "the sidecar's own log"
     oneshot_log = (tmp_path / "runs" / data["run"] / "logs" / "fetch.sidecar-oneshot.log").read_text()
-    assert oneshot_log.splitlines() == ["done", "--- sidecar oneshot exited with code 4"]
+    assert oneshot_log.splitlines() == ["done ***", "--- sidecar oneshot exited with code 4"], "redacted"
+    files = [p for p in (tmp_path / "runs" / data["run"]).rglob("*") if p.is_file()]
+    assert not [p for p in files if SECRET in p.read_text(errors="replace")], (
+        "the secret is nowhere in the run"
+    )
     assert _leftovers(engine, data["run"]) == [], "the pod and its containers are removed"
 
 
