@@ -81,6 +81,33 @@ def test_exec_and_tcp_probes_gate_the_first_step(home: Path, tmp_path: Path) -> 
     assert record.tasks["t"].results == {"r": "ok"}
 
 
+def test_readiness_is_probed_only_once_the_startup_probe_passed(home: Path, tmp_path: Path) -> None:
+    """Kubernetes checks a container's readinessProbe after its startupProbe passed (Tekton's
+    sidecar-ready example gates its step on a startupProbe); the steps wait for both."""
+    started, ready = tmp_path / "started", tmp_path / "ready"
+    car = {
+        "name": "slow",
+        "image": "x",
+        "command": ["sleep", "60"],
+        "startupProbe": {
+            "exec": {"command": ["sh", "-c", f"sleep 1 && touch {started}"]},
+            "timeoutSeconds": 10,
+        },
+        # passes only once the startup probe ran (it makes the file)
+        "readinessProbe": {"exec": {"command": ["sh", "-c", f"test -f {started} && touch {ready}"]}},
+    }
+    step = script_task(
+        "t", f"cat {started} {ready} && printf ok > $(results.r.path)", results=[{"name": "r"}]
+    )
+    record = run_local(pipelinerun("sidecar-startup", [_with_sidecars(step, car)]), home)
+    assert record.tasks["t"].results == {"r": "ok"}
+    bad = {**car, "startupProbe": {"grpc": {"port": 1}}}
+    with pytest.raises(
+        UnsupportedError, match=r"sidecars\[0\]\.startupProbe\.grpc: Tekton field not supported"
+    ):
+        check_pipelinerun(pipelinerun("c", [_with_sidecars(script_task("t", "true"), bad)]))
+
+
 def test_a_sidecar_that_exits_counts_as_ready_and_does_not_fail_the_task(home: Path) -> None:
     quits = {
         "name": "quits",

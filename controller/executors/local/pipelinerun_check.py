@@ -177,18 +177,22 @@ def _check_sidecar(car: dict[str, Any], where: str, volumes: set[Any], container
         raise UnsupportedError(
             f"{where}: no command or script; an image's entrypoint runs only in its image: use --containers"
         )
-    if "readinessProbe" in car:
-        probe = check_fields(car["readinessProbe"], "probe", f"{where}.readinessProbe")
-        kinds = [k for k in ("exec", "tcpSocket", "httpGet") if k in probe]
-        if len(kinds) != 1:
-            raise UnsupportedError(
-                f"{where}.readinessProbe: exactly one of exec, tcpSocket, httpGet is needed"
-            )
-        check = probe[kinds[0]]
-        if kinds[0] != "exec" and not isinstance((check or {}).get("port"), int):
-            raise UnsupportedError(f"{where}.readinessProbe.{kinds[0]}.port: a port number is needed locally")
-        if kinds[0] == "exec" and not (check or {}).get("command"):
-            raise UnsupportedError(f"{where}.readinessProbe.exec.command: a command is needed")
+    for key in ("startupProbe", "readinessProbe"):
+        if key in car:
+            _check_probe(car[key], f"{where}.{key}")
+
+
+def _check_probe(probe: Any, where: str) -> None:
+    """A probe the local executor can run: exec with a command, or tcpSocket/httpGet on a port number."""
+    probe = check_fields(probe, "probe", where)
+    kinds = [k for k in ("exec", "tcpSocket", "httpGet") if k in probe]
+    if len(kinds) != 1:
+        raise UnsupportedError(f"{where}: exactly one of exec, tcpSocket, httpGet is needed")
+    check = probe[kinds[0]]
+    if kinds[0] != "exec" and not isinstance((check or {}).get("port"), int):
+        raise UnsupportedError(f"{where}.{kinds[0]}.port: a port number is needed locally")
+    if kinds[0] == "exec" and not (check or {}).get("command"):
+        raise UnsupportedError(f"{where}.exec.command: a command is needed")
 
 
 def _is_param_ref(value: Any) -> bool:

@@ -121,7 +121,7 @@ def pod_containers(
     taskrun: str,
     attempt: int,
     steps: list[Step],
-    sidecars: list[tuple[Step, dict[str, Any]]],
+    sidecars: list[Sidecar],
     hidden: tuple[Path, ...],
 ) -> tuple[list[Step], list[Sidecar]]:
     """The attempt's steps and sidecars as engine commands that run them in `pod`."""
@@ -131,9 +131,9 @@ def pod_containers(
         return engine_step(engine, replace(step, sandbox=replace(step.sandbox, pod=pod.name)), name, hidden)
 
     cars = []
-    for car, probe in sidecars:
-        name = container_name(taskrun, f"sidecar-{car.name}", attempt)
-        cars.append(Sidecar(in_pod(car, name), probe, probe_argv=pod.probe_argv(name)))
+    for car in sidecars:
+        name = container_name(taskrun, f"sidecar-{car.step.name}", attempt)
+        cars.append(replace(car, step=in_pod(car.step, name), probe_argv=pod.probe_argv(name)))
     return [in_pod(s, container_name(taskrun, s.name, attempt)) for s in steps], cars
 
 

@@ -40,7 +40,8 @@ PROBE_KINDS = ("exec", "tcpSocket", "httpGet")
 @dataclass
 class Sidecar:
     step: Step  # what runs: argv, env, cwd (a sidecar has no timeout or onError)
-    probe: dict[str, Any] = field(default_factory=dict)
+    probe: dict[str, Any] = field(default_factory=dict)  # its readinessProbe
+    startup: dict[str, Any] = field(default_factory=dict)  # its startupProbe: readiness is checked after it
     proc: asyncio.subprocess.Process | None = None
     pumping: asyncio.Future[None] | None = None
     log: TextIO | None = None
@@ -48,10 +49,10 @@ class Sidecar:
     probe_argv: Callable[[dict[str, Any]], list[str]] | None = None
 
 
-async def _probe_passes(car: Sidecar) -> bool:
+async def _probe_passes(car: Sidecar, probe: dict[str, Any]) -> bool:
     """One readiness check: an exec probe's command, or the command a pod gives its checks
     (`probe_argv`, pods.py), exits 0; else a tcpSocket/httpGet check from this machine."""
-    probe, timeout = car.probe, float(car.probe.get("timeoutSeconds", 1))
+    timeout = float(probe.get("timeoutSeconds", 1))
     if car.probe_argv is None and "exec" not in probe:
         return await network_probe_passes(probe)
     command = (
@@ -66,13 +67,17 @@ async def _probe_passes(car: Sidecar) -> bool:
 
 
 async def _ready(car: Sidecar) -> None:
-    """Return once the sidecar is ready or has exited (Tekton counts both as ready)."""
+    """Return once the sidecar is ready or has exited (Tekton counts both as ready): its startupProbe
+    passed, then its readinessProbe (Kubernetes checks readiness only once the container started)."""
     assert car.proc is not None
-    await asyncio.sleep(float(car.probe.get("initialDelaySeconds", 0)))
-    while car.proc.returncode is None:
-        if (not car.probe and car.probe_argv is None) or await _probe_passes(car):
-            return
-        await asyncio.sleep(POLL_SECONDS)
+    for probe in [p for p in (car.startup, car.probe) if p] or [{}]:
+        await asyncio.sleep(float(probe.get("initialDelaySeconds", 0)))
+        while car.proc.returncode is None:
+            if (not probe and car.probe_argv is None) or await _probe_passes(car, probe):
+                break
+            await asyncio.sleep(POLL_SECONDS)
+        else:
+            return  # it exited
 
 
 class Sidecars:

@@ -114,8 +114,7 @@ class TaskRuns:
     ) -> Outcome:
         """One attempt: its sidecars started and ready, then its steps (in containers: in their images;
         with sidecars, all of them in one pod, pods.py)."""
-        steps, probes = resolved.steps, _probes(resolved)
-        cars = [Sidecar(car, probe) for car, probe in zip(resolved.sidecars, probes, strict=True)]
+        steps, cars = resolved.steps, _sidecars(resolved)
         pod: Pod | contextlib.nullcontext[None] = contextlib.nullcontext()
         if self.engine is not None:  # each step in its image, under its pod's restrictions
             engine = self.engine
@@ -126,8 +125,7 @@ class TaskRuns:
                     container_name(resolved.taskrun, "pod", attempt),
                     needs_network([*steps, *resolved.sidecars]),
                 )
-                pairs = list(zip(resolved.sidecars, probes, strict=True))
-                steps, cars = pod_containers(engine, pod, resolved.taskrun, attempt, steps, pairs, hidden)
+                steps, cars = pod_containers(engine, pod, resolved.taskrun, attempt, steps, cars, hidden)
             else:
                 steps = [
                     engine_step(engine, s, container_name(resolved.taskrun, s.name, attempt), hidden)
@@ -269,8 +267,13 @@ def read_results(resolved: ResolvedTask, redactor: Redactor | None = None) -> di
     return results
 
 
-def _probes(resolved: ResolvedTask) -> list[dict[str, Any]]:
-    return [car.get("readinessProbe") or {} for car in resolved.spec.get("sidecars") or []]
+def _sidecars(resolved: ResolvedTask) -> list[Sidecar]:
+    """The attempt's sidecars as host processes, with their probes."""
+    specs = resolved.spec.get("sidecars") or []
+    return [
+        Sidecar(car, spec.get("readinessProbe") or {}, spec.get("startupProbe") or {})
+        for car, spec in zip(resolved.sidecars, specs, strict=True)
+    ]
 
 
 def _limit_text(seconds: float | None) -> str:

@@ -87,6 +87,7 @@ FIELDS: dict[str, set[str]] = {
         "env",
         "workingDir",
         "readinessProbe",
+        "startupProbe",  # readiness is checked once it passed (sidecars.py)
         "ports",
     }
     | _CLUSTER_ONLY,
