@@ -174,3 +174,19 @@ def test_json_events_include_retries(home: Path, tmp_path: Path) -> None:
         ("retry", 2),
         ("end", None),
     ]
+
+
+def test_a_rerun_answered_from_the_cache_starts_nothing_and_says_so(home: Path) -> None:
+    first = sluice(home, "run", COUNTING, env={"SLUICE_PROGRESS_INTERVAL": "60"})
+    assert first.returncode == 0, first.stderr
+    assert "▶ train started" in first.stdout + first.stderr
+    again = sluice(home, "run", COUNTING)
+    assert again.returncode == 0, again.stderr
+    lines = (again.stdout + again.stderr).splitlines()
+    assert "✓ train cached" in "\n".join(lines)
+    assert not [line for line in lines if line.endswith(" started")], lines  # nothing ran
+    streamed = sluice(home, "run", COUNTING, "--json")
+    events = [json.loads(line) for line in streamed.stderr.splitlines()]
+    # the machine stream keeps one start and one end per task; the end says it was a cache hit
+    train = [e for e in events if e.get("task") == "train"]
+    assert [e["event"] for e in train] == ["start", "end"] and train[1]["cached"] is True

@@ -102,6 +102,7 @@ class LocalRun(TaskLaunches):
         self.results: dict[str, dict[str, Value]] = {}
         self.combos: dict[str, list[matrix.Combination]] = {}  # a matrixed task's, once it is decided
         self.matrix_vars: dict[str, str] = {}  # $(tasks.t.matrix.length), $(tasks.t.matrix.r.length)
+        self.announced: set[str] = set()  # tasks whose start event was sent (TaskLaunches._announce)
         self.cancelled = False
         self.run_finally = False  # cancelled as Tekton's CancelledRunFinally: finally tasks still run
         self.timed_out = False

@@ -29,6 +29,7 @@ class TaskLaunches(TaskDecisions):
     """Mixed into LocalRun, which sets these attributes (and TaskDecisions')."""
 
     cancelled: bool
+    announced: set[str]
     use_cache: bool
     cache: Cache
     images: dict[str, str]
@@ -41,7 +42,6 @@ class TaskLaunches(TaskDecisions):
         record = self.record.tasks[name]
         record.phase, record.start = "Running", time.time()
         record.display_name = self._display_name(name)
-        self.listener(record, "start")
         self.record.save()
         try:
             await self._run_task(name, record)
@@ -59,6 +59,7 @@ class TaskLaunches(TaskDecisions):
         task = self.finally_.get(name) or self.tasks[name]
         if record.phase == "Failed" and task.get("onError") == "continue":  # Tekton's FailureIgnored
             record.reason = FAILURE_IGNORED
+        self._announce(record)  # a cache hit, a folder used in place, or a task that could not start
         record.end = time.time()
         self.listener(record, "end")
         self.record.save()
@@ -76,6 +77,13 @@ class TaskLaunches(TaskDecisions):
             images=self.images,
         )
 
+    def _announce(self, record: TaskRecord) -> None:
+        """The task's start event, once, sent when it is known how the task runs: a cache hit is
+        announced already marked cached, so progress need not say a step started that never runs."""
+        if record.name not in self.announced:
+            self.announced.add(record.name)
+            self.listener(record, "start")
+
     async def _run_task(self, name: str, record: TaskRecord) -> None:
         is_final = name in self.finally_
         task = self.finally_[name] if is_final else self.tasks[name]
@@ -83,6 +91,7 @@ class TaskLaunches(TaskDecisions):
         task_dir = self.run_dir / "tasks" / name
         scope = self._scope(name, where)
         if name in self.combos:
+            self._announce(record)
             await self._run_matrix(name, task, record, scope)
             return
         resolved = resolve_task(self.ctx, task, scope, task_dir, 0, where)
@@ -109,6 +118,7 @@ class TaskLaunches(TaskDecisions):
                 record.artifacts = artifacts.outputs_record(self.run_dir, entry, results, plan.mounts)
                 return
         log_path = self.run_dir / record.log
+        self._announce(record)
         outcome, resolved = await self._attempts(name, record, task, scope, resolved, log_path)
         if not outcome.ok:
             record.phase, record.reason, record.message = "Failed", outcome.reason, outcome.message

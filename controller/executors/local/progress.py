@@ -85,6 +85,8 @@ class PlainProgress:
 
     def __call__(self, task: TaskRecord, event: str) -> None:
         if event == "start":
+            if task.cached:  # answered from the cache: its end line says so, nothing started
+                return
             line = f"{ICONS['Running']} {task.name} started"
         elif event == "line":
             if task.progress is None or not self.throttle.due(task.name):
